@@ -1,0 +1,59 @@
+/**
+ * What each CronJob tells kx-backup, as a pure function of the validated config and the storage
+ * that was created. The names and formats come from jobs/src/settings.ts (renderEnv); nothing
+ * here spells an environment variable.
+ */
+import { EnvVar, PlainSettingName, renderEnv, SecretRef, SecretSettingName, Settings } from "../jobs/src/settings";
+import { DatabaseConfig } from "./config";
+import { BACKUP_MOUNT } from "./kubernetes/backupCronJob";
+
+export interface ResolvedTargets {
+    /** Local target on the PVC. */
+    readonly local: boolean;
+    readonly s3?: { readonly bucket: string; readonly prefix: string; readonly region: string };
+    readonly azure?: { readonly container: string; readonly prefix: string; readonly accountUrl?: string };
+}
+
+export interface SecretRefs {
+    readonly password: SecretRef;
+    readonly ntfyUrl?: SecretRef;
+    readonly aws?: { readonly accessKeyId: SecretRef; readonly secretAccessKey: SecretRef };
+    readonly azureConnectionString?: SecretRef;
+}
+
+export function jobSettings(
+    db: DatabaseConfig,
+    targets: ResolvedTargets,
+    refs: SecretRefs,
+): { plain: Partial<Pick<Settings, PlainSettingName>>; secrets: Partial<Record<SecretSettingName, SecretRef>> } {
+    return {
+        plain: {
+            pgHost: db.host,
+            pgPort: db.port,
+            pgUser: db.user,
+            pgDatabase: db.name,
+            localDir: targets.local ? BACKUP_MOUNT : undefined,
+            s3Bucket: targets.s3?.bucket,
+            s3Prefix: targets.s3?.prefix,
+            awsRegion: targets.s3?.region,
+            azureContainer: targets.azure?.container,
+            azurePrefix: targets.azure?.prefix,
+            azureAccountUrl: refs.azureConnectionString ? undefined : targets.azure?.accountUrl,
+            retentionDays: db.retentionDays,
+            keepMin: db.keepMin,
+            logFormat: "json",
+        },
+        secrets: {
+            pgPassword: refs.password,
+            ntfyUrl: refs.ntfyUrl,
+            awsAccessKeyId: refs.aws?.accessKeyId,
+            awsSecretAccessKey: refs.aws?.secretAccessKey,
+            azureConnectionString: refs.azureConnectionString,
+        },
+    };
+}
+
+export function jobEnv(db: DatabaseConfig, targets: ResolvedTargets, refs: SecretRefs): EnvVar[] {
+    const { plain, secrets } = jobSettings(db, targets, refs);
+    return renderEnv(plain, secrets);
+}

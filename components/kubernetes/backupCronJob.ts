@@ -1,0 +1,61 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { EnvVar } from "../../jobs/src/settings";
+import { cronJobSpec, labels, Resources } from "./workload";
+
+/** Where the backup PVC is mounted, as in the runbook's CronJob (§5.3). */
+export const BACKUP_MOUNT = "/backups";
+
+export interface BackupCronJobArgs {
+    readonly namespace: pulumi.Input<string>;
+    /** CronJob name (≤ 52 characters). */
+    readonly cronJobName: string;
+    readonly database: string;
+    /** 5-field cron, evaluated in UTC. */
+    readonly schedule: string;
+    readonly image: pulumi.Input<string>;
+    readonly serviceAccountName: pulumi.Input<string>;
+    /** The job's env, rendered from jobs/src/settings.ts. */
+    readonly env: pulumi.Input<EnvVar[]>;
+    /** The backup PVC, mounted at /backups; none when the local target is off. */
+    readonly pvcName?: pulumi.Input<string>;
+    readonly resources: Resources;
+    /** Extra pod labels (e.g. azure.workload.identity/use). Default: none. */
+    readonly extraPodLabels?: Record<string, string>;
+    /** Default: 4 h, inside the shortest (6 h) schedule so runs never pile up. */
+    readonly activeDeadlineSeconds?: number;
+    /** Default: 10 min; a later start waits for the next schedule. */
+    readonly startingDeadlineSeconds?: number;
+}
+
+/** One database's scheduled `kx-backup backup`. */
+export class BackupCronJob extends pulumi.ComponentResource {
+    public readonly cronJobName: pulumi.Output<string>;
+
+    constructor(name: string, args: BackupCronJobArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("krystalinex:backup:BackupCronJob", name, {}, opts);
+        const activeDeadlineSeconds = args.activeDeadlineSeconds ?? 4 * 3600;
+        const startingDeadlineSeconds = args.startingDeadlineSeconds ?? 600;
+        const meta = labels("backup", args.database);
+
+        const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
+            metadata: { name: args.cronJobName, namespace: args.namespace, labels: meta },
+            spec: cronJobSpec({
+                schedule: args.schedule,
+                podLabels: { ...meta, ...args.extraPodLabels },
+                serviceAccountName: args.serviceAccountName,
+                image: args.image,
+                args: ["backup"],
+                env: args.env,
+                resources: args.resources,
+                volumes: args.pvcName ? [{ name: "backups", persistentVolumeClaim: { claimName: args.pvcName } }] : [],
+                volumeMounts: args.pvcName ? [{ name: "backups", mountPath: BACKUP_MOUNT }] : [],
+                activeDeadlineSeconds,
+                startingDeadlineSeconds,
+            }),
+        }, { parent: this });
+
+        this.cronJobName = cronJob.metadata.name;
+        this.registerOutputs({ cronJobName: this.cronJobName });
+    }
+}

@@ -1,0 +1,6 @@
+export * from "./backupCronJob";
+export * from "./backupSecrets";
+export * from "./backupVolume";
+export * from "./networkPolicy";
+export * from "./verifyCronJob";
+export * from "./workload";

@@ -1,0 +1,118 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { EnvVar } from "../../jobs/src/settings";
+import { BACKUP_MOUNT } from "./backupCronJob";
+import { containerSecurityContext, cronJobSpec, labels, Resources } from "./workload";
+
+/** UID of the postgres user in the official postgres:*-alpine images. */
+export const POSTGRES_UID = 70;
+
+/** The scratch server's port inside the pod; it listens on localhost only. */
+export const SCRATCH_PORT = 5432;
+
+export function scratchPostgresImage(repository: string, major: number): string {
+    return `${repository}:${major}-alpine`;
+}
+
+export interface VerifyCronJobArgs {
+    readonly namespace: pulumi.Input<string>;
+    readonly cronJobName: string;
+    readonly database: string;
+    readonly schedule: string;
+    readonly image: pulumi.Input<string>;
+    /** Major version of the source server: the scratch server runs the same. */
+    readonly postgresMajor: number;
+    /** Repository of the scratch server image. Default: docker.io/library/postgres. */
+    readonly postgresRepository?: string;
+    readonly serviceAccountName: pulumi.Input<string>;
+    /** The job's env (targets, retention), rendered from jobs/src/settings.ts; VERIFY_* are added here. */
+    readonly env: pulumi.Input<EnvVar[]>;
+    readonly pvcName?: pulumi.Input<string>;
+    readonly resources: Resources;
+    readonly extraPodLabels?: Record<string, string>;
+    /** Default: 2 h, the runbook's full-restore RTO. */
+    readonly activeDeadlineSeconds?: number;
+    /** Default: 1 h. */
+    readonly startingDeadlineSeconds?: number;
+    /** Scratch data volume size. Default: 20Gi. */
+    readonly scratchSize?: string;
+}
+
+/**
+ * One database's scheduled `kx-backup verify`: restores the newest backup into a throwaway
+ * PostgreSQL running as a native sidecar in the same pod, on an emptyDir, so verification never
+ * touches production.
+ */
+export class VerifyCronJob extends pulumi.ComponentResource {
+    public readonly cronJobName: pulumi.Output<string>;
+
+    constructor(name: string, args: VerifyCronJobArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("krystalinex:backup:VerifyCronJob", name, {}, opts);
+        const postgresRepository = args.postgresRepository ?? "docker.io/library/postgres";
+        const activeDeadlineSeconds = args.activeDeadlineSeconds ?? 2 * 3600;
+        const startingDeadlineSeconds = args.startingDeadlineSeconds ?? 3600;
+        const scratchSize = args.scratchSize ?? "20Gi";
+        const meta = labels("verify", args.database);
+
+        const scratch: k8s.types.input.core.v1.Container = {
+            name: "scratch-postgres",
+            image: scratchPostgresImage(postgresRepository, args.postgresMajor),
+            // Native sidecar (Kubernetes ≥ 1.29): started before, stopped after the main container.
+            restartPolicy: "Always",
+            args: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"],
+            env: [
+                { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
+                // Reachable only on the pod's loopback, and thrown away with the pod.
+                { name: "POSTGRES_HOST_AUTH_METHOD", value: "trust" },
+            ],
+            securityContext: { ...containerSecurityContext(), runAsUser: POSTGRES_UID, runAsGroup: POSTGRES_UID },
+            startupProbe: {
+                exec: { command: ["pg_isready", "-h", "127.0.0.1", "-p", String(SCRATCH_PORT)] },
+                periodSeconds: 2,
+                failureThreshold: 60,
+            },
+            resources: {
+                requests: { cpu: args.resources.cpuRequest, memory: args.resources.memoryRequest },
+                limits: { cpu: args.resources.cpuLimit, memory: "1Gi" },
+            },
+            volumeMounts: [
+                { name: "scratch-data", mountPath: "/var/lib/postgresql/data" },
+                { name: "scratch-run", mountPath: "/var/run/postgresql" },
+                { name: "tmp", mountPath: "/tmp" },
+            ],
+        };
+
+        const env = pulumi.output(args.env).apply((e) => [
+            ...e,
+            { name: "VERIFY_PGHOST", value: "127.0.0.1" },
+            { name: "VERIFY_PGPORT", value: String(SCRATCH_PORT) },
+            { name: "VERIFY_PGUSER", value: "postgres" },
+        ]);
+
+        const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
+            metadata: { name: args.cronJobName, namespace: args.namespace, labels: meta },
+            spec: cronJobSpec({
+                schedule: args.schedule,
+                podLabels: { ...meta, ...args.extraPodLabels },
+                serviceAccountName: args.serviceAccountName,
+                image: args.image,
+                args: ["verify"],
+                env,
+                resources: args.resources,
+                sidecars: [scratch],
+                volumes: [
+                    { name: "scratch-data", emptyDir: { sizeLimit: scratchSize } },
+                    { name: "scratch-run", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+                    ...(args.pvcName ? [{ name: "backups", persistentVolumeClaim: { claimName: args.pvcName } }] : []),
+                ],
+                // Writable: verify records its result (.verify.json) beside the backup it checked.
+                volumeMounts: args.pvcName ? [{ name: "backups", mountPath: BACKUP_MOUNT }] : [],
+                activeDeadlineSeconds,
+                startingDeadlineSeconds,
+            }),
+        }, { parent: this });
+
+        this.cronJobName = cronJob.metadata.name;
+        this.registerOutputs({ cronJobName: this.cronJobName });
+    }
+}

@@ -1,0 +1,4 @@
+export * from "./azureBackupStorage";
+export * from "./lifecycle";
+export * from "./s3BackupBucket";
+export * from "./s3Policies";
