@@ -1,0 +1,273 @@
+/**
+ * `kx-backup backup`: one pass of pg_dump, hashed and streamed to every target at once, then
+ * committed with a manifest on each. On any failure: every upload is aborted, partial objects
+ * are removed, and no manifest is written anywhere.
+ */
+import { ChildProcess, spawn } from "child_process";
+import { createHash } from "crypto";
+import { mkdtempSync, rmSync } from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Readable } from "stream";
+import { countRows, connect, databaseSize, exportSnapshot, serverInfo, tablePatternMatcher, userTables } from "./db";
+import { fanOut } from "./fanout";
+import { formatBytes, formatDuration, JobError, Logger } from "./log";
+import { Manifest, MANIFEST_KIND, writeManifest } from "./manifest";
+import { ArtifactExtension, backupKey } from "./naming";
+import { chooseTools, discoverTools } from "./pgtools";
+import { Settings } from "./settings";
+import { Target, Upload } from "./targets";
+
+export interface BackupOptions {
+    schemaOnly: boolean;
+    dataOnly: boolean;
+    tables: string[];
+    /** Injected for tests; defaults to the current time. */
+    now?: Date;
+}
+
+export interface BackupResult {
+    key: string;
+    manifest: Manifest;
+}
+
+const EXTENSIONS: Record<Settings["format"], ArtifactExtension> = {
+    custom: "dump",
+    directory: "dump.tar",
+    plain: "sql",
+};
+
+/** The libpq environment for child processes: exactly the source settings, nothing on the command line. */
+export function libpqEnv(s: Settings): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: s.pgHost, PGPORT: String(s.pgPort), PGSSLMODE: s.pgSslMode };
+    for (const [k, v] of [["PGUSER", s.pgUser], ["PGPASSWORD", s.pgPassword], ["PGDATABASE", s.pgDatabase], ["PGPASSFILE", s.pgPassFile]] as const) {
+        if (v !== undefined) {
+            env[k] = v;
+        } else {
+            delete env[k];
+        }
+    }
+    return env;
+}
+
+/** pg_dump's arguments for a format and the runbook's variants. Pure. */
+export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | undefined, outDir?: string): string[] {
+    const args = ["--no-password", "--dbname", s.pgDatabase!];
+    if (snapshot) {
+        args.push("--snapshot", snapshot);
+    }
+    if (s.format === "custom") {
+        args.push("--format", "custom");
+    } else if (s.format === "plain") {
+        args.push("--format", "plain");
+    } else {
+        args.push("--format", "directory", "--jobs", String(s.jobs), "--file", outDir!);
+    }
+    if (o.schemaOnly) {
+        args.push("--schema-only");
+    }
+    if (o.dataOnly) {
+        args.push("--data-only");
+    }
+    for (const t of o.tables) {
+        args.push("--table", t);
+    }
+    return args;
+}
+
+/** The last lines a child printed, bounded, for the one-line failure message. */
+class StderrTail {
+    private lines: string[] = [];
+    constructor(child: ChildProcess) {
+        let buf = "";
+        child.stderr?.on("data", (d: Buffer) => {
+            buf += d.toString();
+            const parts = buf.split("\n");
+            buf = parts.pop() ?? "";
+            this.lines.push(...parts.filter((l) => l.trim() !== ""));
+            this.lines = this.lines.slice(-20);
+        });
+    }
+    last(): string {
+        return this.lines.filter((l) => /error|fatal|failed|could not/i.test(l)).at(-1) ?? this.lines.at(-1) ?? "";
+    }
+}
+
+function waitExit(child: ChildProcess): Promise<number> {
+    return new Promise((resolve) => {
+        if (child.exitCode !== null) {
+            resolve(child.exitCode);
+            return;
+        }
+        child.once("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+}
+
+/** What an operator should do about a pg_dump failure. */
+export function pgDumpHint(line: string): string {
+    if (/password authentication failed/i.test(line)) {
+        return "check PGPASSWORD (the database's Secret)";
+    }
+    if (/connection refused|could not connect|server closed the connection|terminating connection|no connection to the server/i.test(line)) {
+        return "the server went away during the dump: check the database and run the backup again";
+    }
+    if (/server version mismatch|aborting because of server version mismatch/i.test(line)) {
+        return "use pg_dump of at least the server's major version";
+    }
+    if (/permission denied/i.test(line)) {
+        return "the backup role needs read access to every dumped object";
+    }
+    return "see the database log, then run the backup again";
+}
+
+export async function runBackup(s: Settings, o: BackupOptions, targets: Target[], log: Logger): Promise<BackupResult> {
+    const database = s.pgDatabase;
+    if (!database) {
+        throw new JobError("no database to back up: set PGDATABASE or --database", 2);
+    }
+    if (o.schemaOnly && o.dataOnly) {
+        throw new JobError("--schema-only and --data-only exclude each other", 2);
+    }
+    const started = o.now ?? new Date();
+    const key = backupKey(undefined, database, started, EXTENSIONS[s.format]);
+
+    const client = await connect(s);
+    const uploads: Upload[] = [];
+    let dump: ChildProcess | undefined;
+    let tar: ChildProcess | undefined;
+    let workDir: string | undefined;
+    try {
+        const server = await serverInfo(client);
+        const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
+        const estimate = await databaseSize(client);
+        const snapshot = await exportSnapshot(client);
+        const matches = tablePatternMatcher(o.tables);
+        const tables = o.schemaOnly ? [] : (await userTables(client)).filter(matches);
+        log.info(`backing up ${database}`, {
+            event: "backup.start", database, key, format: s.format, server: server.version, pgDump: tools.version,
+            targets: targets.map((t) => t.location), estimatedBytes: estimate,
+        });
+
+        const env = libpqEnv(s);
+        let source: Readable;
+        let tail: StderrTail;
+        let counting: Promise<Record<string, number>>;
+        if (s.format === "directory") {
+            // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
+            workDir = mkdtempSync(path.join(os.tmpdir(), "kx-dump-"));
+            const outDir = path.join(workDir, "dump");
+            dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
+            tail = new StderrTail(dump);
+            // Row counts run in the held snapshot while pg_dump works.
+            counting = countRows(client, tables);
+            counting.catch(() => undefined);
+            const code = await waitExit(dump);
+            if (code !== 0) {
+                throw dumpFailure(database, tail.last());
+            }
+            tar = spawn("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
+            source = tar.stdout!;
+        } else {
+            dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
+            tail = new StderrTail(dump);
+            source = dump.stdout!;
+            counting = countRows(client, tables);
+        }
+        const producer = tar ?? dump;
+
+        for (const t of targets) {
+            uploads.push(t.upload(`${key}`, estimate));
+        }
+        const hash = createHash("sha256");
+        let bytes = 0;
+        let lastReport = Date.now();
+        const reportEvery = log.format === "text" ? 500 : 10_000;
+        const streamed = fanOut(source, uploads.map((u) => u.sink), (chunk) => {
+            hash.update(chunk);
+            bytes += chunk.length;
+            const now = Date.now();
+            if (now - lastReport >= reportEvery) {
+                lastReport = now;
+                const rate = bytes / ((now - started.getTime()) / 1000);
+                log.progress(`${database}: ${formatBytes(bytes)} at ${formatBytes(rate)}/s`, { database, bytes });
+            }
+        });
+        const producerExit = waitExit(producer);
+
+        await failFast([
+            streamed,
+            ...uploads.map((u) => u.done()),
+            producerExit.then((code) => {
+                if (code !== 0) {
+                    throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
+                }
+            }),
+            counting,
+        ]);
+        const counts = await counting;
+        await client.query("COMMIT");
+
+        const finished = new Date();
+        const manifest: Manifest = {
+            kind: MANIFEST_KIND,
+            manifestVersion: 1,
+            database,
+            key,
+            format: s.format,
+            container: s.format === "directory" ? "tar" : "pg_dump",
+            options: { schemaOnly: o.schemaOnly, dataOnly: o.dataOnly, tables: o.tables, jobs: s.jobs },
+            startedAt: started.toISOString(),
+            finishedAt: finished.toISOString(),
+            durationMs: finished.getTime() - started.getTime(),
+            size: bytes,
+            sha256: hash.digest("hex"),
+            pgDump: { version: tools.version },
+            server: { version: server.version, versionNum: server.versionNum },
+            tables: counts,
+            targets: targets.map((t) => t.kind),
+        };
+        // Every target holds the dump: now, and only now, commit it everywhere.
+        const written = await Promise.allSettled(targets.map((t) => writeManifest(t, manifest)));
+        const failed = written.flatMap((r, i) => (r.status === "rejected" ? [`${targets[i].kind}: ${(r.reason as Error).message}`] : []));
+        if (failed.length > 0) {
+            throw new JobError(`backup ${key} is stored but its manifest could not be written to ${failed.join("; ")}: that copy stays incomplete`);
+        }
+        const secs = Math.max(manifest.durationMs / 1000, 0.001);
+        log.info(
+            `backup ${database} ok: ${formatBytes(bytes)} in ${formatDuration(manifest.durationMs)} ` +
+                `(${formatBytes(bytes / secs)}/s) to ${targets.map((t) => t.kind).join(", ")}`,
+            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: Object.keys(counts).length },
+        );
+        return { key, manifest };
+    } catch (e) {
+        dump?.kill("SIGTERM");
+        tar?.kill("SIGTERM");
+        await Promise.all(uploads.map((u) => u.abort(e as Error).catch(() => undefined)));
+        throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
+    } finally {
+        await client.query("ROLLBACK").catch(() => undefined);
+        await client.end().catch(() => undefined);
+        if (workDir) {
+            rmSync(workDir, { recursive: true, force: true });
+        }
+    }
+}
+
+function dumpFailure(database: string, line: string): JobError {
+    const detail = line.replace(/^pg_dump:\s*(error:\s*)?/i, "");
+    return new JobError(`pg_dump of ${database} failed: ${detail || "no message"}; ${pgDumpHint(line)}`);
+}
+
+/** Like Promise.all, but the first rejection rejects at once (the caller then aborts the rest). */
+function failFast(promises: Promise<unknown>[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+        let left = promises.length;
+        for (const p of promises) {
+            p.then(() => {
+                if (--left === 0) {
+                    resolve();
+                }
+            }, reject);
+        }
+    });
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+/**
+ * kx-backup: the one entrypoint of the job image. Settings come from the environment (see
+ * settings.ts); flags override them. Exit codes: 0 ok, 1 the work failed, 2 bad usage or
+ * settings (nothing was touched).
+ */
+import { parseArgs, ParseArgsConfig } from "util";
+import { runBackup } from "./backup";
+import { collectList, pruneProblems, renderList, runPrune } from "./commands";
+import { JobError, Logger } from "./log";
+import { describeSettings, loadSettings, secretValues, Settings } from "./settings";
+import { targetsFrom } from "./targets";
+
+export const VERSION = "0.1.0";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+const COMMON: Options = {
+    help: { type: "boolean", short: "h" },
+    database: { type: "string", short: "d" },
+    "log-format": { type: "string" },
+    "local-dir": { type: "string" },
+    "s3-bucket": { type: "string" },
+    "azure-container": { type: "string" },
+    "retention-days": { type: "string" },
+    "keep-min": { type: "string" },
+};
+
+interface Command {
+    summary: string;
+    usage: string;
+    options: Options;
+    run(s: Settings, values: Record<string, unknown>, log: Logger): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+    backup: {
+        summary: "dump one database to every configured target, write its manifest, then prune",
+        usage: `kx-backup backup [--database NAME] [--format custom|directory|plain] [--jobs N]
+                 [--schema-only | --data-only] [--table T ...] [--no-prune]
+
+  Streams pg_dump once, hashed, to every target at once; writes <name>.manifest.json beside the
+  dump on each target only when all of them hold it. Then prunes (unless --no-prune or BACKUP_PRUNE=false).`,
+        options: {
+            format: { type: "string" },
+            jobs: { type: "string", short: "j" },
+            "schema-only": { type: "boolean" },
+            "data-only": { type: "boolean" },
+            table: { type: "string", short: "t", multiple: true },
+            "no-prune": { type: "boolean" },
+        },
+        async run(s, v, log) {
+            const targets = targetsFrom(s);
+            await runBackup(s, {
+                schemaOnly: Boolean(v["schema-only"]),
+                dataOnly: Boolean(v["data-only"]),
+                tables: (v.table as string[] | undefined) ?? [],
+            }, targets, log);
+            if (!s.pruneAfterBackup || v["no-prune"]) {
+                return 0;
+            }
+            const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date() }, log);
+            const problems = pruneProblems(reports);
+            if (problems.length > 0) {
+                // The backup itself is good and committed; the failed prune still fails the run.
+                throw new JobError(`backup ok, prune failed: ${problems.join("; ")}`);
+            }
+            return 0;
+        },
+    },
+    list: {
+        summary: "list backups per database and target, newest first",
+        usage: "kx-backup list [--database NAME] [--json]",
+        options: { json: { type: "boolean" } },
+        async run(s, v) {
+            const rows = await collectList(targetsFrom(s), v.database as string | undefined, new Date());
+            process.stdout.write(v.json ? `${JSON.stringify(rows, null, 2)}\n` : renderList(rows));
+            return 0;
+        },
+    },
+    prune: {
+        summary: "delete backups past retention, keeping the newest BACKUP_KEEP_MIN complete ones",
+        usage: `kx-backup prune [--database NAME] [--dry-run] [--json]
+
+  Per database and target: deletes complete backups older than BACKUP_RETENTION_DAYS (never the
+  newest BACKUP_KEEP_MIN, never the newest verified one) and incomplete leftovers older than a day.
+  If the newest complete backup is itself past retention, deletes nothing and exits 1.`,
+        options: { "dry-run": { type: "boolean" }, json: { type: "boolean" } },
+        async run(s, v, log) {
+            const reports = await runPrune(targetsFrom(s), v.database as string | undefined, s, { dryRun: Boolean(v["dry-run"]), now: new Date() }, log);
+            if (v.json) {
+                process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+            }
+            const problems = pruneProblems(reports);
+            if (problems.length > 0) {
+                throw new JobError(`prune: ${problems.join("; ")}`);
+            }
+            return 0;
+        },
+    },
+};
+
+function mainHelp(): string {
+    const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+    const settings = describeSettings()
+        .map((d) => `  ${d.env.padEnd(32)} ${d.doc}${d.defaultText ? ` [default: ${d.defaultText}]` : ""}${d.secret ? " (secret)" : ""}`)
+        .join("\n");
+    return `kx-backup ${VERSION}: PostgreSQL backups streamed to local disk, S3 and Azure Blob
+
+Usage: kx-backup <command> [options]     kx-backup <command> --help
+
+Commands:
+${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`).join("\n")}
+
+Common options (override the environment):
+  -d, --database NAME        PGDATABASE
+      --local-dir DIR        BACKUP_LOCAL_DIR
+      --s3-bucket NAME       BACKUP_S3_BUCKET
+      --azure-container NAME BACKUP_AZURE_CONTAINER
+      --retention-days N     BACKUP_RETENTION_DAYS
+      --keep-min N           BACKUP_KEEP_MIN
+      --log-format F         BACKUP_LOG_FORMAT (auto, json, text)
+
+Environment:
+${settings}
+
+Exit codes: 0 ok, 1 the work failed, 2 bad usage or settings (nothing touched).
+`;
+}
+
+/** Flags as environment overrides, so they go through the same validation as the environment. */
+function flagEnv(v: Record<string, unknown>): Record<string, string> {
+    const map: Record<string, string> = {
+        database: "PGDATABASE",
+        "log-format": "BACKUP_LOG_FORMAT",
+        "local-dir": "BACKUP_LOCAL_DIR",
+        "s3-bucket": "BACKUP_S3_BUCKET",
+        "azure-container": "BACKUP_AZURE_CONTAINER",
+        "retention-days": "BACKUP_RETENTION_DAYS",
+        "keep-min": "BACKUP_KEEP_MIN",
+        format: "BACKUP_FORMAT",
+        jobs: "BACKUP_JOBS",
+    };
+    const env: Record<string, string> = {};
+    for (const [flag, name] of Object.entries(map)) {
+        if (typeof v[flag] === "string") {
+            env[name] = v[flag] as string;
+        }
+    }
+    return env;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+        process.stdout.write(mainHelp());
+        return name === undefined ? 2 : 0;
+    }
+    if (name === "--version" || name === "version") {
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+    }
+    const command = COMMANDS[name];
+    if (!command) {
+        process.stderr.write(`kx-backup: unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")}; see kx-backup --help)\n`);
+        return 2;
+    }
+    let values: Record<string, unknown>;
+    try {
+        values = parseArgs({ args: rest, options: { ...COMMON, ...command.options }, allowPositionals: false, strict: true }).values;
+    } catch (e) {
+        process.stderr.write(`kx-backup ${name}: ${(e as Error).message}\n\nUsage: ${command.usage}\n`);
+        return 2;
+    }
+    if (values.help) {
+        process.stdout.write(`Usage: ${command.usage}\n\nSee kx-backup --help for the common options and environment.\n`);
+        return 0;
+    }
+    const loaded = loadSettings({ ...env, ...flagEnv(values) });
+    if (!loaded.ok) {
+        for (const err of loaded.errors) {
+            process.stderr.write(`kx-backup ${name}: ${err}\n`);
+        }
+        return 2;
+    }
+    const s = loaded.settings;
+    const log = Logger.resolve(s.logFormat);
+    log.addSecrets(secretValues(s));
+    try {
+        return await command.run(s, values, log);
+    } catch (e) {
+        const err = e instanceof JobError ? e : new JobError(`${name} failed: ${(e as Error).message}`);
+        log.error(err.message, { event: `${name}.failed`, exitCode: err.exitCode });
+        return err.exitCode;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => {
+            process.exitCode = code;
+        },
+        (e) => {
+            process.stderr.write(`kx-backup: unexpected failure: ${(e as Error).message}\n`);
+            process.exitCode = 1;
+        },
+    );
+}

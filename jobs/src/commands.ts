@@ -1,0 +1,115 @@
+/** `list` and `prune`: thin I/O around the catalog and the pure retention plan. */
+import { BackupEntry, listBackups } from "./catalog";
+import { formatBytes, JobError, Logger } from "./log";
+import { planPrune, PrunePlan, RetentionPolicy } from "./retention";
+import { Target } from "./targets";
+
+export interface ListedBackup {
+    target: string;
+    database: string;
+    name: string;
+    size: number;
+    takenAt: string;
+    ageHours: number;
+    status: "complete" | "verified" | "incomplete";
+}
+
+export async function collectList(targets: Target[], database: string | undefined, now: Date): Promise<ListedBackup[]> {
+    const rows: ListedBackup[] = [];
+    for (const t of targets) {
+        let entries: BackupEntry[];
+        try {
+            entries = await listBackups(t, database);
+        } catch (e) {
+            throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
+        }
+        for (const e of entries) {
+            rows.push({
+                target: t.kind,
+                database: e.database,
+                name: e.key.slice(e.key.lastIndexOf("/") + 1),
+                size: e.size,
+                takenAt: e.takenAt.toISOString(),
+                ageHours: Math.round(((now.getTime() - e.takenAt.getTime()) / 3_600_000) * 10) / 10,
+                status: e.verified ? "verified" : e.complete ? "complete" : "incomplete",
+            });
+        }
+    }
+    // Per database and target, newest first.
+    return rows.sort((a, b) => a.database.localeCompare(b.database) || a.target.localeCompare(b.target) || b.takenAt.localeCompare(a.takenAt));
+}
+
+export function formatAge(hours: number): string {
+    return hours < 48 ? `${hours.toFixed(1)}h` : `${(hours / 24).toFixed(1)}d`;
+}
+
+export function renderList(rows: ListedBackup[]): string {
+    if (rows.length === 0) {
+        return "no backups found\n";
+    }
+    const table = [["DATABASE", "TARGET", "NAME", "SIZE", "AGE", "STATUS"], ...rows.map((r) => [r.database, r.target, r.name, formatBytes(r.size), formatAge(r.ageHours), r.status])];
+    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+    return table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+export interface PruneReport {
+    target: string;
+    database: string;
+    plan: PrunePlan;
+    deleted: string[];
+    errors: string[];
+}
+
+export async function runPrune(
+    targets: Target[],
+    database: string | undefined,
+    policy: RetentionPolicy,
+    opts: { dryRun: boolean; now: Date },
+    log: Logger,
+): Promise<PruneReport[]> {
+    const reports: PruneReport[] = [];
+    for (const t of targets) {
+        const entries = await listBackups(t, database).catch((e) => {
+            throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
+        });
+        const databases = [...new Set(entries.map((e) => e.database))].sort();
+        for (const db of databases) {
+            const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
+            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], errors: [] };
+            reports.push(report);
+            if (plan.stale) {
+                log.warn(`prune ${db} on ${t.kind}: ${plan.stale}`, { event: "prune.stale", database: db, target: t.kind });
+                continue;
+            }
+            for (const action of plan.delete) {
+                if (opts.dryRun) {
+                    log.info(`would delete ${action.key} from ${t.kind} (${action.reason})`, { event: "prune.plan", database: db, target: t.kind, key: action.key });
+                    continue;
+                }
+                try {
+                    for (const obj of action.objects) {
+                        await t.delete(obj);
+                    }
+                    report.deleted.push(action.key);
+                    log.info(`deleted ${action.key} from ${t.kind} (${action.reason})`, { event: "prune.delete", database: db, target: t.kind, key: action.key });
+                } catch (e) {
+                    report.errors.push(`${action.key}: ${(e as Error).message}`);
+                    log.error(`could not delete ${action.key} from ${t.kind}: ${(e as Error).message}`, { event: "prune.error", target: t.kind });
+                }
+            }
+            log.info(
+                `prune ${db} on ${t.kind}: ${opts.dryRun ? "would delete" : "deleted"} ${opts.dryRun ? plan.delete.length : report.deleted.length}, kept ${plan.keep.length}`,
+                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun },
+            );
+        }
+    }
+    return reports;
+}
+
+/** Prune fails (for a CronJob to notice) when backups look stale or a delete failed. */
+export function pruneProblems(reports: PruneReport[]): string[] {
+    return reports.flatMap((r) => [
+        ...(r.plan.stale ? [`${r.database} on ${r.target}: ${r.plan.stale}`] : []),
+        ...r.errors.map((e) => `${r.database} on ${r.target}: ${e}`),
+    ]);
+}

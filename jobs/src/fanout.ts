@@ -1,0 +1,62 @@
+/**
+ * One read of the dump, written to every target at once. The source is paused while any sink
+ * is full and resumed when all have drained, so memory stays at a few chunks per target however
+ * large the dump is; every byte also goes through the hash.
+ */
+import { Readable } from "stream";
+
+export interface FanOutResult {
+    bytes: number;
+}
+
+export function fanOut(
+    source: Readable,
+    sinks: readonly NodeJS.WritableStream[],
+    onChunk: (chunk: Buffer) => void,
+): Promise<FanOutResult> {
+    return new Promise((resolve, reject) => {
+        let bytes = 0;
+        let waiting = 0;
+        let settled = false;
+        const fail = (e: Error) => {
+            if (!settled) {
+                settled = true;
+                source.destroy();
+                reject(e);
+            }
+        };
+        const onDrain = () => {
+            waiting--;
+            if (waiting === 0 && !settled) {
+                source.resume();
+            }
+        };
+        for (const sink of sinks) {
+            sink.on("error", fail);
+        }
+        source.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+            onChunk(chunk);
+            for (const sink of sinks) {
+                if (!sink.write(chunk)) {
+                    waiting++;
+                    sink.once("drain", onDrain);
+                }
+            }
+            if (waiting > 0) {
+                source.pause();
+            }
+        });
+        source.once("error", fail);
+        source.once("end", () => {
+            if (settled) {
+                return;
+            }
+            settled = true;
+            for (const sink of sinks) {
+                sink.end();
+            }
+            resolve({ bytes });
+        });
+    });
+}

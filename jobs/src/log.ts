@@ -1,0 +1,107 @@
+/**
+ * Output of the job: JSON lines in a pod (one object per line, for log collectors), readable
+ * text on a terminal. Every line passes through redaction, so a secret setting can never reach
+ * a log, whatever an error message or a child process says.
+ */
+export type LogFormat = "json" | "text";
+
+export class Logger {
+    private secrets: string[] = [];
+    private progressShown = false;
+
+    constructor(
+        readonly format: LogFormat,
+        private readonly out: NodeJS.WritableStream = process.stderr,
+        private readonly isTty = Boolean((out as NodeJS.WriteStream).isTTY),
+    ) {}
+
+    static resolve(setting: "auto" | "json" | "text", stream: NodeJS.WriteStream = process.stderr): Logger {
+        const format = setting === "auto" ? (stream.isTTY ? "text" : "json") : setting;
+        return new Logger(format, stream);
+    }
+
+    /** Values that must never be printed (passwords, connection strings, tokens). */
+    addSecrets(values: readonly string[]): void {
+        this.secrets.push(...values.filter((v) => v.length >= 3));
+        // Longest first, so a secret containing another is masked whole.
+        this.secrets.sort((a, b) => b.length - a.length);
+    }
+
+    redact(text: string): string {
+        let out = text;
+        for (const s of this.secrets) {
+            out = out.split(s).join("***");
+        }
+        // Credentials in URLs (postgres://user:pass@host) and connection-string keys.
+        return out
+            .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, "$1***@")
+            .replace(/\b(AccountKey|SharedAccessSignature|password)=([^;\s]+)/gi, "$1=***");
+    }
+
+    info(msg: string, fields: Record<string, unknown> = {}): void {
+        this.emit("info", msg, fields);
+    }
+
+    warn(msg: string, fields: Record<string, unknown> = {}): void {
+        this.emit("warn", msg, fields);
+    }
+
+    error(msg: string, fields: Record<string, unknown> = {}): void {
+        this.emit("error", msg, fields);
+    }
+
+    /** A progress update: one rewritten line on a terminal, a JSON line otherwise. */
+    progress(msg: string, fields: Record<string, unknown> = {}): void {
+        if (this.format === "text" && this.isTty) {
+            this.out.write(`\r\x1b[2K${this.redact(msg)}`);
+            this.progressShown = true;
+            return;
+        }
+        this.emit("info", msg, { ...fields, event: "progress" });
+    }
+
+    private emit(level: string, msg: string, fields: Record<string, unknown>): void {
+        if (this.progressShown) {
+            this.out.write("\n");
+            this.progressShown = false;
+        }
+        if (this.format === "json") {
+            const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
+            this.out.write(`${this.redact(line)}\n`);
+        } else {
+            const extra = Object.entries(fields)
+                .filter(([, v]) => v !== undefined)
+                .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+                .join(" ");
+            const prefix = level === "info" ? "" : `${level}: `;
+            this.out.write(`${this.redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`)}\n`);
+        }
+    }
+}
+
+export function formatBytes(n: number): string {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+    const s = ms / 1000;
+    if (s < 60) {
+        return `${s.toFixed(1)}s`;
+    }
+    const m = Math.floor(s / 60);
+    return m < 60 ? `${m}m${Math.round(s % 60)}s` : `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
+/** A failure the job reports as one line, with the exit code a CronJob acts on. */
+export class JobError extends Error {
+    constructor(message: string, readonly exitCode = 1) {
+        super(message);
+    }
+}

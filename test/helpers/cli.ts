@@ -1,0 +1,39 @@
+import { spawn } from "child_process";
+import * as path from "path";
+import { ROOT } from "./pulumiMocks";
+
+export const CLI = path.join(ROOT, "dist", "kx-backup.js");
+
+export interface CliResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs the bundled kx-backup with exactly the given environment (plus PATH). */
+export function runCli(args: string[], env: Record<string, string>, opts: { timeoutMs?: number; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [CLI, ...args], {
+            env: { PATH: process.env.PATH ?? "", BACKUP_LOG_FORMAT: "json", ...env },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            reject(new Error(`kx-backup ${args.join(" ")} timed out\n${stderr}`));
+        }, opts.timeoutMs ?? 120_000);
+        opts.onStart?.(child.pid!);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? -1, stdout, stderr });
+        });
+    });
+}
+
+/** The JSON log lines of a run. */
+export function logLines(stderr: string): Record<string, any>[] {
+    return stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
