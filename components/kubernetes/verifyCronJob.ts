@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { EnvVar } from "../../jobs/src/settings";
+import { EnvVar, renderEnv } from "../../jobs/src/settings";
 import { BACKUP_MOUNT } from "./backupCronJob";
 import { containerSecurityContext, cronJobSpec, labels, Resources } from "./workload";
 
@@ -9,6 +9,9 @@ export const POSTGRES_UID = 70;
 
 /** The scratch server's port inside the pod; it listens on localhost only. */
 export const SCRATCH_PORT = 5432;
+
+/** Where verify downloads the backup it restores (an emptyDir as large as the scratch data). */
+export const WORK_MOUNT = "/work";
 
 export function scratchPostgresImage(repository: string, major: number): string {
     return `${repository}:${major}-alpine`;
@@ -82,11 +85,10 @@ export class VerifyCronJob extends pulumi.ComponentResource {
             ],
         };
 
+        // The scratch server and the download space, named through the job's settings module.
         const env = pulumi.output(args.env).apply((e) => [
             ...e,
-            { name: "VERIFY_PGHOST", value: "127.0.0.1" },
-            { name: "VERIFY_PGPORT", value: String(SCRATCH_PORT) },
-            { name: "VERIFY_PGUSER", value: "postgres" },
+            ...renderEnv({ verifyPgHost: "127.0.0.1", verifyPgPort: SCRATCH_PORT, verifyPgUser: "postgres", workDir: WORK_MOUNT }),
         ]);
 
         const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
@@ -103,10 +105,11 @@ export class VerifyCronJob extends pulumi.ComponentResource {
                 volumes: [
                     { name: "scratch-data", emptyDir: { sizeLimit: scratchSize } },
                     { name: "scratch-run", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+                    { name: "work", emptyDir: { sizeLimit: scratchSize } },
                     ...(args.pvcName ? [{ name: "backups", persistentVolumeClaim: { claimName: args.pvcName } }] : []),
                 ],
                 // Writable: verify records its result (.verify.json) beside the backup it checked.
-                volumeMounts: args.pvcName ? [{ name: "backups", mountPath: BACKUP_MOUNT }] : [],
+                volumeMounts: [{ name: "work", mountPath: WORK_MOUNT }, ...(args.pvcName ? [{ name: "backups", mountPath: BACKUP_MOUNT }] : [])],
                 activeDeadlineSeconds,
                 startingDeadlineSeconds,
             }),

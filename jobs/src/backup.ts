@@ -154,7 +154,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         let counting: Promise<Record<string, number>>;
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
-            workDir = mkdtempSync(path.join(os.tmpdir(), "kx-dump-"));
+            workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
             const outDir = path.join(workDir, "dump");
             dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
             tail = new StderrTail(dump);

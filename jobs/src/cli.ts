@@ -7,7 +7,11 @@
 import { parseArgs, ParseArgsConfig } from "util";
 import { runBackup } from "./backup";
 import { collectList, pruneProblems, renderList, runPrune } from "./commands";
+import { pickTarget } from "./fetch";
 import { JobError, Logger } from "./log";
+import { Event, notify } from "./notify";
+import { runRestore } from "./restore";
+import { runVerify } from "./verify";
 import { describeSettings, loadSettings, secretValues, Settings } from "./settings";
 import { targetsFrom } from "./targets";
 
@@ -30,7 +34,10 @@ interface Command {
     summary: string;
     usage: string;
     options: Options;
-    run(s: Settings, values: Record<string, unknown>, log: Logger): Promise<number>;
+    /** Notified on failure always, on success when enabled. */
+    notifies: boolean;
+    /** Resolves with what happened (for notifications); throws JobError on failure. */
+    run(s: Settings, values: Record<string, unknown>, log: Logger): Promise<Omit<Event, "command" | "ok"> | undefined>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -49,33 +56,40 @@ const COMMANDS: Record<string, Command> = {
             table: { type: "string", short: "t", multiple: true },
             "no-prune": { type: "boolean" },
         },
+        notifies: true,
         async run(s, v, log) {
             const targets = targetsFrom(s);
-            await runBackup(s, {
+            const { key, manifest } = await runBackup(s, {
                 schemaOnly: Boolean(v["schema-only"]),
                 dataOnly: Boolean(v["data-only"]),
                 tables: (v.table as string[] | undefined) ?? [],
             }, targets, log);
-            if (!s.pruneAfterBackup || v["no-prune"]) {
-                return 0;
+            const done = {
+                database: manifest.database,
+                message: `backup ${key}: ${manifest.size} bytes in ${(manifest.durationMs / 1000).toFixed(1)} s to ${manifest.targets.join(", ")}`,
+                details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256 },
+            };
+            if (s.pruneAfterBackup && !v["no-prune"]) {
+                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date() }, log);
+                const problems = pruneProblems(reports);
+                if (problems.length > 0) {
+                    // The backup itself is good and committed; report its metrics, then fail the run for the prune.
+                    await notify(s, { command: "backup", ok: true, ...done }, log);
+                    throw new JobError(`backup ok, prune failed: ${problems.join("; ")}`);
+                }
             }
-            const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date() }, log);
-            const problems = pruneProblems(reports);
-            if (problems.length > 0) {
-                // The backup itself is good and committed; the failed prune still fails the run.
-                throw new JobError(`backup ok, prune failed: ${problems.join("; ")}`);
-            }
-            return 0;
+            return done;
         },
     },
     list: {
         summary: "list backups per database and target, newest first",
         usage: "kx-backup list [--database NAME] [--json]",
         options: { json: { type: "boolean" } },
+        notifies: false,
         async run(s, v) {
             const rows = await collectList(targetsFrom(s), v.database as string | undefined, new Date());
             process.stdout.write(v.json ? `${JSON.stringify(rows, null, 2)}\n` : renderList(rows));
-            return 0;
+            return undefined;
         },
     },
     prune: {
@@ -86,6 +100,7 @@ const COMMANDS: Record<string, Command> = {
   newest BACKUP_KEEP_MIN, never the newest verified one) and incomplete leftovers older than a day.
   If the newest complete backup is itself past retention, deletes nothing and exits 1.`,
         options: { "dry-run": { type: "boolean" }, json: { type: "boolean" } },
+        notifies: true,
         async run(s, v, log) {
             const reports = await runPrune(targetsFrom(s), v.database as string | undefined, s, { dryRun: Boolean(v["dry-run"]), now: new Date() }, log);
             if (v.json) {
@@ -95,7 +110,83 @@ const COMMANDS: Record<string, Command> = {
             if (problems.length > 0) {
                 throw new JobError(`prune: ${problems.join("; ")}`);
             }
-            return 0;
+            const deleted = reports.reduce((n, r) => n + (v["dry-run"] ? r.plan.delete.length : r.deleted.length), 0);
+            return { database: v.database as string | undefined, message: `prune: ${v["dry-run"] ? "would delete" : "deleted"} ${deleted} backup(s)` };
+        },
+    },
+    verify: {
+        summary: "restore a backup into a scratch database and check it (the runbook's §7.1)",
+        usage: `kx-backup verify [--database NAME] [--backup latest|NAME] [--from local|s3|azure]
+
+  1 exists with its manifest, 2 sha256 matches, 3 pg_restore can read it, 4 restores into a scratch
+  database (VERIFY_PGHOST, else a throwaway local PostgreSQL), 5 row counts equal the snapshot's,
+  6 integrity checks pass, 7 a client can read every table, 8 the scratch database is dropped.
+  Writes <name>.verify.json beside the manifest when all pass.`,
+        options: { backup: { type: "string", short: "b" }, from: { type: "string" }, json: { type: "boolean" } },
+        notifies: true,
+        async run(s, v, log) {
+            const database = requireDatabase(s);
+            const report = await runVerify(s, { database, backup: (v.backup as string | undefined) ?? "latest", target: pickTarget(targetsFrom(s), v.from as string | undefined) }, log);
+            if (v.json) {
+                process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+            }
+            if (!report.ok) {
+                throw new JobError(`verify ${database} failed at ${report.failure}`);
+            }
+            return {
+                database,
+                message: `verify ${report.key}: restored in ${((report.restoreDurationMs ?? 0) / 1000).toFixed(1)} s, counts and checks pass`,
+                details: { key: report.key, restoreDurationMs: report.restoreDurationMs, size: report.size },
+            };
+        },
+    },
+    restore: {
+        summary: "restore a backup into a database (full, selected tables, or another database)",
+        usage: `kx-backup restore --database NAME --into DBNAME [--backup latest|NAME] [--from local|s3|azure]
+                  [--tables T,...] [--data-only] [--clean] [--force] [--no-safety-dump]
+                  [--terminate-connections] [--plan]
+
+  Restores into the server of PGHOST/PGPORT. Checks the backup's sha256 first. Overwriting a
+  non-empty database needs --force and takes a safety dump of it first (unless --no-safety-dump).
+  --plan prints what would happen and changes nothing. Stop writers first (see the README).`,
+        options: {
+            backup: { type: "string", short: "b" },
+            from: { type: "string" },
+            into: { type: "string" },
+            tables: { type: "string" },
+            "data-only": { type: "boolean" },
+            clean: { type: "boolean" },
+            force: { type: "boolean" },
+            "no-safety-dump": { type: "boolean" },
+            "terminate-connections": { type: "boolean" },
+            plan: { type: "boolean" },
+        },
+        notifies: true,
+        async run(s, v, log) {
+            const database = requireDatabase(s);
+            if (typeof v.into !== "string") {
+                throw new JobError("restore needs --into DBNAME (the database to restore into)", 2);
+            }
+            const targets = targetsFrom(s);
+            const result = await runRestore(s, {
+                database,
+                backup: (v.backup as string | undefined) ?? "latest",
+                into: v.into,
+                tables: typeof v.tables === "string" ? v.tables.split(",").map((t) => t.trim()).filter(Boolean) : [],
+                dataOnly: Boolean(v["data-only"]),
+                clean: Boolean(v.clean),
+                force: Boolean(v.force),
+                safetyDump: !v["no-safety-dump"],
+                terminateConnections: Boolean(v["terminate-connections"]),
+                planOnly: Boolean(v.plan),
+                target: pickTarget(targets, v.from as string | undefined),
+                safetyTargets: targets,
+            }, log);
+            if ("steps" in result) {
+                process.stdout.write(`${result.steps.map((x, i) => `${i + 1}. ${x}`).join("\n")}\n`);
+                return undefined;
+            }
+            return { database, message: `restore of ${result.plan.backup} into ${v.into} took ${(result.durationMs / 1000).toFixed(1)} s`, details: { durationMs: result.durationMs } };
         },
     },
 };
@@ -186,13 +277,28 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const s = loaded.settings;
     const log = Logger.resolve(s.logFormat);
     log.addSecrets(secretValues(s));
+    const commandName = name as Event["command"];
     try {
-        return await command.run(s, values, log);
+        const done = await command.run(s, values, log);
+        if (command.notifies && done) {
+            await notify(s, { command: commandName, ok: true, ...done }, log);
+        }
+        return 0;
     } catch (e) {
         const err = e instanceof JobError ? e : new JobError(`${name} failed: ${(e as Error).message}`);
         log.error(err.message, { event: `${name}.failed`, exitCode: err.exitCode });
+        if (command.notifies) {
+            await notify(s, { command: commandName, ok: false, database: s.pgDatabase, message: log.redact(err.message) }, log);
+        }
         return err.exitCode;
     }
+}
+
+function requireDatabase(s: Settings): string {
+    if (!s.pgDatabase) {
+        throw new JobError("no database named: set PGDATABASE or --database", 2);
+    }
+    return s.pgDatabase;
 }
 
 if (require.main === module) {

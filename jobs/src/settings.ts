@@ -148,16 +148,24 @@ export const SETTINGS = {
     // Dump.
     format: oneOf("BACKUP_FORMAT", "pg_dump format.", DUMP_FORMATS, "custom"),
     jobs: integer("BACKUP_JOBS", "Parallel pg_dump jobs (directory format only).", 1, 1, 64),
+    restoreJobs: integer("BACKUP_RESTORE_JOBS", "Parallel pg_restore jobs for verify and restore.", 2, 1, 64),
     pgBinDir: optionalString("BACKUP_PG_BIN_DIR", "Directory holding pg_dump; default: picked by the server's major version."),
 
     // Verify: the scratch server restores go to (in the pod: the sidecar on localhost).
     verifyPgHost: optionalString("VERIFY_PGHOST", "Scratch PostgreSQL for verify; unset: a throwaway local cluster."),
     verifyPgPort: integer("VERIFY_PGPORT", "Port of the verify server.", 5432, 1, 65535),
     verifyPgUser: stringWithDefault("VERIFY_PGUSER", "User on the verify server.", "postgres"),
+    verifyPgPassword: secretString("VERIFY_PGPASSWORD", "Password on the verify server (none for the pod's sidecar)."),
+    verifyChecksFile: optionalString("VERIFY_CHECKS_FILE", "JSON file of integrity checks per database: {\"db\": [{\"name\", \"sql\"}]}; replaces the shipped defaults."),
+    workDir: optionalString("BACKUP_WORK_DIR", "Scratch space for verify/restore downloads and directory-format dumps; default: the OS temp dir."),
 
     // Operation.
     logFormat: oneOf("BACKUP_LOG_FORMAT", "auto: text on a terminal, JSON lines otherwise.", LOG_FORMATS, "auto"),
     ntfyUrl: secretString("BACKUP_NTFY_URL", "ntfy topic URL for notifications."),
+    ntfyToken: secretString("BACKUP_NTFY_TOKEN", "ntfy access token (Bearer)."),
+    webhookUrl: secretString("BACKUP_WEBHOOK_URL", "Generic webhook: receives a JSON POST per notification."),
+    notifyOnSuccess: boolean("BACKUP_NOTIFY_ON_SUCCESS", "Also notify when work succeeds (failures always notify).", false),
+    pushgatewayUrl: optionalString("BACKUP_PUSHGATEWAY_URL", "Prometheus Pushgateway base URL for per-database metrics."),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -214,6 +222,12 @@ function crossCheck(s: Settings): string[] {
     }
     if (Boolean(s.awsAccessKeyId) !== Boolean(s.awsSecretAccessKey)) {
         errors.push("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither");
+    }
+    for (const [env, url] of [["BACKUP_PUSHGATEWAY_URL", s.pushgatewayUrl], ["BACKUP_NTFY_URL", s.ntfyUrl], ["BACKUP_WEBHOOK_URL", s.webhookUrl]] as const) {
+        if (url && !/^https?:\/\/\S+$/.test(url)) {
+            // The value itself may hold a token: name the variable only.
+            errors.push(`${env} is not an http(s) URL`);
+        }
     }
     if (s.jobs > 1 && s.format !== "directory") {
         errors.push(`BACKUP_JOBS=${s.jobs} needs BACKUP_FORMAT=directory: only the directory format dumps in parallel`);

@@ -5,9 +5,9 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureEmulator, S3Emulator, startAzurite, startS3 } from "../../jobs/dev/services";
-import { AzureTarget, chunkSize, LocalTarget, readText, S3Target, Target } from "../../jobs/src/targets";
-import { AZURE_BLOCK_LIMITS } from "../../jobs/src/targets/azure";
-import { S3_PART_LIMITS } from "../../jobs/src/targets/s3";
+import { chunkSize, LocalTarget, readText, Target } from "../../jobs/src/targets";
+import { AZURE_BLOCK_LIMITS, AzureTarget } from "../../jobs/src/targets/azure";
+import { S3_PART_LIMITS, S3Target } from "../../jobs/src/targets/s3";
 
 const MIB = 1024 * 1024;
 

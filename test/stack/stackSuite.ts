@@ -126,6 +126,7 @@ export function stackSuite(x: StackExpectations) {
             const env = envToProcessEnv(spec.containers[0].env);
             const loaded = loadSettings(env);
             expect(loaded.ok && loaded.settings.verifyPgHost).toBe("127.0.0.1");
+            expect(loaded.ok && loaded.settings.workDir).toBe("/work");
         });
 
         it("expires its S3 prefix at its retention", () => {

@@ -1,21 +1,26 @@
-import { Settings } from "../settings";
-import { AzureTarget } from "./azure";
+import type { Settings } from "../settings";
+import type { AzureTarget as AzureTargetType } from "./azure";
 import { LocalTarget } from "./local";
-import { S3Target } from "./s3";
+import type { S3Target as S3TargetType } from "./s3";
 import { Target } from "./target";
 
 export * from "./target";
-export { AzureTarget, LocalTarget, S3Target };
+export { LocalTarget };
 
 export type TargetKind = "local" | "s3" | "azure";
 
-/** The targets the settings name, in a fixed order (local, s3, azure). Creates clients only: no I/O. */
+/**
+ * The targets the settings name, in a fixed order (local, s3, azure). Creates clients only: no
+ * I/O. The cloud SDKs are loaded only for the targets in use: each costs tens of MiB of memory.
+ */
 export function targetsFrom(s: Settings): Target[] {
     const targets: Target[] = [];
     if (s.localDir) {
         targets.push(new LocalTarget(s.localDir));
     }
     if (s.s3Bucket) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { S3Target } = require("./s3") as { S3Target: typeof S3TargetType };
         targets.push(new S3Target({
             bucket: s.s3Bucket,
             prefix: s.s3Prefix,
@@ -28,6 +33,8 @@ export function targetsFrom(s: Settings): Target[] {
         }));
     }
     if (s.azureContainer) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { AzureTarget } = require("./azure") as { AzureTarget: typeof AzureTargetType };
         targets.push(new AzureTarget({
             container: s.azureContainer,
             prefix: s.azurePrefix,

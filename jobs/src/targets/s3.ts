@@ -62,7 +62,7 @@ export class S3Target implements Target {
             params: { Bucket: this.opts.bucket, Key: this.full(key), Body: sink },
             partSize,
             // Memory is about partSize × (queueSize + 1): keep big parts few in flight.
-            queueSize: partSize <= 16 * MIB ? 4 : 1,
+            queueSize: partSize <= 16 * MIB ? 2 : 1,
             leavePartsOnError: false,
         });
         let versionId: string | undefined;

@@ -1,0 +1,126 @@
+/**
+ * Telling people and monitoring: ntfy (as the runbook's §6.2 step 3 does by hand), a generic JSON
+ * webhook, and Prometheus Pushgateway metrics. Bounded retries; a failed notification is logged
+ * and never changes the job's result.
+ */
+import { Logger } from "./log";
+import { Settings } from "./settings";
+
+export interface Event {
+    command: "backup" | "prune" | "verify" | "restore";
+    database?: string;
+    ok: boolean;
+    message: string;
+    details?: Record<string, unknown>;
+}
+
+export interface Attempts {
+    tries: number;
+    /** Milliseconds before the second try; doubles after. */
+    backoffMs: number;
+    timeoutMs: number;
+}
+
+const DEFAULT_ATTEMPTS: Attempts = { tries: 3, backoffMs: 500, timeoutMs: 10_000 };
+
+async function send(url: string, init: RequestInit, attempts: Attempts): Promise<void> {
+    let last: unknown;
+    for (let i = 0; i < attempts.tries; i++) {
+        if (i > 0) {
+            await new Promise((r) => setTimeout(r, attempts.backoffMs * 2 ** (i - 1)));
+        }
+        try {
+            const res = await fetch(url, { ...init, signal: AbortSignal.timeout(attempts.timeoutMs) });
+            if (res.ok) {
+                return;
+            }
+            last = new Error(`HTTP ${res.status}`);
+            if (res.status >= 400 && res.status < 500 && res.status !== 429) {
+                break;
+            }
+        } catch (e) {
+            last = e;
+        }
+    }
+    throw last instanceof Error ? last : new Error(String(last));
+}
+
+/** ntfy headers as the runbook uses them: urgent with rotating_light on failure. */
+export function ntfyRequest(e: Event, token?: string): RequestInit {
+    const title = e.ok
+        ? `KrystalineX ${e.command} ok${e.database ? `: ${e.database}` : ""}`
+        : `KrystalineX ${e.command} FAILED${e.database ? `: ${e.database}` : ""}`;
+    const headers: Record<string, string> = {
+        Title: title,
+        Priority: e.ok ? "default" : "urgent",
+        Tags: e.ok ? "white_check_mark,floppy_disk" : "rotating_light,floppy_disk",
+    };
+    if (token) {
+        headers.Authorization = `Bearer ${token}`;
+    }
+    return { method: "POST", headers, body: e.message };
+}
+
+export interface Metric {
+    name: string;
+    help: string;
+    value: number;
+}
+
+/** Prometheus text exposition for one database's group. */
+export function metricsBody(metrics: Metric[]): string {
+    return metrics.map((m) => `# HELP ${m.name} ${m.help}\n# TYPE ${m.name} gauge\n${m.name} ${m.value}\n`).join("");
+}
+
+export function metricsFor(e: Event, now: Date): Metric[] {
+    const t = now.getTime() / 1000;
+    const d = e.details ?? {};
+    if (!e.ok) {
+        return [{ name: `kx_backup_${e.command}_last_failure_timestamp_seconds`, help: `Last failed ${e.command}.`, value: t }];
+    }
+    if (e.command === "backup") {
+        return [
+            { name: "kx_backup_last_success_timestamp_seconds", help: "Last successful backup (alert when older than the RPO).", value: t },
+            { name: "kx_backup_duration_seconds", help: "Duration of the last successful backup.", value: Number(d.durationMs ?? 0) / 1000 },
+            { name: "kx_backup_size_bytes", help: "Size of the last successful backup.", value: Number(d.bytes ?? 0) },
+        ];
+    }
+    if (e.command === "verify") {
+        return [
+            { name: "kx_backup_last_verified_timestamp_seconds", help: "Last successful restore test.", value: t },
+            { name: "kx_backup_verify_restore_duration_seconds", help: "Restore time of the last verify: the measured RTO.", value: Number(d.restoreDurationMs ?? 0) / 1000 },
+        ];
+    }
+    return [];
+}
+
+export async function notify(s: Settings, e: Event, log: Logger, attempts: Attempts = DEFAULT_ATTEMPTS, now = new Date()): Promise<void> {
+    const jobs: [string, () => Promise<void>][] = [];
+    if (!e.ok || s.notifyOnSuccess) {
+        if (s.ntfyUrl) {
+            const url = s.ntfyUrl;
+            jobs.push(["ntfy", () => send(url, ntfyRequest(e, s.ntfyToken), attempts)]);
+        }
+        if (s.webhookUrl) {
+            const url = s.webhookUrl;
+            const body = JSON.stringify({ source: "kx-backup", time: now.toISOString(), ...e });
+            jobs.push(["webhook", () => send(url, { method: "POST", headers: { "content-type": "application/json" }, body }, attempts)]);
+        }
+    }
+    if (s.pushgatewayUrl && e.database) {
+        const metrics = metricsFor(e, now);
+        if (metrics.length > 0) {
+            // POST replaces only these metric names in the group: backup and verify keep each other's.
+            const url = `${s.pushgatewayUrl.replace(/\/$/, "")}/metrics/job/kx_backup/database/${encodeURIComponent(e.database)}`;
+            jobs.push(["pushgateway", () => send(url, { method: "POST", headers: { "content-type": "text/plain; version=0.0.4" }, body: metricsBody(metrics) }, attempts)]);
+        }
+    }
+    await Promise.all(jobs.map(async ([name, run]) => {
+        try {
+            await run();
+            log.info(`${name} notified`, { event: "notify.sent", channel: name });
+        } catch (err) {
+            log.warn(`${name} notification failed (the ${e.command} result stands): ${(err as Error).message}`, { event: "notify.failed", channel: name });
+        }
+    }));
+}
