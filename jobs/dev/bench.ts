@@ -63,6 +63,12 @@ async function main(): Promise<void> {
 
     const pg = await startPostgres();
     const s3 = await startS3();
+    const onSignal = () => {
+        pg.remove();
+        void s3.stop().finally(() => process.exit(130));
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
     const lines: string[] = [];
     const log = (s: string) => {
         process.stderr.write(`${s}\n`);

@@ -24,10 +24,13 @@ export interface StackExpectations {
 
 type EnvEntry = { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } };
 
-/** Turns rendered container env back into a process environment, secrets as recognisable stand-ins. */
+/**
+ * Turns rendered container env back into a process environment, each secretKeyRef as a
+ * recognisable stand-in (URL-shaped, since some secrets are URLs the loader validates).
+ */
 export function envToProcessEnv(env: EnvEntry[]): Record<string, string> {
     return Object.fromEntries(
-        env.map((e) => [e.name, e.value ?? `secret:${e.valueFrom!.secretKeyRef.name}/${e.valueFrom!.secretKeyRef.key}`]),
+        env.map((e) => [e.name, e.value ?? `https://secret.invalid/${e.valueFrom!.secretKeyRef.name}/${e.valueFrom!.secretKeyRef.key}`]),
     );
 }
 
@@ -85,7 +88,8 @@ export function stackSuite(x: StackExpectations) {
             expect(loaded.settings.localDir).toBe("/backups");
             expect(loaded.settings.s3Bucket).toBe(run.exports.bucketName);
             expect(loaded.settings.azureContainer).toBe("backups");
-            expect(loaded.settings.pgPassword).toMatch(/^secret:kx-backup-db-/);
+            expect(loaded.settings.pgPassword).toMatch(/^https:\/\/secret\.invalid\/kx-backup-db-/);
+            expect(loaded.settings.ntfyUrl).toBe("https://secret.invalid/kx-backup-notify/ntfy-url");
             expect(loaded.settings.logFormat).toBe("json");
         });
 
