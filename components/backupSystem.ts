@@ -8,7 +8,8 @@ import { BackupNetworkPolicy } from "./kubernetes/networkPolicy";
 import { BackupSecrets } from "./kubernetes/backupSecrets";
 import { BackupVolume } from "./kubernetes/backupVolume";
 import { VerifyCronJob } from "./kubernetes/verifyCronJob";
-import { labels } from "./kubernetes/workload";
+import { ANNOTATIONS, labels } from "./kubernetes/workload";
+import { databasePrefix } from "../jobs/src/naming";
 import { AzureBackupStorage } from "./storage/azureBackupStorage";
 import { S3BackupBucket } from "./storage/s3BackupBucket";
 
@@ -129,7 +130,15 @@ export class BackupSystem extends pulumi.ComponentResource {
                     azureConnectionString: secrets.azureConnectionStringRef,
                 }),
             );
+            const facts: Record<string, string> = { [ANNOTATIONS.database]: db.name, [ANNOTATIONS.retentionDays]: String(db.retentionDays) };
+            if (c.targets.s3) {
+                facts[ANNOTATIONS.s3Prefix] = databasePrefix(c.targets.s3.prefix, db.name);
+            }
+            if (c.targets.azure) {
+                facts[ANNOTATIONS.azurePrefix] = `${c.targets.azure.containerName}/${databasePrefix(c.targets.azure.prefix, db.name)}`;
+            }
             const common = {
+                annotations: facts,
                 namespace: ns,
                 database: db.name,
                 image: image.imageRef,

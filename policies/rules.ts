@@ -6,6 +6,7 @@
  */
 import type { PolicyResource, ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { maxIntervalMinutes } from "../components/cron";
+import { ANNOTATIONS } from "../components/kubernetes/annotations";
 
 type Props = Record<string, any>;
 
@@ -273,21 +274,34 @@ interface Job {
     resource: PolicyResource;
     component: "backup" | "verify";
     database?: string;
-    env: Record<string, string | undefined>;
+    retentionDays?: number;
+    /** The lifecycle prefixes this job's backups live under, per target. */
+    s3Prefix?: string;
+    azurePrefix?: string;
     schedule?: string;
 }
 
+/**
+ * The backup/verify CronJobs and what they back up: from their annotations (always known), else
+ * from their env (unknown at preview when it holds a bucket name).
+ */
 function backupJobs(resources: PolicyResource[]): Job[] {
     return resources
         .filter((r) => r.type === T.cronJob && isBackupCronJob(r.props))
         .map((r) => {
+            const a: Record<string, string | undefined> = r.props.metadata?.annotations ?? {};
             const pod = podSpecOf(r.type, r.props);
-            const env = Object.fromEntries(((pod?.containers?.[0]?.env ?? []) as Props[]).map((e) => [e.name, e.value]));
+            const env: Record<string, string | undefined> = Object.fromEntries(((pod?.containers?.[0]?.env ?? []) as Props[]).map((e) => [e.name, e.value]));
+            const database = a[ANNOTATIONS.database] ?? env.PGDATABASE;
+            const retention = a[ANNOTATIONS.retentionDays] ?? env.BACKUP_RETENTION_DAYS;
+            const folder = (prefix: string | undefined) => `${(prefix ?? "krystalinex").replace(/^\/+|\/+$/g, "")}/${database}/`;
             return {
                 resource: r,
                 component: r.props.metadata?.labels?.["app.kubernetes.io/component"],
-                database: env.PGDATABASE,
-                env,
+                database,
+                retentionDays: retention === undefined ? undefined : Number(retention),
+                s3Prefix: a[ANNOTATIONS.s3Prefix] ?? (env.BACKUP_S3_BUCKET !== undefined ? folder(env.BACKUP_S3_PREFIX) : undefined),
+                azurePrefix: a[ANNOTATIONS.azurePrefix] ?? (env.BACKUP_AZURE_CONTAINER !== undefined ? `${env.BACKUP_AZURE_CONTAINER}/${folder(env.BACKUP_AZURE_PREFIX)}` : undefined),
                 schedule: r.props.spec?.schedule,
             };
         });
@@ -345,13 +359,12 @@ export const stackRetentionMatches: StackValidationPolicy = {
     description: "Each target's lifecycle rule for a database expires at that database's retention.",
     validateStack: (args, reportViolation) => {
         for (const job of backupJobs(args.resources).filter((j) => j.component === "backup")) {
-            const { database, env } = job;
-            const retention = Number(env.BACKUP_RETENTION_DAYS);
-            if (!database || !Number.isFinite(retention)) {
+            const retention = job.retentionDays;
+            if (!job.database || retention === undefined || !Number.isFinite(retention)) {
                 continue; // Reported by kx-stack-unverifiable.
             }
-            if (env.BACKUP_S3_BUCKET !== undefined) {
-                const prefix = `${(env.BACKUP_S3_PREFIX ?? "krystalinex").replace(/\/+$/, "")}/${database}/`;
+            if (job.s3Prefix !== undefined) {
+                const prefix = job.s3Prefix;
                 const rules = args.resources.filter((r) => r.type === T.lifecycle && !/replica/.test(r.name)).flatMap((r) => (r.props.rules ?? []) as Props[]);
                 const rule = rules.find((r) => (r.filter?.prefix ?? r.prefix) === prefix);
                 if (!rule) {
@@ -360,8 +373,8 @@ export const stackRetentionMatches: StackValidationPolicy = {
                     reportViolation(`S3 rule for ${prefix} expires at ${rule.expiration?.days} days, the database keeps ${retention}`, job.resource.urn);
                 }
             }
-            if (env.BACKUP_AZURE_CONTAINER !== undefined) {
-                const prefix = `${env.BACKUP_AZURE_CONTAINER}/${(env.BACKUP_AZURE_PREFIX ?? "krystalinex").replace(/\/+$/, "")}/${database}/`;
+            if (job.azurePrefix !== undefined) {
+                const prefix = job.azurePrefix;
                 const rules = args.resources.filter((r) => r.type === T.managementPolicy).flatMap((r) => (r.props.policy?.rules ?? []) as Props[]);
                 const rule = rules.find((r) => (r.definition?.filters?.prefixMatch ?? []).includes(prefix));
                 if (!rule) {
@@ -447,15 +460,12 @@ export const stackUnverifiable: StackValidationPolicy = {
     validateStack: (args, reportViolation) => {
         for (const job of backupJobs(args.resources)) {
             const missing = [
-                !job.database && "PGDATABASE",
-                job.component === "backup" && job.env.BACKUP_RETENTION_DAYS === undefined && "BACKUP_RETENTION_DAYS",
+                !job.database && "database",
+                job.component === "backup" && job.retentionDays === undefined && "retention",
                 !job.schedule && "schedule",
             ].filter(Boolean);
             if (missing.length > 0) {
                 reportViolation(`${job.resource.name}: cannot check retention/RPO, unknown: ${missing.join(", ")}`, job.resource.urn);
-            }
-            if (job.env.BACKUP_S3_BUCKET === undefined && job.env.BACKUP_S3_PREFIX !== undefined) {
-                reportViolation(`${job.resource.name}: the S3 bucket name is unknown; retention matched by prefix only`, job.resource.urn);
             }
         }
         for (const lc of args.resources.filter((r) => r.type === T.lifecycle)) {

@@ -22,6 +22,8 @@ export interface BackupCronJobArgs {
     readonly resources: Resources;
     /** Extra pod labels (e.g. azure.workload.identity/use). Default: none. */
     readonly extraPodLabels?: Record<string, string>;
+    /** Facts for the policy pack (see ANNOTATIONS). Default: none. */
+    readonly annotations?: Record<string, string>;
     /** Default: 4 h, inside the shortest (6 h) schedule so runs never pile up. */
     readonly activeDeadlineSeconds?: number;
     /** Default: 10 min; a later start waits for the next schedule. */
@@ -39,7 +41,7 @@ export class BackupCronJob extends pulumi.ComponentResource {
         const meta = labels("backup", args.database);
 
         const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
-            metadata: { name: args.cronJobName, namespace: args.namespace, labels: meta },
+            metadata: { name: args.cronJobName, namespace: args.namespace, labels: meta, annotations: args.annotations },
             spec: cronJobSpec({
                 schedule: args.schedule,
                 podLabels: { ...meta, ...args.extraPodLabels },

@@ -33,6 +33,8 @@ export interface VerifyCronJobArgs {
     readonly pvcName?: pulumi.Input<string>;
     readonly resources: Resources;
     readonly extraPodLabels?: Record<string, string>;
+    /** Facts for the policy pack (see ANNOTATIONS). Default: none. */
+    readonly annotations?: Record<string, string>;
     /** Default: 2 h, the runbook's full-restore RTO. */
     readonly activeDeadlineSeconds?: number;
     /** Default: 1 h. */
@@ -92,7 +94,7 @@ export class VerifyCronJob extends pulumi.ComponentResource {
         ]);
 
         const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
-            metadata: { name: args.cronJobName, namespace: args.namespace, labels: meta },
+            metadata: { name: args.cronJobName, namespace: args.namespace, labels: meta, annotations: args.annotations },
             spec: cronJobSpec({
                 schedule: args.schedule,
                 podLabels: { ...meta, ...args.extraPodLabels },

@@ -11,6 +11,8 @@ type Input<T> = pulumi.Input<T>;
 type Container = k8s.types.input.core.v1.Container;
 type Volume = k8s.types.input.core.v1.Volume;
 
+export { ANNOTATIONS } from "./annotations";
+
 /** The unprivileged user the job image runs as (see jobs/Dockerfile). */
 export const JOB_UID = 10001;
 

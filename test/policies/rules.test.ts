@@ -106,6 +106,19 @@ describe("stack policies", () => {
         expect(await stackViolationsOf(rules.stackRetentionMatches, [backupJob("goalert", env), lifecycle(7)])).toEqual(["no S3 lifecycle rule for krystalinex/goalert/"]);
     });
 
+    it("reads the CronJob's annotations when its env is unknown (preview)", async () => {
+        const cj = backupJob("kong", {});
+        cj.props.spec.jobTemplate.spec.template.spec.containers[0].env = undefined;
+        cj.props.metadata.annotations = {
+            "backup.krystalinex.io/database": "kong",
+            "backup.krystalinex.io/retention-days": "7",
+            "backup.krystalinex.io/s3-lifecycle-prefix": "krystalinex/kong/",
+        };
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [cj, lifecycle(7)])).toEqual([]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [cj, lifecycle(8)])).toEqual(["S3 rule for krystalinex/kong/ expires at 8 days, the database keeps 7"]);
+        expect(await stackViolationsOf(rules.stackUnverifiable, [cj])).toEqual([]);
+    });
+
     it("the schedule meets the RPO from the pack config", async () => {
         const daily = backupJob("crypto_exchange", {}, "backup", "0 0 * * *");
         expect(await stackViolationsOf(rules.stackScheduleMeetsRpo, [daily], { rpoHours: { crypto_exchange: 6 } })).toEqual([
@@ -137,7 +150,7 @@ describe("stack policies", () => {
         const cj = backupJob("kong", {});
         cj.props.spec.jobTemplate.spec.template.spec.containers[0].env = [];
         const found = await stackViolationsOf(rules.stackUnverifiable, [cj]);
-        expect(found).toEqual(["backup-kong: cannot check retention/RPO, unknown: PGDATABASE, BACKUP_RETENTION_DAYS"]);
+        expect(found).toEqual(["backup-kong: cannot check retention/RPO, unknown: database, retention"]);
         expect(rules.stackUnverifiable.enforcementLevel).toBe("advisory");
     });
 });

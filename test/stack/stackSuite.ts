@@ -93,6 +93,17 @@ export function stackSuite(x: StackExpectations) {
             expect(loaded.settings.logFormat).toBe("json");
         });
 
+        it("annotates its CronJobs with the facts the policy pack checks at preview", () => {
+            for (const name of [backupName, verifyName]) {
+                expect(cronJob(name).inputs.metadata.annotations).toEqual({
+                    "backup.krystalinex.io/database": db.name,
+                    "backup.krystalinex.io/retention-days": String(db.retentionDays),
+                    "backup.krystalinex.io/s3-lifecycle-prefix": `krystalinex/${db.name}/`,
+                    "backup.krystalinex.io/azure-lifecycle-prefix": `backups/krystalinex/${db.name}/`,
+                });
+            }
+        });
+
         it("mounts the backup PVC at /backups and a scratch /tmp", () => {
             const spec = podSpec(cronJob(backupName));
             const mounts = spec.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath);
