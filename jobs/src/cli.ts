@@ -5,6 +5,7 @@
  * settings (nothing was touched).
  */
 import { parseArgs, ParseArgsConfig } from "util";
+import { runArchive, runRestoreArchive } from "./archive";
 import { runBackup } from "./backup";
 import { collectList, pruneProblems, renderList, runPrune } from "./commands";
 import { pickTarget } from "./fetch";
@@ -187,6 +188,56 @@ const COMMANDS: Record<string, Command> = {
                 return undefined;
             }
             return { database, message: `restore of ${result.plan.backup} into ${v.into} took ${(result.durationMs / 1000).toFixed(1)} s`, details: { durationMs: result.durationMs } };
+        },
+    },
+    archive: {
+        summary: "archive a directory (a volume, exported configuration) as tar.gz to every target, then prune",
+        usage: `kx-backup archive --name NAME --path DIR [--if-changed] [--no-prune]
+
+  Streams a gzipped tar of DIR (symlinks, modes, empty directories kept) to every target as
+  <prefix>/NAME/NAME-YYYYMMDD-HHMMSS.tar.gz with a manifest (sha256, file count, bytes, content
+  hash). --if-changed skips the upload when the content equals the newest complete archive's.`,
+        options: { name: { type: "string" }, path: { type: "string" }, "if-changed": { type: "boolean" }, "no-prune": { type: "boolean" } },
+        notifies: true,
+        async run(s, v, log) {
+            if (typeof v.name !== "string" || typeof v.path !== "string") {
+                throw new JobError("archive needs --name NAME and --path DIR", 2);
+            }
+            const targets = targetsFrom(s);
+            const r = await runArchive({ name: v.name, dir: v.path, ifChanged: Boolean(v["if-changed"]) }, targets, log);
+            if (!r.skipped && s.pruneAfterBackup && !v["no-prune"]) {
+                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date() }, log));
+                if (problems.length > 0) {
+                    throw new JobError(`archive ok, prune failed: ${problems.join("; ")}`);
+                }
+            }
+            return {
+                database: v.name,
+                message: r.skipped ? `archive ${v.name}: unchanged, nothing uploaded` : `archive ${r.key}: ${r.manifest!.size} bytes`,
+                details: r.skipped ? { skipped: true } : { key: r.key, bytes: r.manifest!.size, durationMs: r.manifest!.durationMs },
+            };
+        },
+    },
+    "restore-archive": {
+        summary: "extract an archive into a directory, after checking its sha256",
+        usage: `kx-backup restore-archive --name NAME --into DIR [--backup latest|NAME] [--from TARGET] [--force]
+
+  Refuses a non-empty DIR without --force, and any archive with a path that would land outside DIR.`,
+        options: { name: { type: "string" }, into: { type: "string" }, backup: { type: "string", short: "b" }, from: { type: "string" }, force: { type: "boolean" } },
+        notifies: true,
+        async run(s, v, log) {
+            if (typeof v.name !== "string" || typeof v.into !== "string") {
+                throw new JobError("restore-archive needs --name NAME and --into DIR", 2);
+            }
+            const r = await runRestoreArchive({
+                name: v.name,
+                backup: (v.backup as string | undefined) ?? "latest",
+                into: v.into,
+                force: Boolean(v.force),
+                target: pickTarget(targetsFrom(s), v.from as string | undefined),
+                workDir: s.workDir,
+            }, log);
+            return { database: v.name, message: `restore-archive ${r.key} into ${v.into}: ${r.files} files` };
         },
     },
 };

@@ -6,16 +6,17 @@ import { Target, readText } from "./targets";
 import { manifestKey } from "./naming";
 
 export const MANIFEST_KIND = "kx-backup/postgres";
+export const MANIFEST_KIND_ARCHIVE = "kx-backup/archive";
 
 export interface Manifest {
-    kind: typeof MANIFEST_KIND;
+    kind: typeof MANIFEST_KIND | typeof MANIFEST_KIND_ARCHIVE;
     manifestVersion: 1;
     database: string;
     /** Key relative to the target root. */
     key: string;
-    format: "custom" | "directory" | "plain";
-    /** What the artifact is: a pg_dump stream, or a tar of a directory-format dump. */
-    container: "pg_dump" | "tar";
+    format: "custom" | "directory" | "plain" | "tar.gz";
+    /** What the artifact is: a pg_dump stream, a tar of a directory-format dump, or an archive. */
+    container: "pg_dump" | "tar" | "tar.gz";
     options: { schemaOnly: boolean; dataOnly: boolean; tables: string[]; jobs: number };
     startedAt: string;
     finishedAt: string;
@@ -26,6 +27,8 @@ export interface Manifest {
     server: { version: string; versionNum: number };
     /** Exact row counts per table from the dump's own snapshot; empty for schema-only dumps. */
     tables: Record<string, number>;
+    /** Archives only: what the tree held, and its content hash (for --if-changed). */
+    archive?: { files: number; totalBytes: number; contentHash: string };
     /** Every target that holds this backup. */
     targets: string[];
 }
@@ -37,7 +40,7 @@ export async function writeManifest(target: Target, manifest: Manifest): Promise
 export async function readManifest(target: Target, backupKey: string): Promise<Manifest> {
     const text = await readText(target, manifestKey(backupKey));
     const m = JSON.parse(text) as Manifest;
-    if (m.kind !== MANIFEST_KIND || typeof m.sha256 !== "string" || typeof m.size !== "number") {
+    if ((m.kind !== MANIFEST_KIND && m.kind !== MANIFEST_KIND_ARCHIVE) || typeof m.sha256 !== "string" || typeof m.size !== "number") {
         throw new Error(`${manifestKey(backupKey)} is not a kx-backup manifest`);
     }
     return m;

@@ -7,7 +7,7 @@ import { Logger } from "./log";
 import { Settings } from "./settings";
 
 export interface Event {
-    command: "backup" | "prune" | "verify" | "restore";
+    command: "backup" | "prune" | "verify" | "restore" | "archive" | "restore-archive";
     database?: string;
     ok: boolean;
     message: string;

@@ -1,0 +1,379 @@
+/**
+ * `kx-backup archive` / `restore-archive`: directories (volumes, exported configuration) as
+ * compressed tars on the same targets, with the same naming, manifest, retention and prune as
+ * database dumps. The tar is made by GNU tar (symlinks, modes, empty directories and any file
+ * name survive) and streamed through the same fan-out; restores refuse archives whose paths
+ * would land outside the target directory before anything is extracted.
+ */
+import { execFile, spawn } from "child_process";
+import { createHash } from "crypto";
+import { createReadStream, promises as fs } from "fs";
+import * as path from "path";
+import { promisify } from "util";
+import { createGunzip } from "zlib";
+import { listBackups } from "./catalog";
+import { fanOut } from "./fanout";
+import { fetchVerified, locate } from "./fetch";
+import { formatBytes, formatDuration, JobError, Logger } from "./log";
+import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest, writeManifest } from "./manifest";
+import { backupKey } from "./naming";
+import { Target, Upload } from "./targets";
+
+const execFileP = promisify(execFile);
+
+export interface TreeSummary {
+    files: number;
+    totalBytes: number;
+    /** sha256 over every entry's path, type, mode, link target and content, in a fixed order. */
+    contentHash: string;
+}
+
+/** Walks a tree in a stable order and hashes what a restore would recreate (not mtimes). */
+export async function summarizeTree(root: string): Promise<TreeSummary> {
+    const hash = createHash("sha256");
+    let files = 0;
+    let totalBytes = 0;
+    const walk = async (rel: string): Promise<void> => {
+        const entries = (await fs.readdir(path.join(root, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        for (const e of entries) {
+            const relPath = rel ? `${rel}/${e.name}` : e.name;
+            const full = path.join(root, relPath);
+            const st = await fs.lstat(full);
+            const mode = (st.mode & 0o7777).toString(8);
+            if (st.isSymbolicLink()) {
+                hash.update(`L\0${relPath}\0${await fs.readlink(full)}\0`);
+            } else if (st.isDirectory()) {
+                hash.update(`D\0${relPath}\0${mode}\0`);
+                await walk(relPath);
+            } else if (st.isFile()) {
+                files++;
+                totalBytes += st.size;
+                hash.update(`F\0${relPath}\0${mode}\0${st.size}\0`);
+                for await (const chunk of createReadStream(full)) {
+                    hash.update(chunk as Buffer);
+                }
+            }
+        }
+    };
+    await walk("");
+    return { files, totalBytes, contentHash: hash.digest("hex") };
+}
+
+export interface ArchiveOptions {
+    name: string;
+    dir: string;
+    ifChanged: boolean;
+    now?: Date;
+}
+
+export interface ArchiveResult {
+    skipped: boolean;
+    key?: string;
+    manifest?: Manifest;
+}
+
+const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logger): Promise<ArchiveResult> {
+    if (!NAME.test(o.name)) {
+        throw new JobError(`--name ${o.name}: use lowercase letters, digits, . _ - (it becomes the folder and file name)`, 2);
+    }
+    const st = await fs.stat(o.dir).catch(() => undefined);
+    if (!st?.isDirectory()) {
+        throw new JobError(`--path ${o.dir} is not a directory`, 2);
+    }
+    const started = o.now ?? new Date();
+    const tree = await summarizeTree(o.dir);
+    if (o.ifChanged) {
+        const same = await unchangedOn(targets, o.name, tree.contentHash);
+        if (same) {
+            log.info(`archive ${o.name}: unchanged since ${same} (content hash ${tree.contentHash.slice(0, 12)}…), nothing uploaded`, { event: "archive.unchanged", name: o.name, newest: same });
+            return { skipped: true };
+        }
+    }
+    const key = backupKey(undefined, o.name, started, "tar.gz");
+    log.info(`archiving ${o.dir} as ${o.name}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`, { event: "archive.start", name: o.name, key, targets: targets.map((t) => t.location) });
+    const uploads: Upload[] = [];
+    const tar = spawn("tar", ["--create", "--gzip", "--file", "-", "--directory", o.dir, "--numeric-owner", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    tar.stderr.on("data", (d) => (stderr += d));
+    try {
+        for (const t of targets) {
+            uploads.push(t.upload(key, tree.totalBytes));
+        }
+        const hash = createHash("sha256");
+        const exit = new Promise<number>((resolve) => tar.once("close", (code) => resolve(code ?? 1)));
+        const [streamed] = await Promise.all([
+            fanOut(tar.stdout, uploads.map((u) => u.sink), (c) => hash.update(c)),
+            ...uploads.map((u) => u.done()),
+            exit.then((code) => {
+                if (code !== 0) {
+                    throw new JobError(`tar of ${o.dir} failed: ${stderr.trim().split("\n").at(-1)}`);
+                }
+            }),
+        ]);
+        const finished = new Date();
+        const manifest: Manifest = {
+            kind: MANIFEST_KIND_ARCHIVE,
+            manifestVersion: 1,
+            database: o.name,
+            key,
+            format: "tar.gz",
+            container: "tar.gz",
+            options: { schemaOnly: false, dataOnly: false, tables: [], jobs: 1 },
+            startedAt: started.toISOString(),
+            finishedAt: finished.toISOString(),
+            durationMs: finished.getTime() - started.getTime(),
+            size: streamed.bytes,
+            sha256: hash.digest("hex"),
+            pgDump: { version: "" },
+            server: { version: "", versionNum: 0 },
+            tables: {},
+            archive: { files: tree.files, totalBytes: tree.totalBytes, contentHash: tree.contentHash },
+            targets: targets.map((t) => t.kind),
+        };
+        const written = await Promise.allSettled(targets.map((t) => writeManifest(t, manifest)));
+        const failed = written.flatMap((r, i) => (r.status === "rejected" ? [`${targets[i].kind}: ${(r.reason as Error).message}`] : []));
+        if (failed.length > 0) {
+            throw new JobError(`archive ${key} is stored but its manifest could not be written to ${failed.join("; ")}`);
+        }
+        log.info(`archive ${o.name} ok: ${formatBytes(manifest.size)} (${tree.files} files) in ${formatDuration(manifest.durationMs)} to ${manifest.targets.join(", ")}`, { event: "archive.done", name: o.name, key, bytes: manifest.size });
+        return { skipped: false, key, manifest };
+    } catch (e) {
+        tar.kill("SIGTERM");
+        await Promise.all(uploads.map((u) => u.abort(e as Error).catch(() => undefined)));
+        throw e instanceof JobError ? e : new JobError(`archive of ${o.dir} failed: ${(e as Error).message}`);
+    }
+}
+
+/** The newest complete archive's key when every target's newest has this content hash. */
+async function unchangedOn(targets: Target[], name: string, contentHash: string): Promise<string | undefined> {
+    let newestKey: string | undefined;
+    for (const t of targets) {
+        const newest = (await listBackups(t, name)).find((e) => e.complete);
+        if (!newest) {
+            return undefined;
+        }
+        const m = await readManifest(t, newest.key).catch(() => undefined);
+        if (m?.archive?.contentHash !== contentHash) {
+            return undefined;
+        }
+        newestKey = newest.key;
+    }
+    return newestKey;
+}
+
+// ---------- Reading tar headers (to refuse unsafe archives before extracting) ----------
+
+export interface TarEntry {
+    name: string;
+    type: "file" | "directory" | "symlink" | "hardlink" | "other";
+    linkname: string;
+}
+
+function cString(buf: Buffer, start: number, length: number): string {
+    const slice = buf.subarray(start, start + length);
+    const end = slice.indexOf(0);
+    return slice.subarray(0, end < 0 ? slice.length : end).toString("utf8");
+}
+
+function octal(buf: Buffer, start: number, length: number): number {
+    if (buf[start] & 0x80) {
+        // GNU base-256 for large sizes.
+        let n = 0;
+        for (let i = start + 1; i < start + length; i++) {
+            n = n * 256 + buf[i];
+        }
+        return n;
+    }
+    return parseInt(cString(buf, start, length).trim() || "0", 8);
+}
+
+function paxRecords(data: Buffer): Record<string, string> {
+    const out: Record<string, string> = {};
+    let i = 0;
+    while (i < data.length) {
+        const space = data.indexOf(0x20, i);
+        if (space < 0) {
+            break;
+        }
+        const len = Number(data.subarray(i, space).toString());
+        if (!len) {
+            break;
+        }
+        const record = data.subarray(space + 1, i + len - 1).toString("utf8");
+        const eq = record.indexOf("=");
+        out[record.slice(0, eq)] = record.slice(eq + 1);
+        i += len;
+    }
+    return out;
+}
+
+/**
+ * Reads tar headers incrementally (ustar, GNU long names, pax), skipping file data: memory stays
+ * at one block whatever the archive size.
+ */
+export class TarHeaderReader {
+    readonly entries: TarEntry[] = [];
+    private pending: Buffer = Buffer.alloc(0);
+    private skip = 0;
+    private collect: { flag: string; need: number; parts: Buffer[] } | undefined;
+    private longName: string | undefined;
+    private longLink: string | undefined;
+    private pax: Record<string, string> = {};
+    private ended = false;
+
+    push(chunk: Buffer): void {
+        this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+        while (!this.ended) {
+            if (this.skip > 0) {
+                const n = Math.min(this.skip, this.pending.length);
+                if (this.collect && this.collect.need > 0) {
+                    const take = Math.min(n, this.collect.need);
+                    this.collect.parts.push(this.pending.subarray(0, take));
+                    this.collect.need -= take;
+                }
+                this.pending = this.pending.subarray(n);
+                this.skip -= n;
+                if (this.skip > 0) {
+                    return;
+                }
+                this.finishCollect();
+            }
+            if (this.pending.length < 512) {
+                return;
+            }
+            const header = this.pending.subarray(0, 512);
+            this.pending = this.pending.subarray(512);
+            if (header.every((b) => b === 0)) {
+                this.ended = true;
+                return;
+            }
+            this.header(header);
+        }
+    }
+
+    private header(header: Buffer): void {
+        const size = octal(header, 124, 12);
+        const flag = String.fromCharCode(header[156] || 0x30);
+        this.skip = Math.ceil(size / 512) * 512;
+        if (flag === "L" || flag === "K" || flag === "x") {
+            this.collect = { flag, need: size, parts: [] };
+            if (this.skip === 0) {
+                this.finishCollect();
+            }
+            return;
+        }
+        if (flag === "g") {
+            return;
+        }
+        const prefix = header.subarray(257, 262).toString() === "ustar" ? cString(header, 345, 155) : "";
+        const shortName = cString(header, 0, 100);
+        const type: TarEntry["type"] = flag === "0" || flag === "7" ? "file" : flag === "5" ? "directory" : flag === "2" ? "symlink" : flag === "1" ? "hardlink" : "other";
+        this.entries.push({
+            name: this.pax.path ?? this.longName ?? (prefix ? `${prefix}/${shortName}` : shortName),
+            type,
+            linkname: this.pax.linkpath ?? this.longLink ?? cString(header, 157, 100),
+        });
+        this.longName = undefined;
+        this.longLink = undefined;
+        this.pax = {};
+    }
+
+    private finishCollect(): void {
+        if (!this.collect) {
+            return;
+        }
+        const data = Buffer.concat(this.collect.parts);
+        if (this.collect.flag === "L") {
+            this.longName = cString(data, 0, data.length);
+        } else if (this.collect.flag === "K") {
+            this.longLink = cString(data, 0, data.length);
+        } else {
+            this.pax = paxRecords(data);
+        }
+        this.collect = undefined;
+    }
+}
+
+/** The entries of a whole (decompressed) tar. Pure. */
+export function parseTarEntries(tar: Buffer): TarEntry[] {
+    const reader = new TarHeaderReader();
+    reader.push(tar);
+    return reader.entries;
+}
+
+/** Why an archive is unsafe to extract into a directory, or undefined. Pure. */
+export function unsafeEntry(entries: readonly TarEntry[]): string | undefined {
+    const symlinks = new Set<string>();
+    const norm = (p: string) => path.posix.normalize(p.replace(/^\.\//, "")).replace(/\/$/, "");
+    const escapes = (p: string) => p.startsWith("/") || norm(p) === ".." || norm(p).startsWith("../");
+    for (const e of entries) {
+        const name = norm(e.name);
+        if (escapes(e.name)) {
+            return `entry ${JSON.stringify(e.name)} escapes the target directory`;
+        }
+        for (const link of symlinks) {
+            if (name.startsWith(`${link}/`)) {
+                return `entry ${JSON.stringify(e.name)} would be written through the symlink ${link}`;
+            }
+        }
+        if (e.type === "hardlink" && escapes(e.linkname)) {
+            return `hard link ${JSON.stringify(e.name)} points outside the target directory`;
+        }
+        if (e.type === "symlink") {
+            symlinks.add(name);
+        }
+    }
+    return undefined;
+}
+
+async function readEntries(file: string): Promise<TarEntry[]> {
+    const reader = new TarHeaderReader();
+    for await (const chunk of createReadStream(file).pipe(createGunzip())) {
+        reader.push(chunk as Buffer);
+    }
+    return reader.entries;
+}
+
+export interface RestoreArchiveOptions {
+    name: string;
+    backup: string;
+    into: string;
+    force: boolean;
+    target: Target;
+    workDir?: string;
+}
+
+export async function runRestoreArchive(o: RestoreArchiveOptions, log: Logger): Promise<{ key: string; files: number }> {
+    const located = await locate(o.target, o.name, o.backup);
+    if (located.manifest.kind !== MANIFEST_KIND_ARCHIVE) {
+        throw new JobError(`${located.entry.key} is not an archive: use restore for database dumps`, 2);
+    }
+    const existing = await fs.readdir(o.into).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") {
+            return undefined;
+        }
+        throw e;
+    });
+    if (existing && existing.length > 0 && !o.force) {
+        throw new JobError(`${o.into} is not empty (${existing.length} entries): add --force to extract over it`, 2);
+    }
+    const fetched = await fetchVerified(located, o.workDir);
+    try {
+        const entries = await readEntries(fetched.input);
+        const unsafe = unsafeEntry(entries);
+        if (unsafe) {
+            throw new JobError(`refusing to extract ${located.entry.key}: ${unsafe}`);
+        }
+        await fs.mkdir(o.into, { recursive: true });
+        await execFileP("tar", ["--extract", "--gzip", "--file", fetched.input, "--directory", o.into, "--preserve-permissions", "--no-same-owner", "--no-overwrite-dir"], { maxBuffer: 16 * 1024 * 1024 }).catch((e) => {
+            throw new JobError(`extracting ${located.entry.key} failed: ${String(e.stderr ?? e.message).trim().split("\n").at(-1)}`);
+        });
+        const files = entries.filter((e) => e.type === "file").length;
+        log.info(`restore-archive ${located.entry.key} → ${o.into} ok: ${files} files, sha256 checked`, { event: "restore-archive.done", key: located.entry.key, files });
+        return { key: located.entry.key, files };
+    } finally {
+        fetched.cleanup();
+    }
+}
