@@ -17,3 +17,4 @@ export const containerName = system.containerName;
 export const pvcName = system.pvcName;
 export const backupCronJobs = system.backupCronJobs;
 export const verifyCronJobs = system.verifyCronJobs;
+export const archiveCronJobs = system.archiveCronJobs;

@@ -1,8 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { bucketBaseName, cronJobName, kubeName, StackConfig, storageAccountName } from "./config";
+import { bucketBaseName, CONFIG_ARCHIVE_NAME, cronJobName, kubeName, StackConfig, storageAccountName } from "./config";
 import { JobImage } from "./image/jobImage";
-import { jobEnv, ResolvedTargets } from "./jobEnv";
+import { archiveEnv, jobEnv, ResolvedTargets } from "./jobEnv";
+import { ArchiveCronJob } from "./kubernetes/archiveCronJob";
+import { ConfigReader } from "./kubernetes/configReader";
 import { BackupCronJob } from "./kubernetes/backupCronJob";
 import { BackupNetworkPolicy } from "./kubernetes/networkPolicy";
 import { BackupSecrets } from "./kubernetes/backupSecrets";
@@ -32,14 +34,22 @@ export class BackupSystem extends pulumi.ComponentResource {
     public readonly pvcName?: pulumi.Output<string>;
     public readonly backupCronJobs: Record<string, pulumi.Output<string>> = {};
     public readonly verifyCronJobs: Record<string, pulumi.Output<string>> = {};
+    public readonly archiveCronJobs: Record<string, pulumi.Output<string>> = {};
 
     constructor(name: string, args: BackupSystemArgs, opts?: pulumi.ComponentResourceOptions) {
         super("krystalinex:backup:BackupSystem", name, {}, opts);
         const c = args.config;
         const ns = c.kubernetes.namespace;
         const serviceAccountName = c.namePrefix;
+        const configServiceAccountName = `${c.namePrefix}-config`;
+        const serviceAccounts = c.configBackup ? [serviceAccountName, configServiceAccountName] : [serviceAccountName];
         const parent = { parent: this };
-        const retention = c.databases.map((d) => ({ name: d.name, retentionDays: d.retentionDays }));
+        // One lifecycle rule per folder with a retention; the configuration export keeps everything unless told otherwise.
+        const retention = [
+            ...c.databases.map((d) => ({ name: d.name, retentionDays: d.retentionDays })),
+            ...c.volumes.map((v) => ({ name: v.name, retentionDays: v.retentionWeeks * 7 })),
+            ...(c.configBackup?.retentionDays ? [{ name: CONFIG_ARCHIVE_NAME, retentionDays: c.configBackup.retentionDays }] : []),
+        ];
         const tags = { environment: c.stack };
 
         const image = new JobImage(`${name}-image`, c.image, parent);
@@ -65,7 +75,7 @@ export class BackupSystem extends pulumi.ComponentResource {
                 irsa: c.kubernetes.irsa && {
                     ...c.kubernetes.irsa,
                     namespace: ns,
-                    serviceAccounts: [serviceAccountName],
+                    serviceAccounts,
                 },
                 tags,
             }, parent)
@@ -84,7 +94,7 @@ export class BackupSystem extends pulumi.ComponentResource {
                 immutabilityDays: c.targets.azure.immutabilityDays,
                 access: c.targets.azure.access,
                 workloadIdentity: c.kubernetes.azureOidcIssuer
-                    ? { oidcIssuer: c.kubernetes.azureOidcIssuer, namespace: ns, serviceAccount: serviceAccountName }
+                    ? { oidcIssuer: c.kubernetes.azureOidcIssuer, namespace: ns, serviceAccounts }
                     : undefined,
                 tags,
             }, parent)
@@ -112,6 +122,20 @@ export class BackupSystem extends pulumi.ComponentResource {
             automountServiceAccountToken: false,
         }, parent);
         const extraPodLabels: Record<string, string> = az?.clientId ? { "azure.workload.identity/use": "true" } : {};
+        /** Plain facts on each CronJob for the policy pack (its env may be unknown at preview). */
+        const facts = (name: string, retentionDays: number | undefined): Record<string, string> => {
+            const out: Record<string, string> = { [ANNOTATIONS.database]: name };
+            if (retentionDays !== undefined) {
+                out[ANNOTATIONS.retentionDays] = String(retentionDays);
+                if (c.targets.s3) {
+                    out[ANNOTATIONS.s3Prefix] = databasePrefix(c.targets.s3.prefix, name);
+                }
+                if (c.targets.azure) {
+                    out[ANNOTATIONS.azurePrefix] = `${c.targets.azure.containerName}/${databasePrefix(c.targets.azure.prefix, name)}`;
+                }
+            }
+            return out;
+        };
 
         const targets: pulumi.Output<ResolvedTargets> = pulumi
             .all([s3?.bucketName, az?.containerName, az?.accountUrl])
@@ -130,15 +154,8 @@ export class BackupSystem extends pulumi.ComponentResource {
                     azureConnectionString: secrets.azureConnectionStringRef,
                 }),
             );
-            const facts: Record<string, string> = { [ANNOTATIONS.database]: db.name, [ANNOTATIONS.retentionDays]: String(db.retentionDays) };
-            if (c.targets.s3) {
-                facts[ANNOTATIONS.s3Prefix] = databasePrefix(c.targets.s3.prefix, db.name);
-            }
-            if (c.targets.azure) {
-                facts[ANNOTATIONS.azurePrefix] = `${c.targets.azure.containerName}/${databasePrefix(c.targets.azure.prefix, db.name)}`;
-            }
             const common = {
-                annotations: facts,
+                annotations: facts(db.name, db.retentionDays),
                 namespace: ns,
                 database: db.name,
                 image: image.imageRef,
@@ -163,6 +180,53 @@ export class BackupSystem extends pulumi.ComponentResource {
             this.verifyCronJobs[db.name] = verify.cronJobName;
         }
 
+        const refs = {
+            ntfyUrl: secrets.ntfyUrlRef,
+            aws: secrets.awsRefs,
+            azureConnectionString: secrets.azureConnectionStringRef,
+        };
+        for (const vol of c.volumes) {
+            const days = vol.retentionWeeks * 7;
+            const job = new ArchiveCronJob(`${name}-archive-${vol.name}`, {
+                namespace: ns,
+                cronJobName: cronJobName(c.namePrefix, vol.name, "archive"),
+                name: vol.name,
+                schedule: vol.schedule,
+                image: image.imageRef,
+                serviceAccountName: serviceAccount.metadata.name,
+                env: targets.apply((t) => archiveEnv({ retentionDays: days, keepMin: vol.keepMin }, t, refs)),
+                source: { pvc: vol.pvc },
+                backupPvcName: volume?.claimName,
+                resources: c.kubernetes.resources,
+                extraPodLabels,
+                annotations: facts(vol.name, days),
+            }, parent);
+            this.archiveCronJobs[vol.name] = job.cronJobName;
+        }
+        if (c.configBackup) {
+            const configSa = new k8s.core.v1.ServiceAccount(`${name}-config-sa`, {
+                metadata: { name: configServiceAccountName, namespace: ns, labels: labels("archive"), annotations },
+                automountServiceAccountToken: false,
+            }, parent);
+            new ConfigReader(`${name}-config-reader`, { namespace: ns, serviceAccountName: configSa.metadata.name, roleName: `${c.namePrefix}-config-reader` }, parent);
+            const retentionDays = c.configBackup.retentionDays;
+            const job = new ArchiveCronJob(`${name}-archive-config`, {
+                namespace: ns,
+                cronJobName: cronJobName(c.namePrefix, CONFIG_ARCHIVE_NAME, "archive"),
+                name: CONFIG_ARCHIVE_NAME,
+                schedule: c.configBackup.schedule,
+                image: image.imageRef,
+                serviceAccountName: configSa.metadata.name,
+                // Secrets go only to encrypted targets: no local copy on the PVC.
+                env: targets.apply((t) => archiveEnv({ retentionDays, keepMin: 1 }, { ...t, local: false }, refs)),
+                source: { namespace: ns },
+                resources: c.kubernetes.resources,
+                extraPodLabels,
+                annotations: facts(CONFIG_ARCHIVE_NAME, retentionDays),
+            }, parent);
+            this.archiveCronJobs[CONFIG_ARCHIVE_NAME] = job.cronJobName;
+        }
+
         new BackupNetworkPolicy(`${name}-network`, {
             namespace: ns,
             policyName: `${c.namePrefix}-egress`,
@@ -183,6 +247,7 @@ export class BackupSystem extends pulumi.ComponentResource {
             containerName: this.containerName,
             backupCronJobs: this.backupCronJobs,
             verifyCronJobs: this.verifyCronJobs,
+            archiveCronJobs: this.archiveCronJobs,
         });
     }
 }

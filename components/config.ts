@@ -94,6 +94,28 @@ export interface ImageConfig {
     readonly platform: string;
 }
 
+export interface VolumeConfig {
+    /** Archive name: the folder and file names of its archives. */
+    readonly name: string;
+    /** Existing PVC to archive (mounted read-only). */
+    readonly pvc: string;
+    /** Default: weekly, Sunday 03:00 UTC (the runbook's volume row). */
+    readonly schedule: string;
+    /** Default: 4 weeks. */
+    readonly retentionWeeks: number;
+    readonly keepMin: number;
+}
+
+export interface ConfigBackupConfig {
+    /** How often the namespace's ConfigMaps and Secrets are exported; uploads happen only on change. */
+    readonly schedule: string;
+    /** Default: none (kept indefinitely, as the runbook says; no lifecycle rule for its prefix). */
+    readonly retentionDays?: number;
+}
+
+/** Archive name of the namespace configuration export. */
+export const CONFIG_ARCHIVE_NAME = "k8s-config";
+
 export interface StackConfig {
     readonly stack: string;
     readonly namePrefix: string;
@@ -106,6 +128,8 @@ export interface StackConfig {
     readonly kubernetes: KubernetesConfig;
     readonly image: ImageConfig;
     readonly notifications: { readonly ntfy: boolean };
+    readonly volumes: readonly VolumeConfig[];
+    readonly configBackup?: ConfigBackupConfig;
 }
 
 /** Config as read: plain values by key, and which secret keys are present (never their values). */
@@ -123,7 +147,7 @@ export class ConfigError extends Error {
     }
 }
 
-const TOP_KEYS = ["namePrefix", "databases", "dbPasswords", "targets", "kubernetes", "image", "notifications", "ntfyUrl"];
+const TOP_KEYS = ["namePrefix", "databases", "dbPasswords", "targets", "kubernetes", "image", "notifications", "ntfyUrl", "volumes", "configBackup"];
 
 /** A value reader that records problems with the config key they belong to. */
 class Reader {
@@ -205,7 +229,7 @@ export function kubeName(database: string): string {
 /** CronJob names are limited to 52 characters (the controller appends an 11-character suffix). */
 export const CRONJOB_NAME_MAX = 52;
 
-export function cronJobName(namePrefix: string, database: string, kind: "backup" | "verify"): string {
+export function cronJobName(namePrefix: string, database: string, kind: "backup" | "verify" | "archive"): string {
     return `${namePrefix}-${kind}-${kubeName(database)}`;
 }
 
@@ -487,6 +511,53 @@ export function validateStackConfig(raw: RawConfig): StackConfig {
         r.fail("ntfyUrl", undefined, "a secret when notifications.ntfy is true: pulumi config set --secret ntfyUrl https://ntfy.sh/<topic>");
     }
 
+    // Volumes and configuration (archives).
+    const volumes: VolumeConfig[] = [];
+    const rawVolumes = v.volumes ?? [];
+    if (!Array.isArray(rawVolumes)) {
+        r.fail("volumes", rawVolumes, "a list of {name, pvc, schedule, retentionWeeks}");
+    } else {
+        rawVolumes.forEach((raw, i) => {
+            const key = `volumes[${i}]`;
+            const o = r.object(key, raw, ["name", "pvc", "schedule", "retentionWeeks", "keepMin"]);
+            if (!o) {
+                return;
+            }
+            const name = r.string(`${key}.name`, o.name, DNS_LABEL, "lowercase letters, digits and hyphens");
+            const vol = {
+                name,
+                pvc: r.string(`${key}.pvc`, o.pvc, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "an existing PersistentVolumeClaim name"),
+                schedule: r.cron(`${key}.schedule`, o.schedule ?? "0 3 * * 0"),
+                retentionWeeks: r.int(`${key}.retentionWeeks`, o.retentionWeeks ?? 4, 1, 520, "weeks of retention"),
+                keepMin: r.int(`${key}.keepMin`, o.keepMin ?? 2, 1, 1000, "archives always kept"),
+            };
+            if (name !== undefined) {
+                const job = `${namePrefix}-archive-${name}`;
+                if (job.length > CRONJOB_NAME_MAX) {
+                    r.fail(`${key}.name`, name, `a name whose CronJob name "${job}" has at most ${CRONJOB_NAME_MAX} characters`);
+                }
+                if (databases.some((d) => kubeName(d.name) === name) || name === CONFIG_ARCHIVE_NAME || volumes.some((x) => x.name === name)) {
+                    r.fail(`${key}.name`, name, "a name used by no database, other volume or the configuration export");
+                }
+            }
+            if (Object.values(vol).every((x) => x !== undefined)) {
+                volumes.push(vol as VolumeConfig);
+            }
+        });
+    }
+    let configBackup: ConfigBackupConfig | undefined;
+    if (v.configBackup !== undefined) {
+        const o = r.object("configBackup", v.configBackup, ["schedule", "retentionDays"]);
+        if (o) {
+            const schedule = r.cron("configBackup.schedule", o.schedule ?? "15 * * * *");
+            const retentionDays = o.retentionDays === undefined ? undefined : r.int("configBackup.retentionDays", o.retentionDays, 1, 36500, "days");
+            if (!targets.s3 && !targets.azure) {
+                r.fail("configBackup", v.configBackup, "an S3 or Azure target: the export holds Secrets, which go only to encrypted targets");
+            }
+            configBackup = schedule ? { schedule, retentionDays } : undefined;
+        }
+    }
+
     if (r.problems.length > 0) {
         throw new ConfigError(r.problems);
     }
@@ -498,5 +569,7 @@ export function validateStackConfig(raw: RawConfig): StackConfig {
         kubernetes: { namespace, irsa, azureOidcIssuer, databaseCidrs, resources },
         image,
         notifications: { ntfy },
+        volumes,
+        configBackup,
     };
 }

@@ -53,6 +53,41 @@ export function jobSettings(
     };
 }
 
+/** The same targets for an archive job: no database, its own retention, prune as configured. */
+export function archiveSettings(
+    retention: { retentionDays?: number; keepMin: number },
+    targets: ResolvedTargets,
+    refs: Omit<SecretRefs, "password">,
+): { plain: Partial<Pick<Settings, PlainSettingName>>; secrets: Partial<Record<SecretSettingName, SecretRef>> } {
+    return {
+        plain: {
+            localDir: targets.local ? BACKUP_MOUNT : undefined,
+            s3Bucket: targets.s3?.bucket,
+            s3Prefix: targets.s3?.prefix,
+            awsRegion: targets.s3?.region,
+            azureContainer: targets.azure?.container,
+            azurePrefix: targets.azure?.prefix,
+            azureAccountUrl: refs.azureConnectionString ? undefined : targets.azure?.accountUrl,
+            retentionDays: retention.retentionDays,
+            keepMin: retention.keepMin,
+            // Kept indefinitely (no retention): never prune.
+            pruneAfterBackup: retention.retentionDays !== undefined,
+            logFormat: "json",
+        },
+        secrets: {
+            ntfyUrl: refs.ntfyUrl,
+            awsAccessKeyId: refs.aws?.accessKeyId,
+            awsSecretAccessKey: refs.aws?.secretAccessKey,
+            azureConnectionString: refs.azureConnectionString,
+        },
+    };
+}
+
+export function archiveEnv(retention: { retentionDays?: number; keepMin: number }, targets: ResolvedTargets, refs: Omit<SecretRefs, "password">): EnvVar[] {
+    const { plain, secrets } = archiveSettings(retention, targets, refs);
+    return renderEnv(plain, secrets);
+}
+
 export function jobEnv(db: DatabaseConfig, targets: ResolvedTargets, refs: SecretRefs): EnvVar[] {
     const { plain, secrets } = jobSettings(db, targets, refs);
     return renderEnv(plain, secrets);

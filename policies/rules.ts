@@ -272,7 +272,7 @@ export const k8sImagesPinned: ResourceValidationPolicy = {
 
 interface Job {
     resource: PolicyResource;
-    component: "backup" | "verify";
+    component: "backup" | "verify" | "archive";
     database?: string;
     retentionDays?: number;
     /** The lifecycle prefixes this job's backups live under, per target. */
@@ -335,7 +335,8 @@ export const stackEveryDatabaseCovered: StackValidationPolicy = {
     name: "kx-stack-backup-and-verify",
     description: "Every database has a backup CronJob and a verify CronJob.",
     validateStack: (args, reportViolation) => {
-        const jobs = backupJobs(args.resources);
+        // Archives (volumes, configuration) are not databases: only backup and verify jobs count.
+        const jobs = backupJobs(args.resources).filter((j) => j.component !== "archive");
         const instance = (j: Job) => j.resource.props.metadata?.labels?.["app.kubernetes.io/instance"];
         const databases = new Set(jobs.map(instance).filter(Boolean));
         for (const secret of args.resources.filter((r) => r.type === T.secret)) {
@@ -356,9 +357,9 @@ export const stackEveryDatabaseCovered: StackValidationPolicy = {
 
 export const stackRetentionMatches: StackValidationPolicy = {
     name: "kx-stack-retention-matches",
-    description: "Each target's lifecycle rule for a database expires at that database's retention.",
+    description: "Each target's lifecycle rule for a database (or archived volume) expires at its retention.",
     validateStack: (args, reportViolation) => {
-        for (const job of backupJobs(args.resources).filter((j) => j.component === "backup")) {
+        for (const job of backupJobs(args.resources).filter((j) => j.component === "backup" || (j.component === "archive" && j.retentionDays !== undefined))) {
             const retention = job.retentionDays;
             if (!job.database || retention === undefined || !Number.isFinite(retention)) {
                 continue; // Reported by kx-stack-unverifiable.

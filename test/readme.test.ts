@@ -12,7 +12,7 @@ describe("README", () => {
         expect(readme).toContain(`\`${env}\``);
     });
 
-    it.each(["namePrefix", "databases[]", "dbPasswords.<name>", "targets.pvc", "targets.s3", "targets.azure", "kubernetes.namespace", "image.build", "image.ref", "notifications.ntfy", "ntfyUrl"])(
+    it.each(["namePrefix", "databases[]", "dbPasswords.<name>", "targets.pvc", "targets.s3", "targets.azure", "kubernetes.namespace", "image.build", "image.ref", "notifications.ntfy", "ntfyUrl", "volumes[]", "configBackup"])(
         "documents the config key %s",
         (key) => {
             expect(readme).toContain(`| \`${key}\``);

@@ -4,3 +4,5 @@ export * from "./backupVolume";
 export * from "./networkPolicy";
 export * from "./verifyCronJob";
 export * from "./workload";
+export * from "./archiveCronJob";
+export * from "./configReader";

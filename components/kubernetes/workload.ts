@@ -18,7 +18,7 @@ export const JOB_UID = 10001;
 
 export const APP_NAME = "kx-backup";
 
-export function labels(component: "backup" | "verify" | "storage", database?: string): Record<string, string> {
+export function labels(component: "backup" | "verify" | "archive" | "storage", database?: string): Record<string, string> {
     return {
         "app.kubernetes.io/name": APP_NAME,
         "app.kubernetes.io/part-of": "krystalinex-backup",
@@ -77,6 +77,8 @@ export interface CronJobSpecInput {
     readonly volumeMounts?: k8s.types.input.core.v1.VolumeMount[];
     /** Native sidecars (init containers with restartPolicy Always). */
     readonly sidecars?: Container[];
+    /** Mount the ServiceAccount's API token (only the configuration export talks to the API). Default: false. */
+    readonly apiToken?: boolean;
     /** Seconds a run may take before Kubernetes stops it. */
     readonly activeDeadlineSeconds: number;
     /** Seconds after the scheduled time a missed run may still start. */
@@ -106,7 +108,7 @@ export function cronJobSpec(i: CronJobSpecInput): k8s.types.input.batch.v1.CronJ
                         restartPolicy: "Never",
                         serviceAccountName: i.serviceAccountName,
                         // IRSA and workload identity webhooks project their own tokens; the API token is not needed.
-                        automountServiceAccountToken: false,
+                        automountServiceAccountToken: i.apiToken ?? false,
                         securityContext: podSecurityContext(),
                         initContainers: i.sidecars,
                         containers: [{

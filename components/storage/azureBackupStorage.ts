@@ -32,8 +32,8 @@ export interface AzureBackupStorageArgs {
      * `connection-string`: dev only, the account key in a connection string.
      */
     readonly access: "workload-identity" | "connection-string";
-    /** Workload identity: the AKS OIDC issuer and the ServiceAccount it trusts. */
-    readonly workloadIdentity?: { readonly oidcIssuer: string; readonly namespace: string; readonly serviceAccount: string };
+    /** Workload identity: the AKS OIDC issuer and the ServiceAccounts it trusts. */
+    readonly workloadIdentity?: { readonly oidcIssuer: string; readonly namespace: string; readonly serviceAccounts: readonly string[] };
     readonly tags?: Record<string, string>;
 }
 
@@ -123,13 +123,15 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
                 location: args.location,
                 tags,
             }, parent);
-            new managedidentity.FederatedIdentityCredential(`${name}-federation`, {
-                resourceGroupName: group.name,
-                resourceName: identity.name,
-                issuer: wi.oidcIssuer,
-                subject: `system:serviceaccount:${wi.namespace}:${wi.serviceAccount}`,
-                audiences: ["api://AzureADTokenExchange"],
-            }, parent);
+            for (const sa of wi.serviceAccounts) {
+                new managedidentity.FederatedIdentityCredential(`${name}-federation-${sa}`, {
+                    resourceGroupName: group.name,
+                    resourceName: identity.name,
+                    issuer: wi.oidcIssuer,
+                    subject: `system:serviceaccount:${wi.namespace}:${sa}`,
+                    audiences: ["api://AzureADTokenExchange"],
+                }, parent);
+            }
             new authorization.RoleAssignment(`${name}-blob-contributor`, {
                 principalId: identity.principalId,
                 principalType: authorization.PrincipalType.ServicePrincipal,

@@ -5,7 +5,11 @@
  * settings (nothing was touched).
  */
 import { parseArgs, ParseArgsConfig } from "util";
+import { mkdtempSync, rmSync } from "fs";
+import * as os from "os";
+import * as path from "path";
 import { runArchive, runRestoreArchive } from "./archive";
+import { exportNamespace } from "./k8sExport";
 import { runBackup } from "./backup";
 import { collectList, pruneProblems, renderList, runPrune } from "./commands";
 import { pickTarget } from "./fetch";
@@ -192,19 +196,46 @@ const COMMANDS: Record<string, Command> = {
     },
     archive: {
         summary: "archive a directory (a volume, exported configuration) as tar.gz to every target, then prune",
-        usage: `kx-backup archive --name NAME --path DIR [--if-changed] [--no-prune]
+        usage: `kx-backup archive --name NAME (--path DIR | --kubernetes-namespace NS) [--if-changed] [--no-prune]
 
   Streams a gzipped tar of DIR (symlinks, modes, empty directories kept) to every target as
   <prefix>/NAME/NAME-YYYYMMDD-HHMMSS.tar.gz with a manifest (sha256, file count, bytes, content
-  hash). --if-changed skips the upload when the content equals the newest complete archive's.`,
-        options: { name: { type: "string" }, path: { type: "string" }, "if-changed": { type: "boolean" }, "no-prune": { type: "boolean" } },
+  hash). --if-changed skips the upload when the content equals the newest complete archive's.
+  --kubernetes-namespace exports that namespace's ConfigMaps and Secrets (through the API, with
+  the pod's ServiceAccount) and archives them; they go only to encrypted targets (S3, Azure).`,
+        options: { name: { type: "string" }, path: { type: "string" }, "kubernetes-namespace": { type: "string" }, "if-changed": { type: "boolean" }, "no-prune": { type: "boolean" } },
         notifies: true,
         async run(s, v, log) {
-            if (typeof v.name !== "string" || typeof v.path !== "string") {
-                throw new JobError("archive needs --name NAME and --path DIR", 2);
+            const namespace = v["kubernetes-namespace"] as string | undefined;
+            if (typeof v.name !== "string" || (typeof v.path === "string") === (namespace !== undefined)) {
+                throw new JobError("archive needs --name NAME and one of --path DIR or --kubernetes-namespace NS", 2);
             }
-            const targets = targetsFrom(s);
-            const r = await runArchive({ name: v.name, dir: v.path, ifChanged: Boolean(v["if-changed"]) }, targets, log);
+            let targets = targetsFrom(s);
+            let dir = v.path as string | undefined;
+            let exported: string | undefined;
+            if (namespace !== undefined) {
+                // Secrets go only where they are encrypted at rest by the store: not a plain directory.
+                const skipped = targets.filter((t) => t.kind === "local");
+                targets = targets.filter((t) => t.kind !== "local");
+                if (skipped.length > 0) {
+                    log.warn("the local target is skipped for a configuration export: Secrets go only to encrypted targets (S3, Azure)", { event: "archive.local-skipped" });
+                }
+                if (targets.length === 0) {
+                    throw new JobError("a configuration export needs an encrypted target: set BACKUP_S3_BUCKET or BACKUP_AZURE_CONTAINER", 2);
+                }
+                exported = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-k8s-"));
+                dir = exported;
+                const counts = await exportNamespace(s, namespace, exported);
+                log.info(`exported namespace ${namespace}: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")}`, { event: "archive.export", namespace, ...counts });
+            }
+            let r: Awaited<ReturnType<typeof runArchive>>;
+            try {
+                r = await runArchive({ name: v.name, dir: dir!, ifChanged: Boolean(v["if-changed"]) }, targets, log);
+            } finally {
+                if (exported) {
+                    rmSync(exported, { recursive: true, force: true });
+                }
+            }
             if (!r.skipped && s.pruneAfterBackup && !v["no-prune"]) {
                 const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date() }, log));
                 if (problems.length > 0) {

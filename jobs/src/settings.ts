@@ -159,6 +159,11 @@ export const SETTINGS = {
     verifyChecksFile: optionalString("VERIFY_CHECKS_FILE", "JSON file of integrity checks per database: {\"db\": [{\"name\", \"sql\"}]}; replaces the shipped defaults."),
     workDir: optionalString("BACKUP_WORK_DIR", "Scratch space for verify/restore downloads and directory-format dumps; default: the OS temp dir."),
 
+    // Configuration export (archive --kubernetes-namespace).
+    k8sApiUrl: optionalString("BACKUP_K8S_API_URL", "Kubernetes API for exporting ConfigMaps and Secrets; default: the in-cluster service."),
+    k8sTokenFile: stringWithDefault("BACKUP_K8S_TOKEN_FILE", "ServiceAccount token for that API.", "/var/run/secrets/kubernetes.io/serviceaccount/token"),
+    k8sCaFile: stringWithDefault("BACKUP_K8S_CA_FILE", "CA bundle for that API.", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+
     // Operation.
     logFormat: oneOf("BACKUP_LOG_FORMAT", "auto: text on a terminal, JSON lines otherwise.", LOG_FORMATS, "auto"),
     ntfyUrl: secretString("BACKUP_NTFY_URL", "ntfy topic URL for notifications."),

@@ -90,6 +90,10 @@ describe("stack config validation", () => {
         ["a replica in the same region", (v) => (v.targets.s3.replicaRegion = "eu-west-1"), /targets\.s3\.replicaRegion: got "eu-west-1"; allowed: an AWS region other than targets\.s3\.region/],
         ["an invalid PVC size", (v) => (v.targets.pvc.size = "lots"), /targets\.pvc\.size: got "lots"; allowed: a Kubernetes quantity/],
         ["no databases", (v) => (v.databases = []), /databases: got \[\]; allowed: a non-empty list of databases/],
+        ["a volume without a PVC", (v) => (v.volumes = [{ name: "uploads" }]), /volumes\[0\]\.pvc: got nothing; allowed: an existing PersistentVolumeClaim name/],
+        ["a volume named like a database", (v) => (v.volumes = [{ name: "kong", pvc: "p" }]), /volumes\[0\]\.name: got "kong"; allowed: a name used by no database/],
+        ["a volume kept zero weeks", (v) => (v.volumes = [{ name: "uploads", pvc: "p", retentionWeeks: 0 }]), /volumes\[0\]\.retentionWeeks: got 0; allowed: weeks of retention/],
+        ["a configuration export without an encrypted target", (v) => { v.targets = { pvc: { size: "1Gi" } }; delete v.kubernetes.irsaOidcProviderArn; delete v.kubernetes.irsaOidcIssuer; }, /configBackup: got \{"schedule":"15 \* \* \* \*"\}; allowed: an S3 or Azure target/],
     ];
 
     it.each(cases)("refuses %s, naming key, value and what is allowed", (_what, change, message) => {
@@ -103,6 +107,12 @@ describe("stack config validation", () => {
             v.databases[1].schedule = "every day";
         }));
         expect(found.length).toBe(2);
+    });
+
+    it("defaults volumes to the runbook's weekly schedule and 4 weeks", () => {
+        const c = validateStackConfig(mutate((v) => (v.volumes = [{ name: "uploads", pvc: "kx-uploads" }])));
+        expect(c.volumes).toEqual([{ name: "uploads", pvc: "kx-uploads", schedule: "0 3 * * 0", retentionWeeks: 4, keepMin: 2 }]);
+        expect(c.configBackup).toEqual({ schedule: "15 * * * *", retentionDays: undefined });
     });
 
     it("asks for a missing password by name, with the command to set it", () => {

@@ -245,7 +245,7 @@ export function stackSuite(x: StackExpectations) {
     });
 
     it(x.irsa ? "gives the job an IRSA role, and no static keys" : "gives the job static keys through a Secret (dev option)", () => {
-        const sa = run.one("kubernetes:core/v1:ServiceAccount");
+        const sa = run.one("kubernetes:core/v1:ServiceAccount", (r) => r.inputs.metadata.name === "kx-backup");
         if (x.irsa) {
             expect(sa.inputs.metadata.annotations["eks.amazonaws.com/role-arn"]).toMatch(/^arn:aws:iam::/);
             expect(sa.inputs.metadata.annotations["azure.workload.identity/client-id"]).toBeDefined();
