@@ -21,17 +21,12 @@ export interface SecretRefs {
     readonly azureConnectionString?: SecretRef;
 }
 
-export function jobSettings(
-    db: DatabaseConfig,
-    targets: ResolvedTargets,
-    refs: SecretRefs,
-): { plain: Partial<Pick<Settings, PlainSettingName>>; secrets: Partial<Record<SecretSettingName, SecretRef>> } {
+type JobSettings = { plain: Partial<Pick<Settings, PlainSettingName>>; secrets: Partial<Record<SecretSettingName, SecretRef>> };
+
+/** Where backups go and how to reach those places: the same for every job. */
+function targetSettings(targets: ResolvedTargets, refs: Omit<SecretRefs, "password">): JobSettings {
     return {
         plain: {
-            pgHost: db.host,
-            pgPort: db.port,
-            pgUser: db.user,
-            pgDatabase: db.name,
             localDir: targets.local ? BACKUP_MOUNT : undefined,
             s3Bucket: targets.s3?.bucket,
             s3Prefix: targets.s3?.prefix,
@@ -39,12 +34,9 @@ export function jobSettings(
             azureContainer: targets.azure?.container,
             azurePrefix: targets.azure?.prefix,
             azureAccountUrl: refs.azureConnectionString ? undefined : targets.azure?.accountUrl,
-            retentionDays: db.retentionDays,
-            keepMin: db.keepMin,
             logFormat: "json",
         },
         secrets: {
-            pgPassword: refs.password,
             ntfyUrl: refs.ntfyUrl,
             awsAccessKeyId: refs.aws?.accessKeyId,
             awsSecretAccessKey: refs.aws?.secretAccessKey,
@@ -53,33 +45,34 @@ export function jobSettings(
     };
 }
 
-/** The same targets for an archive job: no database, its own retention, prune as configured. */
-export function archiveSettings(
-    retention: { retentionDays?: number; keepMin: number },
-    targets: ResolvedTargets,
-    refs: Omit<SecretRefs, "password">,
-): { plain: Partial<Pick<Settings, PlainSettingName>>; secrets: Partial<Record<SecretSettingName, SecretRef>> } {
+/** A database's backup and verify jobs: its source, its retention, the targets. */
+export function jobSettings(db: DatabaseConfig, targets: ResolvedTargets, refs: SecretRefs): JobSettings {
+    const t = targetSettings(targets, refs);
     return {
         plain: {
-            localDir: targets.local ? BACKUP_MOUNT : undefined,
-            s3Bucket: targets.s3?.bucket,
-            s3Prefix: targets.s3?.prefix,
-            awsRegion: targets.s3?.region,
-            azureContainer: targets.azure?.container,
-            azurePrefix: targets.azure?.prefix,
-            azureAccountUrl: refs.azureConnectionString ? undefined : targets.azure?.accountUrl,
+            ...t.plain,
+            pgHost: db.host,
+            pgPort: db.port,
+            pgUser: db.user,
+            pgDatabase: db.name,
+            retentionDays: db.retentionDays,
+            keepMin: db.keepMin,
+        },
+        secrets: { ...t.secrets, pgPassword: refs.password },
+    };
+}
+
+/** An archive job: no database, its own retention; kept indefinitely (never pruned) without one. */
+export function archiveSettings(retention: { retentionDays?: number; keepMin: number }, targets: ResolvedTargets, refs: Omit<SecretRefs, "password">): JobSettings {
+    const t = targetSettings(targets, refs);
+    return {
+        plain: {
+            ...t.plain,
             retentionDays: retention.retentionDays,
             keepMin: retention.keepMin,
-            // Kept indefinitely (no retention): never prune.
             pruneAfterBackup: retention.retentionDays !== undefined,
-            logFormat: "json",
         },
-        secrets: {
-            ntfyUrl: refs.ntfyUrl,
-            awsAccessKeyId: refs.aws?.accessKeyId,
-            awsSecretAccessKey: refs.aws?.secretAccessKey,
-            azureConnectionString: refs.azureConnectionString,
-        },
+        secrets: t.secrets,
     };
 }
 

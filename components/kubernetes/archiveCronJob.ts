@@ -1,29 +1,18 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { EnvVar } from "../../jobs/src/settings";
 import { BACKUP_MOUNT } from "./backupCronJob";
-import { cronJobSpec, labels, Resources } from "./workload";
+import { cronJobSpec, labels, ScheduledJobArgs } from "./workload";
 
 /** Where an archived volume is mounted (read-only). */
 export const SOURCE_MOUNT = "/data";
 
-export interface ArchiveCronJobArgs {
-    readonly namespace: pulumi.Input<string>;
-    readonly cronJobName: string;
+export interface ArchiveCronJobArgs extends ScheduledJobArgs {
     /** Archive name (folder and file names). */
     readonly name: string;
-    readonly schedule: string;
-    readonly image: pulumi.Input<string>;
-    readonly serviceAccountName: pulumi.Input<string>;
-    /** The job's env, rendered from jobs/src/settings.ts. */
-    readonly env: pulumi.Input<EnvVar[]>;
     /** What to archive: an existing PVC, mounted read-only at /data; or a namespace's configuration. */
     readonly source: { readonly pvc: string } | { readonly namespace: string };
     /** The backup PVC (local target), mounted at /backups. Default: none. */
     readonly backupPvcName?: pulumi.Input<string>;
-    readonly resources: Resources;
-    readonly extraPodLabels?: Record<string, string>;
-    readonly annotations?: Record<string, string>;
     /** Default: 4 h. */
     readonly activeDeadlineSeconds?: number;
     /** Default: 1 h. */

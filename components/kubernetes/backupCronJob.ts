@@ -1,29 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { EnvVar } from "../../jobs/src/settings";
-import { cronJobSpec, labels, Resources } from "./workload";
+import { cronJobSpec, labels, ScheduledJobArgs } from "./workload";
 
 /** Where the backup PVC is mounted, as in the runbook's CronJob (§5.3). */
 export const BACKUP_MOUNT = "/backups";
 
-export interface BackupCronJobArgs {
-    readonly namespace: pulumi.Input<string>;
-    /** CronJob name (≤ 52 characters). */
-    readonly cronJobName: string;
+export interface BackupCronJobArgs extends ScheduledJobArgs {
     readonly database: string;
-    /** 5-field cron, evaluated in UTC. */
-    readonly schedule: string;
-    readonly image: pulumi.Input<string>;
-    readonly serviceAccountName: pulumi.Input<string>;
-    /** The job's env, rendered from jobs/src/settings.ts. */
-    readonly env: pulumi.Input<EnvVar[]>;
     /** The backup PVC, mounted at /backups; none when the local target is off. */
     readonly pvcName?: pulumi.Input<string>;
-    readonly resources: Resources;
-    /** Extra pod labels (e.g. azure.workload.identity/use). Default: none. */
-    readonly extraPodLabels?: Record<string, string>;
-    /** Facts for the policy pack (see ANNOTATIONS). Default: none. */
-    readonly annotations?: Record<string, string>;
     /** Default: 4 h, inside the shortest (6 h) schedule so runs never pile up. */
     readonly activeDeadlineSeconds?: number;
     /** Default: 10 min; a later start waits for the next schedule. */

@@ -14,7 +14,7 @@ export interface BackupNetworkPolicyArgs {
     readonly databaseCidrs?: readonly string[];
 }
 
-/** Backup pods: no ingress; egress only to the databases, cluster DNS and HTTPS (S3, Azure, ntfy, STS). */
+/** Backup pods: no ingress; egress only to the databases, cluster DNS and HTTPS (S3, Azure, ntfy, STS, the API). */
 export class BackupNetworkPolicy extends pulumi.ComponentResource {
     constructor(name: string, args: BackupNetworkPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("krystalinex:backup:BackupNetworkPolicy", name, {}, opts);
@@ -34,7 +34,9 @@ export class BackupNetworkPolicy extends pulumi.ComponentResource {
                         to: [{ podSelector: {} }, ...(args.databaseCidrs ?? []).map((cidr) => ({ ipBlock: { cidr } }))],
                         ports,
                     },
-                    { ports: [{ protocol: "TCP", port: 443 }] },
+                    // HTTPS: S3, Azure, STS, ntfy; and the Kubernetes API for the configuration export,
+                    // which many CNIs see after DNAT on the API server's own port (6443).
+                    { ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 6443 }] },
                 ],
             },
         }, { parent: this });

@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { EnvVar, renderEnv } from "../../jobs/src/settings";
+import { renderEnv } from "../../jobs/src/settings";
 import { BACKUP_MOUNT } from "./backupCronJob";
-import { containerSecurityContext, cronJobSpec, labels, Resources } from "./workload";
+import { containerSecurityContext, cronJobSpec, labels, ScheduledJobArgs } from "./workload";
 
 /** UID of the postgres user in the official postgres:*-alpine images. */
 export const POSTGRES_UID = 70;
@@ -17,24 +17,13 @@ export function scratchPostgresImage(repository: string, major: number): string 
     return `${repository}:${major}-alpine`;
 }
 
-export interface VerifyCronJobArgs {
-    readonly namespace: pulumi.Input<string>;
-    readonly cronJobName: string;
+export interface VerifyCronJobArgs extends ScheduledJobArgs {
     readonly database: string;
-    readonly schedule: string;
-    readonly image: pulumi.Input<string>;
     /** Major version of the source server: the scratch server runs the same. */
     readonly postgresMajor: number;
     /** Repository of the scratch server image. Default: docker.io/library/postgres. */
     readonly postgresRepository?: string;
-    readonly serviceAccountName: pulumi.Input<string>;
-    /** The job's env (targets, retention), rendered from jobs/src/settings.ts; VERIFY_* are added here. */
-    readonly env: pulumi.Input<EnvVar[]>;
     readonly pvcName?: pulumi.Input<string>;
-    readonly resources: Resources;
-    readonly extraPodLabels?: Record<string, string>;
-    /** Facts for the policy pack (see ANNOTATIONS). Default: none. */
-    readonly annotations?: Record<string, string>;
     /** Default: 2 h, the runbook's full-restore RTO. */
     readonly activeDeadlineSeconds?: number;
     /** Default: 1 h. */

@@ -64,6 +64,28 @@ export function resourceRequirements(r: Resources): k8s.types.input.core.v1.Reso
     };
 }
 
+/** What every kx-backup CronJob component takes. */
+export interface ScheduledJobArgs {
+    readonly namespace: Input<string>;
+    /** CronJob name (≤ 52 characters). */
+    readonly cronJobName: string;
+    /** 5-field cron, evaluated in UTC. */
+    readonly schedule: string;
+    readonly image: Input<string>;
+    readonly serviceAccountName: Input<string>;
+    /** The job's env, rendered from jobs/src/settings.ts. */
+    readonly env: Input<EnvVar[]>;
+    readonly resources: Resources;
+    /** Extra pod labels (e.g. azure.workload.identity/use). Default: none. */
+    readonly extraPodLabels?: Record<string, string>;
+    /** Facts for the policy pack (see ANNOTATIONS). Default: none. */
+    readonly annotations?: Record<string, string>;
+    /** Seconds a run may take before Kubernetes stops it. Default: per component. */
+    readonly activeDeadlineSeconds?: number;
+    /** Seconds after the scheduled time a missed run may still start. Default: per component. */
+    readonly startingDeadlineSeconds?: number;
+}
+
 export interface CronJobSpecInput {
     readonly schedule: string;
     readonly podLabels: Record<string, string>;

@@ -12,12 +12,12 @@ import * as path from "path";
 import { promisify } from "util";
 import { createGunzip } from "zlib";
 import { listBackups } from "./catalog";
-import { fanOut } from "./fanout";
+import { commitManifest, streamToTargets } from "./commit";
 import { fetchVerified, locate } from "./fetch";
 import { formatBytes, formatDuration, JobError, Logger } from "./log";
-import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest, writeManifest } from "./manifest";
+import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest } from "./manifest";
 import { backupKey } from "./naming";
-import { Target, Upload } from "./targets";
+import { Target } from "./targets";
 
 const execFileP = promisify(execFile);
 
@@ -93,25 +93,23 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
     }
     const key = backupKey(undefined, o.name, started, "tar.gz");
     log.info(`archiving ${o.dir} as ${o.name}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`, { event: "archive.start", name: o.name, key, targets: targets.map((t) => t.location) });
-    const uploads: Upload[] = [];
     const tar = spawn("tar", ["--create", "--gzip", "--file", "-", "--directory", o.dir, "--numeric-owner", "."], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     tar.stderr.on("data", (d) => (stderr += d));
     try {
-        for (const t of targets) {
-            uploads.push(t.upload(key, tree.totalBytes));
-        }
-        const hash = createHash("sha256");
-        const exit = new Promise<number>((resolve) => tar.once("close", (code) => resolve(code ?? 1)));
-        const [streamed] = await Promise.all([
-            fanOut(tar.stdout, uploads.map((u) => u.sink), (c) => hash.update(c)),
-            ...uploads.map((u) => u.done()),
-            exit.then((code) => {
-                if (code !== 0) {
-                    throw new JobError(`tar of ${o.dir} failed: ${stderr.trim().split("\n").at(-1)}`);
-                }
-            }),
-        ]);
+        const streamed = await streamToTargets(tar.stdout, targets, {
+            key,
+            expectedBytes: tree.totalBytes,
+            label: o.name,
+            log,
+            startedAt: started,
+            alongside: [
+                new Promise<void>((resolve, reject) =>
+                    tar.once("close", (code) => (code === 0 ? resolve() : reject(new JobError(`tar of ${o.dir} failed: ${stderr.trim().split("\n").at(-1)}`)))),
+                ),
+            ],
+            onFailure: () => tar.kill("SIGTERM"),
+        });
         const finished = new Date();
         const manifest: Manifest = {
             kind: MANIFEST_KIND_ARCHIVE,
@@ -125,23 +123,18 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
             finishedAt: finished.toISOString(),
             durationMs: finished.getTime() - started.getTime(),
             size: streamed.bytes,
-            sha256: hash.digest("hex"),
+            sha256: streamed.sha256,
             pgDump: { version: "" },
             server: { version: "", versionNum: 0 },
             tables: {},
             archive: { files: tree.files, totalBytes: tree.totalBytes, contentHash: tree.contentHash },
             targets: targets.map((t) => t.kind),
         };
-        const written = await Promise.allSettled(targets.map((t) => writeManifest(t, manifest)));
-        const failed = written.flatMap((r, i) => (r.status === "rejected" ? [`${targets[i].kind}: ${(r.reason as Error).message}`] : []));
-        if (failed.length > 0) {
-            throw new JobError(`archive ${key} is stored but its manifest could not be written to ${failed.join("; ")}`);
-        }
+        await commitManifest(targets, manifest);
         log.info(`archive ${o.name} ok: ${formatBytes(manifest.size)} (${tree.files} files) in ${formatDuration(manifest.durationMs)} to ${manifest.targets.join(", ")}`, { event: "archive.done", name: o.name, key, bytes: manifest.size });
         return { skipped: false, key, manifest };
     } catch (e) {
         tar.kill("SIGTERM");
-        await Promise.all(uploads.map((u) => u.abort(e as Error).catch(() => undefined)));
         throw e instanceof JobError ? e : new JobError(`archive of ${o.dir} failed: ${(e as Error).message}`);
     }
 }

@@ -4,19 +4,18 @@
  * are removed, and no manifest is written anywhere.
  */
 import { ChildProcess, spawn } from "child_process";
-import { createHash } from "crypto";
 import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
 import { countRows, connect, databaseSize, exportSnapshot, serverInfo, tablePatternMatcher, userTables } from "./db";
-import { fanOut } from "./fanout";
+import { commitManifest, streamToTargets } from "./commit";
 import { formatBytes, formatDuration, JobError, Logger } from "./log";
-import { Manifest, MANIFEST_KIND, writeManifest } from "./manifest";
+import { Manifest, MANIFEST_KIND } from "./manifest";
 import { ArtifactExtension, backupKey } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
-import { Target, Upload } from "./targets";
+import { Target } from "./targets";
 
 export interface BackupOptions {
     schemaOnly: boolean;
@@ -132,7 +131,6 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     const key = backupKey(undefined, database, started, EXTENSIONS[s.format]);
 
     const client = await connect(s);
-    const uploads: Upload[] = [];
     let dump: ChildProcess | undefined;
     let tar: ChildProcess | undefined;
     let workDir: string | undefined;
@@ -174,38 +172,28 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             counting = countRows(client, tables);
         }
         const producer = tar ?? dump;
-
-        for (const t of targets) {
-            uploads.push(t.upload(`${key}`, estimate));
-        }
-        const hash = createHash("sha256");
-        let bytes = 0;
-        let lastReport = Date.now();
-        const reportEvery = log.format === "text" ? 500 : 10_000;
-        const streamed = fanOut(source, uploads.map((u) => u.sink), (chunk) => {
-            hash.update(chunk);
-            bytes += chunk.length;
-            const now = Date.now();
-            if (now - lastReport >= reportEvery) {
-                lastReport = now;
-                const rate = bytes / ((now - started.getTime()) / 1000);
-                log.progress(`${database}: ${formatBytes(bytes)} at ${formatBytes(rate)}/s`, { database, bytes });
-            }
+        const streamed = await streamToTargets(source, targets, {
+            key,
+            expectedBytes: estimate,
+            label: database,
+            log,
+            startedAt: started,
+            alongside: [
+                waitExit(producer).then((code) => {
+                    if (code !== 0) {
+                        throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
+                    }
+                }),
+                counting,
+            ],
+            onFailure: () => {
+                dump?.kill("SIGTERM");
+                tar?.kill("SIGTERM");
+            },
         });
-        const producerExit = waitExit(producer);
-
-        await failFast([
-            streamed,
-            ...uploads.map((u) => u.done()),
-            producerExit.then((code) => {
-                if (code !== 0) {
-                    throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
-                }
-            }),
-            counting,
-        ]);
         const counts = await counting;
         await client.query("COMMIT");
+        const bytes = streamed.bytes;
 
         const finished = new Date();
         const manifest: Manifest = {
@@ -220,18 +208,14 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             finishedAt: finished.toISOString(),
             durationMs: finished.getTime() - started.getTime(),
             size: bytes,
-            sha256: hash.digest("hex"),
+            sha256: streamed.sha256,
             pgDump: { version: tools.version },
             server: { version: server.version, versionNum: server.versionNum },
             tables: counts,
             targets: targets.map((t) => t.kind),
         };
         // Every target holds the dump: now, and only now, commit it everywhere.
-        const written = await Promise.allSettled(targets.map((t) => writeManifest(t, manifest)));
-        const failed = written.flatMap((r, i) => (r.status === "rejected" ? [`${targets[i].kind}: ${(r.reason as Error).message}`] : []));
-        if (failed.length > 0) {
-            throw new JobError(`backup ${key} is stored but its manifest could not be written to ${failed.join("; ")}: that copy stays incomplete`);
-        }
+        await commitManifest(targets, manifest);
         const secs = Math.max(manifest.durationMs / 1000, 0.001);
         log.info(
             `backup ${database} ok: ${formatBytes(bytes)} in ${formatDuration(manifest.durationMs)} ` +
@@ -242,7 +226,6 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     } catch (e) {
         dump?.kill("SIGTERM");
         tar?.kill("SIGTERM");
-        await Promise.all(uploads.map((u) => u.abort(e as Error).catch(() => undefined)));
         throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);
@@ -256,18 +239,4 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
 function dumpFailure(database: string, line: string): JobError {
     const detail = line.replace(/^pg_dump:\s*(error:\s*)?/i, "");
     return new JobError(`pg_dump of ${database} failed: ${detail || "no message"}; ${pgDumpHint(line)}`);
-}
-
-/** Like Promise.all, but the first rejection rejects at once (the caller then aborts the rest). */
-function failFast(promises: Promise<unknown>[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-        let left = promises.length;
-        for (const p of promises) {
-            p.then(() => {
-                if (--left === 0) {
-                    resolve();
-                }
-            }, reject);
-        }
-    });
 }
