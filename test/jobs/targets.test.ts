@@ -105,7 +105,7 @@ describe.each(makers)("%s target", (kind, make) => {
 
 describe("chunk sizes", () => {
     it("keeps small dumps at the minimum part size (flat memory)", () => {
-        expect(chunkSize(2 * 1024 * MIB, S3_PART_LIMITS)).toBe(8 * MIB);
+        expect(chunkSize(2 * 1024 * MIB, S3_PART_LIMITS)).toBe(5 * MIB);
         expect(chunkSize(0, AZURE_BLOCK_LIMITS)).toBe(8 * MIB);
     });
 

@@ -21,8 +21,8 @@ export interface S3TargetOptions {
 }
 
 const MIB = 1024 * 1024;
-/** S3's limits: at most 10,000 parts, each 5 MiB to 5 GiB. */
-export const S3_PART_LIMITS = { maxParts: 10_000, min: 8 * MIB, max: 5 * 1024 * MIB };
+/** S3: at most 10,000 parts of 5 MiB to 5 GiB. Parts start at the 5 MiB minimum: with two in flight plus one filling, that keeps peak memory lowest. */
+export const S3_PART_LIMITS = { maxParts: 10_000, min: 5 * MIB, max: 5 * 1024 * MIB };
 
 export class S3Target implements Target {
     readonly kind = "s3";
