@@ -223,13 +223,15 @@ const COMMANDS: Record<string, Command> = {
                 if (targets.length === 0) {
                     throw new JobError("a configuration export needs an encrypted target: set BACKUP_S3_BUCKET or BACKUP_AZURE_CONTAINER", 2);
                 }
-                exported = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-k8s-"));
-                dir = exported;
-                const counts = await exportNamespace(s, namespace, exported);
-                log.info(`exported namespace ${namespace}: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")}`, { event: "archive.export", namespace, ...counts });
             }
             let r: Awaited<ReturnType<typeof runArchive>>;
             try {
+                if (namespace !== undefined) {
+                    exported = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-k8s-"));
+                    dir = exported;
+                    const counts = await exportNamespace(s, namespace, exported);
+                    log.info(`exported namespace ${namespace}: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")}`, { event: "archive.export", namespace, ...counts });
+                }
                 r = await runArchive({ name: v.name, dir: dir!, ifChanged: Boolean(v["if-changed"]) }, targets, log);
             } finally {
                 if (exported) {

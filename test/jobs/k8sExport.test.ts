@@ -87,8 +87,10 @@ describe("configuration export", () => {
         expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toMatch(/needs an encrypted target/);
     });
 
-    it("names RBAC when the API refuses", async () => {
-        const r = await runCli(["archive", "--name", "k8s-config", "--kubernetes-namespace", "other"], env());
+    it("names RBAC when the API refuses, and leaves no export behind", async () => {
+        const workDir = mkdtempSync(path.join(work, "wd-"));
+        const r = await runCli(["archive", "--name", "k8s-config", "--kubernetes-namespace", "other"], { ...env(), BACKUP_WORK_DIR: workDir });
+        expect(readdirSync(workDir)).toEqual([]);
         expect(r.code).toBe(1);
         expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toMatch(/Kubernetes API 403 for \/api\/v1\/namespaces\/other\/configmaps: the ServiceAccount may not list this kind \(RBAC\)/);
     });

@@ -1,7 +1,10 @@
 /** Notifications and metrics against a local HTTP server standing in for ntfy, a webhook and a Pushgateway. */
+import { mkdtempSync, rmSync } from "fs";
 import * as http from "http";
+import * as os from "os";
+import * as path from "path";
 import { Writable } from "stream";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { freePort, PgCluster, startPostgres } from "../../jobs/dev/services";
 import { Logger } from "../../jobs/src/log";
 import { metricsBody, notify } from "../../jobs/src/notify";
@@ -137,7 +140,8 @@ describe("the CLI notifies", () => {
     afterAll(() => pg?.remove());
 
     it("on a failed backup (without leaking the password), and a dead channel never fails a good backup", async () => {
-        const dir = `/tmp/kx-notify-${process.pid}`;
+        const dir = mkdtempSync(path.join(os.tmpdir(), "kx-notify-"));
+        onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
         const bad = await runCli(["backup"], { ...pg.env("kong"), PGPASSWORD: "wrong-pw-123", BACKUP_LOCAL_DIR: dir, BACKUP_NTFY_URL: `${base}/ntfy/t` });
         expect(bad.code).toBe(1);
         const alert = received.find((r) => r.url === "/ntfy/t")!;
