@@ -14,7 +14,7 @@ import { createGunzip } from "zlib";
 import { listBackups } from "./catalog";
 import { commitManifest, streamToTargets } from "./commit";
 import { fetchVerified, locate } from "./fetch";
-import { formatBytes, formatDuration, JobError, Logger } from "./log";
+import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest } from "./manifest";
 import { backupKey } from "./naming";
 import { Target } from "./targets";
@@ -105,7 +105,7 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
             startedAt: started,
             alongside: [
                 new Promise<void>((resolve, reject) =>
-                    tar.once("close", (code) => (code === 0 ? resolve() : reject(new JobError(`tar of ${o.dir} failed: ${stderr.trim().split("\n").at(-1)}`)))),
+                    tar.once("close", (code) => (code === 0 ? resolve() : reject(new JobError(`tar of ${o.dir} failed: ${failureLine(stderr)}`)))),
                 ),
             ],
             onFailure: () => tar.kill("SIGTERM"),
@@ -361,7 +361,7 @@ export async function runRestoreArchive(o: RestoreArchiveOptions, log: Logger): 
         }
         await fs.mkdir(o.into, { recursive: true });
         await execFileP("tar", ["--extract", "--gzip", "--file", fetched.input, "--directory", o.into, "--preserve-permissions", "--no-same-owner", "--no-overwrite-dir"], { maxBuffer: 16 * 1024 * 1024 }).catch((e) => {
-            throw new JobError(`extracting ${located.entry.key} failed: ${String(e.stderr ?? e.message).trim().split("\n").at(-1)}`);
+            throw new JobError(`extracting ${located.entry.key} failed: ${failureLine(String(e.stderr ?? e.message))}`);
         });
         const files = entries.filter((e) => e.type === "file").length;
         log.info(`restore-archive ${located.entry.key} → ${o.into} ok: ${files} files, sha256 checked`, { event: "restore-archive.done", key: located.entry.key, files });

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
-import { countRows, connect, databaseSize, exportSnapshot, serverInfo, tablePatternMatcher, userTables } from "./db";
+import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, serverInfo, tablePatternMatcher, userTables } from "./db";
 import { commitManifest, streamToTargets } from "./commit";
-import { formatBytes, formatDuration, JobError, Logger } from "./log";
+import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { Manifest, MANIFEST_KIND } from "./manifest";
 import { ArtifactExtension, backupKey } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
@@ -35,19 +35,6 @@ const EXTENSIONS: Record<Settings["format"], ArtifactExtension> = {
     directory: "dump.tar",
     plain: "sql",
 };
-
-/** The libpq environment for child processes: exactly the source settings, nothing on the command line. */
-export function libpqEnv(s: Settings): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: s.pgHost, PGPORT: String(s.pgPort), PGSSLMODE: s.pgSslMode };
-    for (const [k, v] of [["PGUSER", s.pgUser], ["PGPASSWORD", s.pgPassword], ["PGDATABASE", s.pgDatabase], ["PGPASSFILE", s.pgPassFile]] as const) {
-        if (v !== undefined) {
-            env[k] = v;
-        } else {
-            delete env[k];
-        }
-    }
-    return env;
-}
 
 /** pg_dump's arguments for a format and the runbook's variants. Pure. */
 export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | undefined, outDir?: string): string[] {
@@ -88,7 +75,7 @@ class StderrTail {
         });
     }
     last(): string {
-        return this.lines.filter((l) => /error|fatal|failed|could not/i.test(l)).at(-1) ?? this.lines.at(-1) ?? "";
+        return failureLine(this.lines.join("\n"));
     }
 }
 

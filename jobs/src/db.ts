@@ -119,15 +119,40 @@ export async function userTables(client: Client): Promise<TableRef[]> {
     return r.rows;
 }
 
-function quoteIdent(s: string): string {
+/** A quoted SQL identifier. */
+export function quoteIdent(s: string): string {
     return `"${s.replace(/"/g, '""')}"`;
+}
+
+/** A table as SQL: "schema"."name". */
+export function sqlTable(t: TableRef): string {
+    return `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+}
+
+/** Reads back the `schema.name` keys that manifests record (see qualified()). */
+export function parseQualified(name: string): TableRef {
+    const dot = name.indexOf(".");
+    return { schema: name.slice(0, dot), name: name.slice(dot + 1) };
+}
+
+/** The libpq environment for child processes (pg_dump, pg_restore, psql): the settings, nothing on the command line. */
+export function libpqEnv(s: Settings): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: s.pgHost, PGPORT: String(s.pgPort), PGSSLMODE: s.pgSslMode };
+    for (const [k, v] of [["PGUSER", s.pgUser], ["PGPASSWORD", s.pgPassword], ["PGDATABASE", s.pgDatabase], ["PGPASSFILE", s.pgPassFile]] as const) {
+        if (v !== undefined) {
+            env[k] = v;
+        } else {
+            delete env[k];
+        }
+    }
+    return env;
 }
 
 /** Exact row counts, read inside the caller's transaction (so: from its snapshot). */
 export async function countRows(client: Client, tables: readonly TableRef[]): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
     for (const t of tables) {
-        const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+        const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`);
         counts[qualified(t)] = Number(r.rows[0].n);
     }
     return counts;

@@ -99,6 +99,12 @@ export function formatDuration(ms: number): string {
     return m < 60 ? `${m}m${Math.round(s % 60)}s` : `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
+/** The line of a child process's output worth reporting: the last error-like line, else the last line. */
+export function failureLine(text: string): string {
+    const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+    return lines.filter((l) => /error|fatal|failed|could not/i.test(l)).at(-1) ?? lines.at(-1) ?? "";
+}
+
 /** A failure the job reports as one line, with the exit code a CronJob acts on. */
 export class JobError extends Error {
     constructor(message: string, readonly exitCode = 1) {

@@ -8,9 +8,9 @@ import * as path from "path";
 import { Client } from "pg";
 import { promisify } from "util";
 import { runBackup } from "./backup";
-import { connect, countRows, qualified, tablePatternMatcher, userTables } from "./db";
+import { connect, countRows, libpqEnv, qualified, quoteIdent, sqlTable, tablePatternMatcher, userTables } from "./db";
 import { fetchVerified, Fetched, locate } from "./fetch";
-import { formatDuration, JobError, Logger } from "./log";
+import { failureLine, formatDuration, JobError, Logger } from "./log";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
 import { Target } from "./targets";
@@ -87,10 +87,6 @@ export function planRestore(o: Pick<RestoreOptions, "into" | "tables" | "dataOnl
     return { backup, from, into: o.into, intoExists: state.exists, intoTables: state.tables, intoRows: state.rows, steps };
 }
 
-function quoteIdent(s: string): string {
-    return `"${s.replace(/"/g, '""')}"`;
-}
-
 async function databaseState(admin: Client, s: Settings, name: string): Promise<{ exists: boolean; tables: number; rows: number }> {
     const r = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
     if (r.rowCount === 0) {
@@ -163,7 +159,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
                 await c.query("BEGIN");
                 await c.query("SET LOCAL session_replication_role = replica");
                 for (const t of tables) {
-                    await c.query(`DELETE FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+                    await c.query(`DELETE FROM ${sqlTable(t)}`);
                 }
                 await c.query("COMMIT");
             } finally {
@@ -185,7 +181,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
             args.push("--jobs", String(partial ? 1 : s.restoreJobs));
         }
         const started = Date.now();
-        const env = { ...process.env, PGHOST: s.pgHost, PGPORT: String(s.pgPort), PGUSER: s.pgUser ?? "", PGPASSWORD: s.pgPassword ?? "", PGSSLMODE: s.pgSslMode, PGDATABASE: o.into };
+        const env = libpqEnv({ ...s, pgDatabase: o.into });
         if (located.manifest.format === "plain") {
             if (partial) {
                 throw new JobError("selected tables cannot be restored from a plain SQL dump", 2);
@@ -193,7 +189,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
             await execFileP(path.join(tools.dir, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", o.into, "-f", fetched.input], { env, maxBuffer: 64 * 1024 * 1024 });
         } else {
             await execFileP(path.join(tools.dir, "pg_restore"), [...args, fetched.input], { env, maxBuffer: 64 * 1024 * 1024 }).catch((e) => {
-                throw new JobError(`pg_restore into ${o.into} failed: ${String(e.stderr ?? e.message).trim().split("\n").filter((l: string) => /error/i.test(l)).at(-1) ?? e.message}`);
+                throw new JobError(`pg_restore into ${o.into} failed: ${failureLine(String(e.stderr ?? e.message))}`);
             });
         }
         const durationMs = Date.now() - started;

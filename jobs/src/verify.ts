@@ -9,10 +9,10 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { Client } from "pg";
 import { promisify } from "util";
-import { connect, describeConnectError } from "./db";
+import { connect, describeConnectError, libpqEnv, parseQualified, quoteIdent, sqlTable } from "./db";
 import { PgCluster, serverBinDirs, startPostgres } from "./ephemeral";
 import { fetchVerified, Fetched, locate, Located } from "./fetch";
-import { formatDuration, JobError, Logger } from "./log";
+import { failureLine, formatDuration, JobError, Logger } from "./log";
 import { manifestKey } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
@@ -116,15 +116,6 @@ async function scratchServer(s: Settings, serverMajor: number, log: Logger): Pro
     };
 }
 
-function quoteIdent(s: string): string {
-    return `"${s.replace(/"/g, '""')}"`;
-}
-
-function splitQualified(name: string): [string, string] {
-    const dot = name.indexOf(".");
-    return [name.slice(0, dot), name.slice(dot + 1)];
-}
-
 export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Promise<VerifyReport> {
     const started = new Date();
     const steps: StepResult[] = [];
@@ -172,7 +163,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             pass("plain SQL: read by psql in the restore step");
         } else {
             const toc = await execFileP(pgRestore, ["--list", fetched.input], { maxBuffer: 256 * 1024 * 1024 }).catch((e) => {
-                throw new JobError(`pg_restore cannot read ${located!.entry.key}: ${String(e.stderr ?? e.message).trim().split("\n").at(-1)}`);
+                throw new JobError(`pg_restore cannot read ${located!.entry.key}: ${failureLine(String(e.stderr ?? e.message))}`);
             });
             pass(`${toc.stdout.split("\n").filter((l) => l && !l.startsWith(";")).length} archive entries`);
         }
@@ -184,22 +175,18 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         });
         scratchDb = `kx_verify_${o.database}_${Date.now().toString(36)}`.slice(0, 63);
         await admin.query(`CREATE DATABASE ${quoteIdent(scratchDb)}`);
-        const env = {
-            ...process.env,
-            PGHOST: scratch.settings.pgHost, PGPORT: String(scratch.settings.pgPort), PGUSER: scratch.settings.pgUser ?? "postgres",
-            PGPASSWORD: scratch.settings.pgPassword ?? "", PGSSLMODE: scratch.settings.pgSslMode, PGDATABASE: scratchDb,
-        };
+        const env = libpqEnv({ ...scratch.settings, pgDatabase: scratchDb });
         const restoreStart = Date.now();
         if (plain) {
             await execFileP(path.join(tools.dir, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", scratchDb, "-f", fetched.input], { env, maxBuffer: 64 * 1024 * 1024 })
                 .catch((e) => {
-                    throw new JobError(`restore of ${located!.entry.key} failed: ${String(e.stderr ?? e.message).trim().split("\n").at(-1)}`);
+                    throw new JobError(`restore of ${located!.entry.key} failed: ${failureLine(String(e.stderr ?? e.message))}`);
                 });
         } else {
             const jobs = located.manifest.format === "custom" || located.manifest.format === "directory" ? s.restoreJobs : 1;
             await execFileP(pgRestore, ["--no-password", "--no-owner", "--no-privileges", "--exit-on-error", "--jobs", String(jobs), "--dbname", scratchDb, fetched.input], { env, maxBuffer: 64 * 1024 * 1024 })
                 .catch((e) => {
-                    throw new JobError(`restore of ${located!.entry.key} failed: ${String(e.stderr ?? e.message).trim().split("\n").filter((l: string) => /error/i.test(l)).at(-1) ?? e.message}`);
+                    throw new JobError(`restore of ${located!.entry.key} failed: ${failureLine(String(e.stderr ?? e.message))}`);
                 });
         }
         report.restoreDurationMs = Date.now() - restoreStart;
@@ -211,8 +198,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             begin("counts");
             const mismatches: string[] = [];
             for (const [table, expected] of Object.entries(located.manifest.tables)) {
-                const [schema, name] = splitQualified(table);
-                const r = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteIdent(schema)}.${quoteIdent(name)}`).catch((e) => {
+                const r = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(parseQualified(table))}`).catch((e) => {
                     mismatches.push(`${table}: ${(e as Error).message}`);
                     return undefined;
                 });
@@ -251,8 +237,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         const reader = await connect(scratch.settings, scratchDb);
         try {
             for (const table of Object.keys(located.manifest.tables)) {
-                const [schema, name] = splitQualified(table);
-                await reader.query(`SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(name)} LIMIT 1`);
+                await reader.query(`SELECT * FROM ${sqlTable(parseQualified(table))} LIMIT 1`);
             }
         } finally {
             await reader.end().catch(() => undefined);

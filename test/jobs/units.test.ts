@@ -1,8 +1,8 @@
 import { Writable } from "stream";
 import { describe, expect, it } from "vitest";
-import { libpqEnv, pgDumpArgs, pgDumpHint } from "../../jobs/src/backup";
-import { describeConnectError, tablePatternMatcher } from "../../jobs/src/db";
-import { Logger } from "../../jobs/src/log";
+import { pgDumpArgs, pgDumpHint } from "../../jobs/src/backup";
+import { describeConnectError, libpqEnv, parseQualified, qualified, sqlTable, tablePatternMatcher } from "../../jobs/src/db";
+import { failureLine, Logger } from "../../jobs/src/log";
 import { backupKey, databasePrefix, parseBackupName, timestamp } from "../../jobs/src/naming";
 import { chooseTools, parseClientVersion } from "../../jobs/src/pgtools";
 import { loadSettings, Settings } from "../../jobs/src/settings";
@@ -86,6 +86,19 @@ describe("pg_dump arguments", () => {
         for (const code of ["ECONNREFUSED", "ENOTFOUND", "28P01", "3D000", "XX000"]) {
             expect(describeConnectError({ code, message: "m" }, s, "kong")).not.toContain("hunter2");
         }
+    });
+});
+
+describe("child process output and SQL names", () => {
+    it("reports the last error-like line, else the last line", () => {
+        expect(failureLine("pg_restore: connecting\npg_restore: error: could not open input file\nsummary: 1 warning\n")).toBe("pg_restore: error: could not open input file");
+        expect(failureLine("  \nonly this\n\n")).toBe("only this");
+        expect(failureLine("")).toBe("");
+    });
+    it("quotes tables and reads manifest keys back", () => {
+        expect(sqlTable({ schema: "ledger", name: 'odd"name' })).toBe('"ledger"."odd""name"');
+        const t = { schema: "public", name: "trades.v2" };
+        expect(parseQualified(qualified(t))).toEqual(t);
     });
 });
 
