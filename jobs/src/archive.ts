@@ -113,9 +113,12 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
         const finished = new Date();
         const manifest: Manifest = {
             kind: MANIFEST_KIND_ARCHIVE,
-            manifestVersion: 1,
+            manifestVersion: 2,
             database: o.name,
             key,
+            locations: Object.fromEntries(targets.map((t) => [t.kind, `${t.location.replace(/\/+$/, "")}/${key}`])),
+            scope: "full",
+            purpose: "scheduled",
             format: "tar.gz",
             container: "tar.gz",
             options: { schemaOnly: false, dataOnly: false, tables: [], jobs: 1 },
@@ -126,7 +129,8 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
             sha256: streamed.sha256,
             pgDump: { version: "" },
             server: { version: "", versionNum: 0 },
-            tables: {},
+            tables: [],
+            counts: { method: "none" },
             archive: { files: tree.files, totalBytes: tree.totalBytes, contentHash: tree.contentHash },
             targets: targets.map((t) => t.kind),
         };

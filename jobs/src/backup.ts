@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
-import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, serverInfo, tablePatternMatcher, userTables } from "./db";
+import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, parseQualified, serverInfo, tablePatternMatcher, userTables } from "./db";
 import { commitManifest, streamToTargets } from "./commit";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
-import { Manifest, MANIFEST_KIND } from "./manifest";
+import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
 import { ArtifactExtension, backupKey } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
@@ -21,8 +21,15 @@ export interface BackupOptions {
     schemaOnly: boolean;
     dataOnly: boolean;
     tables: string[];
+    /** Why it is taken; default `manual`. */
+    purpose?: BackupPurpose;
     /** Injected for tests; defaults to the current time. */
     now?: Date;
+}
+
+/** What a backup with these options holds. Pure. */
+export function backupScope(o: Pick<BackupOptions, "schemaOnly" | "dataOnly" | "tables">): BackupScope {
+    return o.schemaOnly ? "schema-only" : o.dataOnly ? "data-only" : o.tables.length > 0 ? "tables" : "full";
 }
 
 export interface BackupResult {
@@ -185,9 +192,12 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         const finished = new Date();
         const manifest: Manifest = {
             kind: MANIFEST_KIND,
-            manifestVersion: 1,
+            manifestVersion: 2,
             database,
             key,
+            locations: Object.fromEntries(targets.map((t) => [t.kind, `${t.location.replace(/\/+$/, "")}/${key}`])),
+            scope: backupScope(o),
+            purpose: o.purpose ?? "manual",
             format: s.format,
             container: s.format === "directory" ? "tar" : "pg_dump",
             options: { schemaOnly: o.schemaOnly, dataOnly: o.dataOnly, tables: o.tables, jobs: s.jobs },
@@ -198,7 +208,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             sha256: streamed.sha256,
             pgDump: { version: tools.version },
             server: { version: server.version, versionNum: server.versionNum },
-            tables: counts,
+            tables: Object.entries(counts).map(([k, rows]) => ({ ...parseQualified(k), rows })),
+            counts: { method: o.schemaOnly ? "none" : "snapshot-query" },
             targets: targets.map((t) => t.kind),
         };
         // Every target holds the dump: now, and only now, commit it everywhere.

@@ -68,6 +68,7 @@ const COMMANDS: Record<string, Command> = {
                 schemaOnly: Boolean(v["schema-only"]),
                 dataOnly: Boolean(v["data-only"]),
                 tables: (v.table as string[] | undefined) ?? [],
+                purpose: s.trigger,
             }, targets, log);
             const done = {
                 database: manifest.database,

@@ -199,10 +199,11 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         const counts: RestoreResult["counts"] = {};
         try {
             const match = tablePatternMatcher(o.tables);
-            const restored = (await userTables(c)).filter(match).filter((t) => qualified(t) in located.manifest.tables);
+            const expected = new Map(located.manifest.tables.map((t) => [qualified(t), t.rows]));
+            const restored = (await userTables(c)).filter(match).filter((t) => expected.has(qualified(t)));
             const actual = await countRows(c, restored);
             for (const [table, n] of Object.entries(actual)) {
-                counts[table] = { restored: n, expected: located.manifest.tables[table] };
+                counts[table] = { restored: n, expected: expected.get(table)! };
             }
         } finally {
             await c.end().catch(() => undefined);

@@ -107,6 +107,7 @@ function oneOf<T extends string>(env: string, doc: string, values: readonly T[],
 
 export const DUMP_FORMATS = ["custom", "directory", "plain"] as const;
 export const LOG_FORMATS = ["auto", "json", "text"] as const;
+export const TRIGGERS = ["manual", "scheduled"] as const;
 export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
 
 /** Every setting kx-backup reads, keyed by the name the code uses. */
@@ -144,12 +145,19 @@ export const SETTINGS = {
     retentionDays: integer("BACKUP_RETENTION_DAYS", "Delete complete backups older than this many days.", 30, 1),
     keepMin: integer("BACKUP_KEEP_MIN", "Always keep at least this many newest complete backups.", 3, 1),
     pruneAfterBackup: boolean("BACKUP_PRUNE", "Prune after every successful backup.", true),
+    safetyRetentionDays: integer("BACKUP_SAFETY_RETENTION_DAYS", "Keep restore safety dumps (<db>/safety/) this many days; the newest is always kept.", 7, 1),
 
     // Dump.
     format: oneOf("BACKUP_FORMAT", "pg_dump format.", DUMP_FORMATS, "custom"),
     jobs: integer("BACKUP_JOBS", "Parallel pg_dump jobs (directory format only).", 1, 1, 64),
     restoreJobs: integer("BACKUP_RESTORE_JOBS", "Parallel pg_restore jobs for verify and restore.", 2, 1, 64),
     pgBinDir: optionalString("BACKUP_PG_BIN_DIR", "Directory holding pg_dump; default: picked by the server's major version."),
+    trigger: oneOf("BACKUP_TRIGGER", "Why backups are taken: scheduled (the CronJobs set it) or manual; recorded in the manifest.", TRIGGERS, "manual"),
+    signingKey: secretString(
+        "BACKUP_SIGNING_KEY",
+        "HMAC-SHA256 key signing every manifest; with it set, verify and restore refuse unsigned or mis-signed backups.",
+    ),
+    memoryBudgetMiB: integer("BACKUP_MEMORY_BUDGET_MIB", "Upload buffers shared by all targets (MiB).", 64, 16, 4096),
 
     // Verify: the scratch server restores go to (in the pod: the sidecar on localhost).
     verifyPgHost: optionalString("VERIFY_PGHOST", "Scratch PostgreSQL for verify; unset: a throwaway local cluster."),
@@ -171,6 +179,14 @@ export const SETTINGS = {
     webhookUrl: secretString("BACKUP_WEBHOOK_URL", "Generic webhook: receives a JSON POST per notification."),
     notifyOnSuccess: boolean("BACKUP_NOTIFY_ON_SUCCESS", "Also notify when work succeeds (failures always notify).", false),
     pushgatewayUrl: optionalString("BACKUP_PUSHGATEWAY_URL", "Prometheus Pushgateway base URL for per-database metrics."),
+
+    // Objectives and the anomaly guard (status, backup).
+    rpoHours: integer("BACKUP_RPO_HOURS", "Recovery point objective: the newest full backup must be younger (status).", 24, 1, 8760),
+    rtoMinutes: integer("BACKUP_RTO_MINUTES", "Recovery time objective for one database: verify's measured restore time must stay below (status).", 30, 1, 10080),
+    verifyMaxAgeDays: integer("BACKUP_VERIFY_MAX_AGE_DAYS", "The newest verified backup must be younger than this (status).", 7, 1, 3650),
+    anomalySizeDrop: integer("BACKUP_ANOMALY_SIZE_DROP", "Flag a backup this many percent smaller than the previous full one.", 50, 1, 100),
+    anomalyRowsDrop: integer("BACKUP_ANOMALY_ROWS_DROP", "Flag a table that lost this many percent of its rows since the previous full backup.", 50, 1, 100),
+    anomalyMinRows: integer("BACKUP_ANOMALY_MIN_ROWS", "Row drops are checked only for tables with at least this many rows before.", 1000, 0),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -9,11 +9,12 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { Client } from "pg";
 import { promisify } from "util";
-import { connect, describeConnectError, libpqEnv, parseQualified, quoteIdent, sqlTable } from "./db";
+import { connect, describeConnectError, libpqEnv, quoteIdent, sqlTable } from "./db";
 import { PgCluster, serverBinDirs, startPostgres } from "./ephemeral";
 import { fetchVerified, Fetched, locate, Located } from "./fetch";
 import { failureLine, formatDuration, JobError, Logger } from "./log";
 import { manifestKey } from "./naming";
+import { tableLabel } from "./manifest";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
 import { VERIFY_SUFFIX } from "./catalog";
@@ -197,8 +198,10 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             // 5. row counts equal the snapshot's.
             begin("counts");
             const mismatches: string[] = [];
-            for (const [table, expected] of Object.entries(located.manifest.tables)) {
-                const r = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(parseQualified(table))}`).catch((e) => {
+            for (const t of located.manifest.tables) {
+                const table = tableLabel(t);
+                const expected = t.rows;
+                const r = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`).catch((e) => {
                     mismatches.push(`${table}: ${(e as Error).message}`);
                     return undefined;
                 });
@@ -209,7 +212,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             if (mismatches.length > 0) {
                 throw new JobError(`row counts differ from the backup's snapshot: ${mismatches.join("; ")}`);
             }
-            pass(`${Object.keys(located.manifest.tables).length} tables match the snapshot's counts`);
+            pass(`${located.manifest.tables.length} tables match the snapshot's counts`);
 
             // 6. integrity checks.
             begin("integrity");
@@ -236,13 +239,13 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         begin("connect");
         const reader = await connect(scratch.settings, scratchDb);
         try {
-            for (const table of Object.keys(located.manifest.tables)) {
-                await reader.query(`SELECT * FROM ${sqlTable(parseQualified(table))} LIMIT 1`);
+            for (const t of located.manifest.tables) {
+                await reader.query(`SELECT * FROM ${sqlTable(t)} LIMIT 1`);
             }
         } finally {
             await reader.end().catch(() => undefined);
         }
-        pass(`a new session read ${Object.keys(located.manifest.tables).length} tables`);
+        pass(`a new session read ${located.manifest.tables.length} tables`);
         report.ok = true;
     } catch (e) {
         const message = e instanceof JobError ? e.message : (e as Error).message;

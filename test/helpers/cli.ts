@@ -37,3 +37,8 @@ export function runCli(args: string[], env: Record<string, string>, opts: { time
 export function logLines(stderr: string): Record<string, any>[] {
     return stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
+
+/** A manifest's row counts as `schema.table` → rows, for compact assertions. */
+export function countsOf(manifest: { tables: { schema: string; name: string; rows: number }[] }): Record<string, number> {
+    return Object.fromEntries(manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
+}

@@ -54,7 +54,7 @@ describe("archive and restore-archive", () => {
         expect(r.code, r.stderr).toBe(0);
         const folder = path.join(work, "local-rt", "kong-config");
         const files = readdirSync(folder).sort();
-        expect(files).toEqual([expect.stringMatching(/^kong-config-\d{8}-\d{6}\.tar\.gz$/), expect.stringMatching(/\.tar\.gz\.manifest\.json$/)]);
+        expect(files).toEqual([expect.stringMatching(/^kong-config-\d{8}-\d{6}-[0-9a-f]{6}\.tar\.gz$/), expect.stringMatching(/\.tar\.gz\.manifest\.json$/)]);
         const manifest = JSON.parse(readFileSync(path.join(folder, files[1]), "utf8"));
         expect(manifest).toMatchObject({ kind: "kx-backup/archive", format: "tar.gz", archive: { files: 6 } });
         expect(manifest.sha256).toBe(createHash("sha256").update(readFileSync(path.join(folder, files[0]))).digest("hex"));
@@ -83,7 +83,7 @@ describe("archive and restore-archive", () => {
         expect(first.code, first.stderr).toBe(0);
         const second = await runCli(["archive", "--name", "cfg", "--path", dir, "--if-changed"], env("ifc"));
         expect(second.code, second.stderr).toBe(0);
-        expect(logLines(second.stderr).find((l) => l.event === "archive.unchanged")?.msg).toMatch(/archive cfg: unchanged since cfg\/cfg-\d{8}-\d{6}\.tar\.gz .*nothing uploaded/);
+        expect(logLines(second.stderr).find((l) => l.event === "archive.unchanged")?.msg).toMatch(/archive cfg: unchanged since cfg\/cfg-\d{8}-\d{6}-[0-9a-f]{6}\.tar\.gz .*nothing uploaded/);
         expect(readdirSync(path.join(work, "local-ifc", "cfg")).filter((f) => f.endsWith(".tar.gz"))).toHaveLength(1);
         await new Promise((r) => setTimeout(r, 1100)); // names carry seconds
         writeFileSync(path.join(dir, "a.txt"), "two");

@@ -18,7 +18,7 @@ describe("npm run drill", () => {
             expect(out).toMatch(new RegExp(`✓ ${db}: 8 steps passed, restored in [\\d.]+ s`));
             expect(out).toMatch(new RegExp(`\\n  ${db}\\s+[\\d.]+ [KM]iB\\s+[\\d.]+ s\\s+(every 6 h \\(6 h\\)|daily \\(24 h\\))\\s+passed\\s+[\\d.]+ s\\s+yes`));
         }
-        expect(out).toMatch(/restore crypto_exchange\/crypto_exchange-\d{8}-\d{6}\.dump → crypto_exchange_test ok/);
+        expect(out).toMatch(/restore crypto_exchange\/crypto_exchange-\d{8}-\d{6}-[0-9a-f]{6}\.dump → crypto_exchange_test ok/);
         expect(out).toMatch(/users in crypto_exchange_test: 2000/);
         expect(out).toMatch(/prune kong on azure: would delete 0, kept 1/);
         expect(out).toMatch(/\ndrill passed\n$/);

@@ -16,16 +16,24 @@ function settings(env: Record<string, string>): Settings {
 }
 
 describe("naming", () => {
+    it("gives two runs in the same second different names", () => {
+        const at = new Date("2026-02-02T09:05:07Z");
+        const names = new Set(Array.from({ length: 200 }, () => backupKey(undefined, "kong", at, "dump")));
+        expect(names.size).toBe(200);
+    });
+
     it("names dumps as the runbook does, in UTC", () => {
         const at = new Date("2026-02-02T09:05:07Z");
         expect(timestamp(at)).toBe("20260202-090507");
-        expect(backupKey("krystalinex", "crypto_exchange", at, "dump")).toBe("krystalinex/crypto_exchange/crypto_exchange-20260202-090507.dump");
-        expect(backupKey(undefined, "kong", at, "dump.tar")).toBe("kong/kong-20260202-090507.dump.tar");
+        expect(backupKey("krystalinex", "crypto_exchange", at, "dump", { runId: "a1b2c3" })).toBe("krystalinex/crypto_exchange/crypto_exchange-20260202-090507-a1b2c3.dump");
+        expect(backupKey(undefined, "kong", at, "dump.tar", { runId: "0f0f0f" })).toBe("kong/kong-20260202-090507-0f0f0f.dump.tar");
+        expect(backupKey(undefined, "kong", at, "dump", { runId: "0f0f0f", safety: true })).toBe("kong/safety/kong-20260202-090507-0f0f0f.dump");
         expect(databasePrefix("/krystalinex/", "kong")).toBe("krystalinex/kong/");
     });
 
     it("reads names back, and refuses what is not a backup", () => {
         expect(parseBackupName("x/crypto_exchange-20260202-090507.dump")).toEqual({ database: "crypto_exchange", takenAt: new Date("2026-02-02T09:05:07Z"), ext: "dump" });
+        expect(parseBackupName("x/crypto_exchange-20260202-090507-a1b2c3.dump")).toEqual({ database: "crypto_exchange", takenAt: new Date("2026-02-02T09:05:07Z"), ext: "dump", runId: "a1b2c3" });
         expect(parseBackupName("kong-20261302-000000.dump")).toBeUndefined();
         expect(parseBackupName("kong-20260202-000000.zip")).toBeUndefined();
         expect(parseBackupName("kong.dump")).toBeUndefined();
