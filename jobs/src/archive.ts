@@ -63,6 +63,8 @@ export interface ArchiveOptions {
     name: string;
     dir: string;
     ifChanged: boolean;
+    /** BACKUP_SIGNING_KEY: signs the manifest. */
+    signingKey?: string;
     now?: Date;
 }
 
@@ -134,7 +136,7 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
             archive: { files: tree.files, totalBytes: tree.totalBytes, contentHash: tree.contentHash },
             targets: targets.map((t) => t.kind),
         };
-        await commitManifest(targets, manifest);
+        await commitManifest(targets, manifest, o.signingKey);
         log.info(`archive ${o.name} ok: ${formatBytes(manifest.size)} (${tree.files} files) in ${formatDuration(manifest.durationMs)} to ${manifest.targets.join(", ")}`, { event: "archive.done", name: o.name, key, bytes: manifest.size });
         return { skipped: false, key, manifest };
     } catch (e) {

@@ -23,6 +23,8 @@ export interface BackupOptions {
     tables: string[];
     /** Why it is taken; default `manual`. */
     purpose?: BackupPurpose;
+    /** A restore's safety dump: stored in `<db>/safety/`, purpose `safety`, never `latest`. */
+    safety?: boolean;
     /** Injected for tests; defaults to the current time. */
     now?: Date;
 }
@@ -122,7 +124,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         throw new JobError("--schema-only and --data-only exclude each other", 2);
     }
     const started = o.now ?? new Date();
-    const key = backupKey(undefined, database, started, EXTENSIONS[s.format]);
+    const key = backupKey(undefined, database, started, EXTENSIONS[s.format], { safety: o.safety });
 
     const client = await connect(s);
     let dump: ChildProcess | undefined;
@@ -197,7 +199,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             key,
             locations: Object.fromEntries(targets.map((t) => [t.kind, `${t.location.replace(/\/+$/, "")}/${key}`])),
             scope: backupScope(o),
-            purpose: o.purpose ?? "manual",
+            purpose: o.safety ? "safety" : o.purpose ?? "manual",
             format: s.format,
             container: s.format === "directory" ? "tar" : "pg_dump",
             options: { schemaOnly: o.schemaOnly, dataOnly: o.dataOnly, tables: o.tables, jobs: s.jobs },
@@ -213,7 +215,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             targets: targets.map((t) => t.kind),
         };
         // Every target holds the dump: now, and only now, commit it everywhere.
-        await commitManifest(targets, manifest);
+        await commitManifest(targets, manifest, s.signingKey);
         const secs = Math.max(manifest.durationMs / 1000, 0.001);
         log.info(
             `backup ${database} ok: ${formatBytes(bytes)} in ${formatDuration(manifest.durationMs)} ` +

@@ -233,7 +233,7 @@ const COMMANDS: Record<string, Command> = {
                     const counts = await exportNamespace(s, namespace, exported);
                     log.info(`exported namespace ${namespace}: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")}`, { event: "archive.export", namespace, ...counts });
                 }
-                r = await runArchive({ name: v.name, dir: dir!, ifChanged: Boolean(v["if-changed"]) }, targets, log);
+                r = await runArchive({ name: v.name, dir: dir!, ifChanged: Boolean(v["if-changed"]), signingKey: s.signingKey }, targets, log);
             } finally {
                 if (exported) {
                     rmSync(exported, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { createHash } from "crypto";
 import { Readable } from "stream";
 import { fanOut } from "./fanout";
 import { formatBytes, JobError, Logger } from "./log";
-import { Manifest, writeManifest } from "./manifest";
+import { Manifest, signManifest, writeManifest } from "./manifest";
 import { Target, Upload } from "./targets";
 
 export interface Streamed {
@@ -57,8 +57,9 @@ export async function streamToTargets(source: Readable, targets: Target[], o: St
 }
 
 /** Writes the manifest on every target; any failure leaves that copy incomplete and fails the run. */
-export async function commitManifest(targets: Target[], manifest: Manifest): Promise<void> {
-    const written = await Promise.allSettled(targets.map((t) => writeManifest(t, manifest)));
+export async function commitManifest(targets: Target[], manifest: Manifest, signingKey?: string): Promise<void> {
+    const signed = signManifest(manifest, signingKey);
+    const written = await Promise.allSettled(targets.map((t) => writeManifest(t, signed)));
     const failed = written.flatMap((r, i) => (r.status === "rejected" ? [`${targets[i].kind}: ${(r.reason as Error).message}`] : []));
     if (failed.length > 0) {
         throw new JobError(`${manifest.key} is stored but its manifest could not be written to ${failed.join("; ")}: that copy stays incomplete`);

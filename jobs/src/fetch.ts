@@ -11,8 +11,9 @@ import { Transform } from "stream";
 import { pipeline } from "stream/promises";
 import { promisify } from "util";
 import { BackupEntry, listBackups } from "./catalog";
-import { JobError } from "./log";
-import { Manifest, readManifest } from "./manifest";
+import { JobError, Logger } from "./log";
+import { checkSignature, Manifest, readManifestRaw } from "./manifest";
+import { isSafetyKey, manifestKey } from "./naming";
 import { Target } from "./targets";
 
 export interface Located {
@@ -36,33 +37,77 @@ export function pickTarget(targets: Target[], from: string | undefined): Target 
     return t;
 }
 
-/** `latest` = newest complete backup; a name must exist and be complete (have its manifest). */
-export async function locate(target: Target, database: string, backup: string): Promise<Located> {
+export interface LocateOptions {
+    /** BACKUP_SIGNING_KEY: with it, an unsigned or mis-signed manifest is refused. */
+    signingKey?: string;
+    /** Told once when manifests are read without a signing key. */
+    log?: Logger;
+}
+
+let warnedUnsigned = false;
+
+/**
+ * Finds a backup and reads its manifest. `latest` = the newest complete *full* backup (never a
+ * partial one, never a safety dump); a name must exist and be complete (have its manifest), and
+ * may name any backup, partial and safety dumps included (`safety/<name>`): the caller decides
+ * what it may be used for. With a signing key, the manifest's signature must be valid.
+ */
+export async function locate(target: Target, database: string, backup: string, o: LocateOptions = {}): Promise<Located> {
     const entries = await listBackups(target, database).catch((e) => {
         throw new JobError(`cannot list ${target.location}: ${(e as Error).message}`);
     });
+    const read = async (entry: BackupEntry): Promise<Manifest> => {
+        const { raw, manifest } = await readManifestRaw(target, entry.key).catch((e) => {
+            throw new JobError(`manifest of ${entry.key} on ${target.kind} is unreadable: ${(e as Error).message}`);
+        });
+        if (o.signingKey) {
+            const check = checkSignature(raw as Parameters<typeof checkSignature>[0], o.signingKey);
+            if (check !== "valid") {
+                throw new JobError(
+                    `${manifestKey(entry.key)} on ${target.kind} is ${check === "unsigned" ? "not signed" : "signed with another key or altered"}: ` +
+                        "refusing to use it (BACKUP_SIGNING_KEY is set; a backup whose manifest does not verify may have been forged)",
+                );
+            }
+        } else if (!warnedUnsigned) {
+            warnedUnsigned = true;
+            o.log?.warn("BACKUP_SIGNING_KEY is not set: manifests are not checked for forgery", { event: "manifest.unsigned" });
+        }
+        if (manifest.database !== database || manifest.key !== entry.key) {
+            throw new JobError(`manifest of ${entry.key} on ${target.kind} describes ${manifest.database}/${manifest.key}: refusing a manifest that does not match its backup`);
+        }
+        return manifest;
+    };
     let entry: BackupEntry | undefined;
+    let manifest: Manifest | undefined;
     if (backup === "latest") {
-        entry = entries.find((e) => e.complete);
-        if (!entry) {
-            throw new JobError(`no complete backup of ${database} on ${target.kind} (${target.location})`);
+        for (const e of entries) {
+            if (!e.complete || isSafetyKey(e.key)) {
+                continue;
+            }
+            const m = await read(e);
+            if (m.scope === "full" && m.purpose !== "safety") {
+                entry = e;
+                manifest = m;
+                break;
+            }
+        }
+        if (!entry || !manifest) {
+            throw new JobError(`no complete full backup of ${database} on ${target.kind} (${target.location})`);
         }
     } else {
-        const name = backup.includes("/") ? backup : `${database}/${backup}`;
+        const name = backup.includes("/") && backup.startsWith(`${database}/`) ? backup : `${database}/${backup}`;
         entry = entries.find((e) => e.key === name);
         if (!entry) {
             throw new JobError(`backup ${name} not found on ${target.kind}`);
         }
         if (!entry.complete) {
-            throw new JobError(`backup ${name} on ${target.kind} has no manifest: it is incomplete and cannot be trusted`);
+            throw new JobError(`backup ${name} on ${target.kind} has no manifest: it is incomplete or was not written by kx-backup (see kx-backup adopt)`);
         }
+        manifest = await read(entry);
     }
     if (entry.size === 0) {
         throw new JobError(`backup ${entry.key} on ${target.kind} is empty`);
     }
-    const manifest = await readManifest(target, entry.key).catch((e) => {
-        throw new JobError(`manifest of ${entry!.key} on ${target.kind} is unreadable: ${(e as Error).message}`);
-    });
     return { target, entry, manifest };
 }
 

@@ -112,7 +112,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
     if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(o.into)) {
         throw new JobError(`--into ${o.into}: not a database name`, 2);
     }
-    const located = await locate(o.target, o.database, o.backup);
+    const located = await locate(o.target, o.database, o.backup, { signingKey: s.signingKey, log });
     const admin = await connect(s, "postgres");
     let fetched: Fetched | undefined;
     try {
@@ -131,7 +131,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
 
         const nonEmpty = state.exists && state.tables > 0;
         if (nonEmpty && o.safetyDump) {
-            const safety = await runBackup({ ...s, pgDatabase: o.into, format: "custom", jobs: 1 }, { schemaOnly: false, dataOnly: false, tables: [] }, o.safetyTargets, log);
+            const safety = await runBackup({ ...s, pgDatabase: o.into, format: "custom", jobs: 1 }, { schemaOnly: false, dataOnly: false, tables: [], safety: true }, o.safetyTargets, log);
             log.info(`safety dump of ${o.into}: ${safety.key}`, { event: "restore.safety-dump", key: safety.key });
         }
         if (state.exists && o.terminateConnections) {

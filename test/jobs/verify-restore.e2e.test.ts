@@ -106,7 +106,7 @@ describe("verify", () => {
         expect(failure(named.stderr)).toMatch(/failed at exists: backup crypto_exchange\/.*\.dump on local has no manifest: it is incomplete/);
         const latest = await runCli(["verify"], env("nomanifest"));
         expect(latest.code).toBe(1);
-        expect(failure(latest.stderr)).toMatch(/no complete backup of crypto_exchange on local/);
+        expect(failure(latest.stderr)).toMatch(/no complete full backup of crypto_exchange on local/);
         expect(scratchDatabases()).toBe("");
     });
 
@@ -189,9 +189,10 @@ describe("restore", () => {
         expect(logLines(r.stderr).find((l) => l.event === "restore.terminate")?.sessions).toBe(1);
         await expect(session.query("SELECT 1")).rejects.toBeDefined();
         // The safety dump is a complete backup of what was there.
-        const safety = readdirSync(path.join(work, backupDir, "target_force"));
+        const safety = readdirSync(path.join(work, backupDir, "target_force", "safety"));
         expect(safety.filter((f) => f.endsWith(".manifest.json"))).toHaveLength(1);
-        const manifest = JSON.parse(readFileSync(path.join(work, backupDir, "target_force", safety.find((f) => f.endsWith(".manifest.json"))!), "utf8"));
+        const manifest = JSON.parse(readFileSync(path.join(work, backupDir, "target_force", "safety", safety.find((f) => f.endsWith(".manifest.json"))!), "utf8"));
+        expect(manifest.purpose).toBe("safety");
         expect(countsOf(manifest)).toEqual({ "public.old_data": 1 });
         expect(source.psql("target_force", "SELECT to_regclass('old_data') IS NULL")).toBe("t");
         expect(digest("target_force", "wallets")).toBe(digest(DB, "wallets"));
