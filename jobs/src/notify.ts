@@ -4,6 +4,7 @@
  * and never changes the job's result.
  */
 import { Logger } from "./log";
+import { lastFailureMetric, METRICS, PUSH_JOB } from "./metricNames";
 import { Settings } from "./settings";
 
 export interface Event {
@@ -76,19 +77,19 @@ export function metricsFor(e: Event, now: Date): Metric[] {
     const t = now.getTime() / 1000;
     const d = e.details ?? {};
     if (!e.ok) {
-        return [{ name: `kx_backup_${e.command}_last_failure_timestamp_seconds`, help: `Last failed ${e.command}.`, value: t }];
+        return [{ name: lastFailureMetric(e.command), help: `Last failed ${e.command}.`, value: t }];
     }
     if (e.command === "backup") {
         return [
-            { name: "kx_backup_last_success_timestamp_seconds", help: "Last successful backup (alert when older than the RPO).", value: t },
-            { name: "kx_backup_duration_seconds", help: "Duration of the last successful backup.", value: Number(d.durationMs ?? 0) / 1000 },
-            { name: "kx_backup_size_bytes", help: "Size of the last successful backup.", value: Number(d.bytes ?? 0) },
+            { name: METRICS.lastSuccess, help: "Last successful backup (alert when older than the RPO).", value: t },
+            { name: METRICS.duration, help: "Duration of the last successful backup.", value: Number(d.durationMs ?? 0) / 1000 },
+            { name: METRICS.size, help: "Size of the last successful backup.", value: Number(d.bytes ?? 0) },
         ];
     }
     if (e.command === "verify") {
         return [
-            { name: "kx_backup_last_verified_timestamp_seconds", help: "Last successful restore test.", value: t },
-            { name: "kx_backup_verify_restore_duration_seconds", help: "Restore time of the last verify: the measured RTO.", value: Number(d.restoreDurationMs ?? 0) / 1000 },
+            { name: METRICS.lastVerified, help: "Last successful restore test.", value: t },
+            { name: METRICS.verifyRestoreDuration, help: "Restore time of the last verify: the measured RTO.", value: Number(d.restoreDurationMs ?? 0) / 1000 },
         ];
     }
     return [];
@@ -111,7 +112,7 @@ export async function notify(s: Settings, e: Event, log: Logger, attempts: Attem
         const metrics = metricsFor(e, now);
         if (metrics.length > 0) {
             // POST replaces only these metric names in the group: backup and verify keep each other's.
-            const url = `${s.pushgatewayUrl.replace(/\/$/, "")}/metrics/job/kx_backup/database/${encodeURIComponent(e.database)}`;
+            const url = `${s.pushgatewayUrl.replace(/\/$/, "")}/metrics/job/${PUSH_JOB}/database/${encodeURIComponent(e.database)}`;
             jobs.push(["pushgateway", () => send(url, { method: "POST", headers: { "content-type": "text/plain; version=0.0.4" }, body: metricsBody(metrics) }, attempts)]);
         }
     }
