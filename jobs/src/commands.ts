@@ -2,7 +2,7 @@
 import { BackupEntry, listBackups } from "./catalog";
 import { formatBytes, JobError, Logger } from "./log";
 import { planPrune, PrunePlan, RetentionPolicy } from "./retention";
-import { Target } from "./targets";
+import { DeleteOutcome, describeDelete, Target } from "./targets";
 
 export interface ListedBackup {
     target: string;
@@ -56,8 +56,16 @@ export interface PruneReport {
     target: string;
     database: string;
     plan: PrunePlan;
+    /** Gone for good. */
     deleted: string[];
+    /** No longer listed, but the store keeps the data (delete marker, soft delete, previous version, lock): `kx-backup undelete` can bring them back. */
+    hidden: { key: string; detail: string; retainedUntil?: string }[];
     errors: string[];
+}
+
+/** One outcome for a backup's objects: the artifact's tells what happened to the backup's data. */
+function backupOutcome(outcomes: DeleteOutcome[]): DeleteOutcome {
+    return outcomes.find((o) => o.result === "hidden") ?? outcomes.find((o) => o.result === "deleted") ?? { result: "absent" };
 }
 
 export async function runPrune(
@@ -75,7 +83,7 @@ export async function runPrune(
         const databases = [...new Set(entries.map((e) => e.database))].sort();
         for (const db of databases) {
             const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
-            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], errors: [] };
+            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], hidden: [], errors: [] };
             reports.push(report);
             if (plan.stale) {
                 log.warn(`prune ${db} on ${t.kind}: ${plan.stale}`, { event: "prune.stale", database: db, target: t.kind });
@@ -87,19 +95,34 @@ export async function runPrune(
                     continue;
                 }
                 try {
+                    const outcomes: DeleteOutcome[] = [];
                     for (const obj of action.objects) {
-                        await t.delete(obj);
+                        outcomes.push(await t.delete(obj));
                     }
-                    report.deleted.push(action.key);
-                    log.info(`deleted ${action.key} from ${t.kind} (${action.reason})`, { event: "prune.delete", database: db, target: t.kind, key: action.key });
+                    const outcome = backupOutcome(outcomes);
+                    const detail = describeDelete(outcome);
+                    if (outcome.result === "hidden") {
+                        report.hidden.push({ key: action.key, detail, retainedUntil: outcome.retainedUntil?.toISOString() });
+                        log.info(`${action.key} on ${t.kind} (${action.reason}): ${detail}`, {
+                            event: "prune.hidden", database: db, target: t.kind, key: action.key, retainedUntil: outcome.retainedUntil?.toISOString(),
+                        });
+                    } else {
+                        report.deleted.push(action.key);
+                        log.info(`deleted ${action.key} from ${t.kind} (${action.reason})${outcome.result === "deleted" ? (outcome.note ? `: ${detail}` : "") : ": it was already gone"}`, {
+                            event: "prune.delete", database: db, target: t.kind, key: action.key,
+                        });
+                    }
                 } catch (e) {
                     report.errors.push(`${action.key}: ${(e as Error).message}`);
                     log.error(`could not delete ${action.key} from ${t.kind}: ${(e as Error).message}`, { event: "prune.error", target: t.kind });
                 }
             }
+            const done = opts.dryRun
+                ? `would delete ${plan.delete.length}`
+                : `deleted ${report.deleted.length}${report.hidden.length > 0 ? `, hid ${report.hidden.length} (the store keeps their data)` : ""}`;
             log.info(
-                `prune ${db} on ${t.kind}: ${opts.dryRun ? "would delete" : "deleted"} ${opts.dryRun ? plan.delete.length : report.deleted.length}, kept ${plan.keep.length}`,
-                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun },
+                `prune ${db} on ${t.kind}: ${done}, kept ${plan.keep.length}`,
+                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun, deleted: report.deleted.length, hidden: report.hidden.length },
             );
         }
     }
