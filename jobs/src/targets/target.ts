@@ -154,12 +154,6 @@ export function onAbort(signal: AbortSignal | undefined, fn: (reason: Error) => 
     return () => signal.removeEventListener("abort", run);
 }
 
-/** The earliest of several dates, ignoring missing ones. */
-export function earliest(...dates: (Date | undefined)[]): Date | undefined {
-    const real = dates.filter((d): d is Date => d instanceof Date && !Number.isNaN(d.getTime()));
-    return real.length === 0 ? undefined : new Date(Math.min(...real.map((d) => d.getTime())));
-}
-
 /** One line for a delete outcome: what a prune log says. */
 export function describeDelete(o: DeleteOutcome): string {
     const until = o.retainedUntil ? `; the data is retained until ${o.retainedUntil.toISOString()}` : "";
