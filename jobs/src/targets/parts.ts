@@ -52,13 +52,13 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
     const inFlight = new Set<Promise<void>>();
     const md5 = createHash("md5");
 
+    // One allocation per part: the part is a view of the joined chunks, only the short rest is copied.
     const take = (bytes: number): Buffer => {
         const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-        const part = Buffer.from(all.subarray(0, bytes));
         const rest = all.subarray(bytes);
         pending = rest.length > 0 ? [Buffer.from(rest)] : [];
         pendingBytes = rest.length;
-        return part;
+        return all.subarray(0, bytes);
     };
     const start = (body: Buffer): void => {
         const part: Part = { number: next++, body, ...checksums(body) };
