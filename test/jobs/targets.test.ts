@@ -9,11 +9,13 @@ import { createHash, randomBytes } from "crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
+import { PassThrough } from "stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureEmulator, S3Emulator, startAzurite, startS3 } from "../../jobs/dev/services";
 import { chunkSize, LocalTarget, ObjectExistsError, Target } from "../../jobs/src/targets";
 import { AZURE_BLOCK_LIMITS, AzureTarget } from "../../jobs/src/targets/azure";
 import { S3_PART_LIMITS, S3Target } from "../../jobs/src/targets/s3";
+import { stagedUpload } from "../../jobs/src/targets/staged";
 import { recordingProxy, RecordingProxy } from "../helpers/recordingProxy";
 import { MIB, stage, targetContract } from "../helpers/targetContract";
 
@@ -174,6 +176,52 @@ describe("what the Azure client sends: transactional MD5 per block, the blob's M
             expect(b.headers["x-ms-blob-content-md5"], b.url.pathname).toBe(b.md5);
         }
         expect(blobs.filter((b) => b.headers["if-none-match"] === "*").length).toBeGreaterThan(0);
+    });
+});
+
+describe("a stop while the commit is in flight", () => {
+    function store(publishMs: number, publishFails: boolean) {
+        const calls: string[] = [];
+        const stop = new AbortController();
+        const sink = new PassThrough();
+        sink.resume();
+        const up = stagedUpload({
+            sink,
+            staged: Promise.resolve(),
+            signal: stop.signal,
+            publish: () => new Promise((resolve, reject) => setTimeout(() => (calls.push("published"), publishFails ? reject(new Error("503")) : resolve()), publishMs)),
+            unpublish: async () => void calls.push("unpublish"),
+            unstage: async () => void calls.push("unstage"),
+        });
+        return { up, stop, calls };
+    }
+
+    it("waits for the commit to land, then removes the object it made visible", async () => {
+        const { up, stop, calls } = store(200, false);
+        const committing = up.commit();
+        await new Promise((r) => setTimeout(r, 20));
+        stop.abort(new Error("stopped by SIGTERM"));
+        await committing;
+        await up.abort();
+        expect(calls).toEqual(["published", "unpublish"]);
+    });
+
+    it("a commit that failed leaves only the staged data to drop", async () => {
+        const { up, stop, calls } = store(100, true);
+        const committing = up.commit().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 20));
+        stop.abort(new Error("stopped by SIGTERM"));
+        await committing;
+        await up.abort();
+        expect(calls).toEqual(["published", "unstage"]);
+    });
+
+    it("a stop before the commit starts: nothing is published, the staged data is dropped", async () => {
+        const { up, stop, calls } = store(100, false);
+        stop.abort(new Error("stopped by SIGTERM"));
+        await expect(up.commit()).rejects.toThrow(/aborted/);
+        await up.abort();
+        expect(calls).toEqual(["unstage"]);
     });
 });
 

@@ -4,7 +4,8 @@ import { Readable } from "stream";
 import { shutdownSignal } from "../shutdown";
 import { AzureHiddenHandle, hiddenFromBlobItems } from "./azureVersions";
 import { checksums, Part, partedStream } from "./parts";
-import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, onAbort, PutOptions, settleWithin, StoredObject, Target, Upload, UploadOptions } from "./target";
+import { stagedUpload } from "./staged";
+import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface AzureTargetOptions {
     container: string;
@@ -84,7 +85,6 @@ export class AzureTarget implements Target {
         const nonce = randomBytes(6).toString("hex");
         const blockSize = chunkSize(o.expectedBytes, AZURE_BLOCK_LIMITS);
         const staged: number[] = [];
-        let committed: { etag?: string } | undefined;
         const sendBlock = async (p: Part): Promise<void> => {
             await blob.stageBlock(blockId(nonce, p.number), p.body, p.body.length, {
                 transactionalContentMD5: Buffer.from(p.md5, "base64"),
@@ -95,39 +95,32 @@ export class AzureTarget implements Target {
         const stream = partedStream(blockSize, blockSize <= 16 * MIB ? 4 : 1, sendBlock);
         const metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
 
-        const commit = async (): Promise<void> => {
-            await stream.staged;
-            const blocks = [...staged].sort((a, b) => a - b).map((n) => blockId(nonce, n));
-            try {
-                const r = await blob.commitBlockList(blocks, {
-                    blobHTTPHeaders: { blobContentMD5: Buffer.from(stream.wholeMd5(), "base64") },
-                    metadata,
-                    conditions: { ifNoneMatch: "*" },
-                    abortSignal: requests.signal,
-                });
-                committed = { etag: r.etag };
-            } catch (e) {
-                throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
-            }
-            stopListening();
-        };
-
-        let aborting: Promise<void> | undefined;
-        const abort = (reason?: Error): Promise<void> => {
-            aborting ??= (async () => {
-                stopListening();
-                stream.sink.destroy(reason ?? new Error("upload aborted"));
-                requests.abort();
-                await settleWithin(stream.staged, 30_000);
-                if (committed) {
-                    // Only the blob this upload committed: the ETag must still match.
-                    await blob.deleteIfExists({ conditions: { ifMatch: committed.etag } });
+        let etag: string | undefined;
+        return stagedUpload({
+            sink: stream.sink,
+            staged: stream.staged,
+            requests,
+            signal: o.signal ?? shutdownSignal,
+            publish: async () => {
+                const blocks = [...staged].sort((a, b) => a - b).map((n) => blockId(nonce, n));
+                try {
+                    const r = await blob.commitBlockList(blocks, {
+                        blobHTTPHeaders: { blobContentMD5: Buffer.from(stream.wholeMd5(), "base64") },
+                        metadata,
+                        conditions: { ifNoneMatch: "*" },
+                    });
+                    etag = r.etag;
+                } catch (e) {
+                    throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
                 }
-            })();
-            return aborting;
-        };
-        const stopListening = onAbort(o.signal ?? shutdownSignal, (reason) => void abort(reason).catch(() => undefined));
-        return { sink: stream.sink, done: () => stream.staged, commit, abort };
+            },
+            // Only the blob this upload committed: the ETag must still match.
+            unpublish: async () => {
+                await blob.deleteIfExists({ conditions: { ifMatch: etag } });
+            },
+            // Uncommitted blocks are invisible; Azure discards them after 7 days.
+            unstage: async () => undefined,
+        });
     }
 
     async putSmall(key: string, body: string, o: PutOptions = {}): Promise<void> {

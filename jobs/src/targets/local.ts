@@ -4,7 +4,8 @@ import * as path from "path";
 import { Readable, Writable } from "stream";
 import { finished } from "stream/promises";
 import { shutdownSignal } from "../shutdown";
-import { DeleteOutcome, ObjectExistsError, onAbort, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
+import { stagedUpload } from "./staged";
+import { DeleteOutcome, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 /** Suffix of a file still being written; published under its final name only once complete and synced. */
 export const PARTIAL_SUFFIX = ".partial";
@@ -41,9 +42,10 @@ export class LocalTarget implements Target {
      * Publishes a finished, synced file under its final name without ever replacing one:
      * link() fails with EEXIST when the name is taken (rename() would silently replace it).
      */
-    private async publish(partial: string, final: string, key: string): Promise<void> {
+    private async publish(partial: string, final: string, key: string, onVisible: () => void = () => undefined): Promise<void> {
         try {
             await fs.link(partial, final);
+            onVisible();
         } catch (e) {
             if (code(e) === "EEXIST") {
                 throw new ObjectExistsError(this.location, key);
@@ -56,6 +58,7 @@ export class LocalTarget implements Target {
                 throw code(err) === "EEXIST" ? new ObjectExistsError(this.location, key) : err;
             });
             await placeholder.close();
+            onVisible();
             await fs.rename(partial, final);
             await syncDir(path.dirname(final));
             return;
@@ -69,7 +72,8 @@ export class LocalTarget implements Target {
         const partial = `${final}${PARTIAL_SUFFIX}`;
         let handle: FileHandle | undefined;
         let created = false;
-        let committed = false;
+        // Set the moment the final name is ours, even if what follows (unlink, fsync) fails.
+        let visible = false;
         const location = this.location;
         const sink = new Writable({
             highWaterMark: 1024 * 1024,
@@ -100,37 +104,24 @@ export class LocalTarget implements Target {
         });
         const staged = finished(sink);
         staged.catch(() => undefined);
-        const stopListening = onAbort(o.signal ?? shutdownSignal, (reason) => void abort(reason).catch(() => undefined));
-        let aborting: Promise<void> | undefined;
-        const abort = (reason?: Error): Promise<void> => {
-            aborting ??= (async () => {
-                stopListening();
-                sink.destroy(reason ?? new Error("upload aborted"));
-                await staged.catch(() => undefined);
-                if (created) {
-                    await fs.rm(partial, { force: true });
-                }
-                if (committed) {
-                    // Ours: this upload created it by link() a moment ago.
-                    await fs.rm(final, { force: true });
-                }
-            })();
-            return aborting;
-        };
-        return {
+        const upload = stagedUpload({
             sink,
-            done: () => staged,
-            commit: async () => {
-                await staged;
-                if (aborting) {
-                    throw new Error(`upload of ${key} was aborted`);
-                }
-                await this.publish(partial, final, key);
-                committed = true;
-                stopListening();
-            },
-            abort,
+            staged,
+            signal: o.signal ?? shutdownSignal,
+            publish: () => this.publish(partial, final, key, () => (visible = true)),
+            unpublish: () => removeOwn(),
+            unstage: () => removeOwn(),
+        });
+        // Only what this upload created: its .partial, and the final name once it made it.
+        const removeOwn = async (): Promise<void> => {
+            if (visible) {
+                await fs.rm(final, { force: true });
+            }
+            if (created) {
+                await fs.rm(partial, { force: true });
+            }
         };
+        return upload;
     }
 
     async putSmall(key: string, body: string, o: PutOptions = {}): Promise<void> {

@@ -14,8 +14,9 @@ import {
 import { Readable } from "stream";
 import { shutdownSignal } from "../shutdown";
 import { checksums, Part, partedStream } from "./parts";
+import { stagedUpload } from "./staged";
 import { hiddenFromVersions, listAllVersions, S3HiddenHandle } from "./s3versions";
-import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, onAbort, PutOptions, settleWithin, StoredObject, Target, Upload, UploadOptions } from "./target";
+import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface S3TargetOptions {
     bucket: string;
@@ -93,7 +94,7 @@ export class S3Target implements Target {
         const partSize = chunkSize(o.expectedBytes, S3_PART_LIMITS);
         let creating: Promise<string> | undefined;
         const parts: CompletedPart[] = [];
-        let committed: { versionId?: string } | undefined;
+        let versionId: string | undefined;
 
         const createUpload = (): Promise<string> => {
             // Not tied to `requests`: an aborted create could still land on S3, unknown to us.
@@ -113,54 +114,42 @@ export class S3Target implements Target {
         // Memory is about partSize × (queue + 2): keep big parts few in flight.
         const stream = partedStream(partSize, partSize <= 16 * MIB ? 2 : 1, sendPart, { holdSingle: true });
 
-        const commit = async (): Promise<void> => {
-            await stream.staged;
-            const single = stream.single();
-            try {
-                if (single) {
-                    const r = await this.client.send(new PutObjectCommand({
-                        Bucket, Key, Body: single.body, ContentMD5: single.md5, ChecksumSHA256: single.sha256, IfNoneMatch: "*", Metadata,
-                    }), { abortSignal: requests.signal });
-                    committed = { versionId: r.VersionId };
-                } else {
-                    const UploadId = await createUpload();
-                    const Parts = [...parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
-                    const r = await this.client.send(new CompleteMultipartUploadCommand({
-                        Bucket, Key, UploadId, IfNoneMatch: "*", MultipartUpload: { Parts },
-                    }), { abortSignal: requests.signal });
-                    committed = { versionId: r.VersionId };
-                }
-            } catch (e) {
-                throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
-            }
-            stopListening();
-        };
-
-        let aborting: Promise<void> | undefined;
-        const abort = (reason?: Error): Promise<void> => {
-            aborting ??= (async () => {
-                stopListening();
-                stream.sink.destroy(reason ?? new Error("upload aborted"));
-                requests.abort();
-                await settleWithin(stream.staged, 30_000);
-                if (committed) {
-                    await this.removeOwn(Key, committed.versionId);
-                    return;
-                }
-                if (creating) {
-                    const UploadId = await creating.catch(() => undefined);
-                    if (UploadId) {
-                        // S3 drops every part of it; the key itself is never touched. If this fails
-                        // nothing is visible anyway, and the bucket's abort-incomplete-multipart
-                        // rule removes the parts.
-                        await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+        return stagedUpload({
+            sink: stream.sink,
+            staged: stream.staged,
+            requests,
+            signal: o.signal ?? shutdownSignal,
+            publish: async () => {
+                const single = stream.single();
+                try {
+                    if (single) {
+                        const r = await this.client.send(new PutObjectCommand({
+                            Bucket, Key, Body: single.body, ContentMD5: single.md5, ChecksumSHA256: single.sha256, IfNoneMatch: "*", Metadata,
+                        }));
+                        versionId = r.VersionId;
+                    } else {
+                        const UploadId = await createUpload();
+                        const Parts = [...parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
+                        const r = await this.client.send(new CompleteMultipartUploadCommand({
+                            Bucket, Key, UploadId, IfNoneMatch: "*", MultipartUpload: { Parts },
+                        }));
+                        versionId = r.VersionId;
                     }
+                } catch (e) {
+                    throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
                 }
-            })();
-            return aborting;
-        };
-        const stopListening = onAbort(o.signal ?? shutdownSignal, (reason) => void abort(reason).catch(() => undefined));
-        return { sink: stream.sink, done: () => stream.staged, commit, abort };
+            },
+            unpublish: () => this.removeOwn(Key, versionId),
+            unstage: async () => {
+                const UploadId = await creating?.catch(() => undefined);
+                if (UploadId) {
+                    // S3 drops every part of it; the key itself is never touched. If this fails
+                    // nothing is visible anyway, and the bucket's abort-incomplete-multipart
+                    // rule removes the parts.
+                    await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+                }
+            },
+        });
     }
 
     /**
