@@ -185,6 +185,7 @@ describe("a stop while the commit is in flight", () => {
         const stop = new AbortController();
         const sink = new PassThrough();
         sink.resume();
+        sink.on("error", () => undefined);
         const up = stagedUpload({
             sink,
             staged: Promise.resolve(),
