@@ -3,7 +3,7 @@
  * committed with a manifest on each. On any failure: every upload is aborted, partial objects
  * are removed, and no manifest is written anywhere.
  */
-import { ChildProcess, spawn } from "child_process";
+import { ChildProcess } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -12,10 +12,11 @@ import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, parseQualif
 import { commitManifest, streamToTargets } from "./commit";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
-import { ArtifactExtension, backupKey } from "./naming";
+import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
 import { Target } from "./targets";
+import { killGroup, onStop, spawnManaged } from "./shutdown";
 
 export interface BackupOptions {
     schemaOnly: boolean;
@@ -120,6 +121,10 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     if (!database) {
         throw new JobError("no database to back up: set PGDATABASE or --database", 2);
     }
+    const badName = checkDatabaseName(database);
+    if (badName) {
+        throw new JobError(badName, 2);
+    }
     if (o.schemaOnly && o.dataOnly) {
         throw new JobError("--schema-only and --data-only exclude each other", 2);
     }
@@ -130,6 +135,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     let dump: ChildProcess | undefined;
     let tar: ChildProcess | undefined;
     let workDir: string | undefined;
+    let releaseWorkDir = () => undefined as void;
     try {
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
@@ -149,8 +155,10 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
             workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
+            const dir = workDir;
+            releaseWorkDir = onStop(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
             const outDir = path.join(workDir, "dump");
-            dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
+            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
             tail = new StderrTail(dump);
             // Row counts run in the held snapshot while pg_dump works.
             counting = countRows(client, tables);
@@ -159,32 +167,36 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             if (code !== 0) {
                 throw dumpFailure(database, tail.last());
             }
-            tar = spawn("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
+            tar = spawnManaged("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
             source = tar.stdout!;
         } else {
-            dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
+            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
             tail = new StderrTail(dump);
             source = dump.stdout!;
             counting = countRows(client, tables);
+            counting.catch(() => undefined);
         }
         const producer = tar ?? dump;
+        const producerOk = waitExit(producer).then((code) => {
+            if (code !== 0) {
+                throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
+            }
+        });
+        // Handled by streamToTargets; this keeps it handled if the streaming fails before awaiting it.
+        producerOk.catch(() => undefined);
         const streamed = await streamToTargets(source, targets, {
             key,
             expectedBytes: estimate,
             label: database,
             log,
             startedAt: started,
-            alongside: [
-                waitExit(producer).then((code) => {
-                    if (code !== 0) {
-                        throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
-                    }
-                }),
-                counting,
-            ],
+            alongside: [producerOk, counting],
             onFailure: () => {
-                dump?.kill("SIGTERM");
-                tar?.kill("SIGTERM");
+                for (const child of [dump, tar]) {
+                    if (child) {
+                        killGroup(child);
+                    }
+                }
             },
         });
         const counts = await counting;
@@ -224,8 +236,11 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         );
         return { key, manifest };
     } catch (e) {
-        dump?.kill("SIGTERM");
-        tar?.kill("SIGTERM");
+        for (const child of [dump, tar]) {
+            if (child) {
+                killGroup(child);
+            }
+        }
         throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);
@@ -233,6 +248,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         if (workDir) {
             rmSync(workDir, { recursive: true, force: true });
         }
+        releaseWorkDir();
     }
 }
 

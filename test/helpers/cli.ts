@@ -13,7 +13,7 @@ export interface CliResult {
 /** Runs the bundled kx-backup with exactly the given environment (plus PATH). */
 export function runCli(args: string[], env: Record<string, string>, opts: { timeoutMs?: number; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [CLI, ...args], {
+        const child = spawn(process.execPath, ["--unhandled-rejections=strict", CLI, ...args], {
             env: { PATH: process.env.PATH ?? "", BACKUP_LOG_FORMAT: "json", ...env },
             stdio: ["ignore", "pipe", "pipe"],
         });
