@@ -16,6 +16,8 @@ import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
 import { Target } from "./targets";
+import { anomalyReasons, AnomalyThresholds } from "./anomaly";
+import { newestGoodFull } from "./catalog";
 import { killGroup, onStop, spawnManaged } from "./shutdown";
 
 export interface BackupOptions {
@@ -26,6 +28,8 @@ export interface BackupOptions {
     purpose?: BackupPurpose;
     /** A restore's safety dump: stored in `<db>/safety/`, purpose `safety`, never `latest`. */
     safety?: boolean;
+    /** The anomaly guard's thresholds (full backups only); `accept` records a known drop as the new baseline. */
+    anomaly?: AnomalyThresholds & { accept: boolean };
     /** Injected for tests; defaults to the current time. */
     now?: Date;
 }
@@ -140,6 +144,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
         const estimate = await databaseSize(client);
+        // The baseline is read before the dump: a listing problem is reported, never a reason to skip the backup.
+        const baseline = o.anomaly && backupScope(o) === "full" && !o.safety ? await findBaseline(targets, database, s.signingKey, log) : undefined;
         const snapshot = await exportSnapshot(client);
         const matches = tablePatternMatcher(o.tables);
         const tables = o.schemaOnly ? [] : (await userTables(client)).filter(matches);
@@ -226,6 +232,18 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             counts: { method: o.schemaOnly ? "none" : "snapshot-query" },
             targets: targets.map((t) => t.kind),
         };
+        const reasons = o.anomaly ? anomalyReasons(manifest, baseline, o.anomaly) : [];
+        if (reasons.length > 0 && baseline) {
+            const finding = { reasons, comparedWith: baseline.key };
+            if (o.anomaly?.accept) {
+                manifest.acceptedAnomaly = finding;
+                log.warn(`backup ${database}: accepted as the new baseline despite: ${reasons.join("; ")}`, { event: "backup.anomaly-accepted", database, key, reasons });
+            } else {
+                manifest.anomaly = finding;
+                log.warn(`backup ${database} is ANOMALOUS against ${baseline.key}: ${reasons.join("; ")}. It is kept and restorable, but never counts as a good backup; ` +
+                    "if the drop is expected, take a backup with --accept-anomaly", { event: "backup.anomaly", database, key, reasons });
+            }
+        }
         // Every target holds the dump: now, and only now, commit it everywhere.
         await commitManifest(targets, manifest, s.signingKey);
         const secs = Math.max(manifest.durationMs / 1000, 0.001);
@@ -250,6 +268,18 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         }
         releaseWorkDir();
     }
+}
+
+/** The newest good full backup's manifest on the first target that can be listed. */
+async function findBaseline(targets: Target[], database: string, signingKey: string | undefined, log: Logger): Promise<Manifest | undefined> {
+    for (const t of targets) {
+        try {
+            return (await newestGoodFull(t, database, { signingKey }))?.manifest;
+        } catch (e) {
+            log.warn(`cannot read earlier backups on ${t.kind} for the anomaly check: ${(e as Error).message}`, { event: "backup.baseline-unreadable", target: t.kind });
+        }
+    }
+    return undefined;
 }
 
 function dumpFailure(database: string, line: string): JobError {

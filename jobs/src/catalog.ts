@@ -183,6 +183,21 @@ export async function listBackups(target: Target, database?: string, o: ListOpti
     return o.manifests ? describeBackups(entries, (k) => readText(target, k), o) : entries;
 }
 
+/**
+ * The newest good full backup of a database on a target, reading manifests newest first and
+ * stopping at the first that qualifies (cheaper than describing every backup).
+ */
+export async function newestGoodFull(target: Target, database: string, o: { signingKey?: string } = {}): Promise<BackupEntry | undefined> {
+    const entries = (await listBackups(target, database)).filter((e) => e.kind === "full");
+    for (const e of entries) {
+        await describeBackups([e], (k) => readText(target, k), { signingKey: o.signingKey });
+        if (e.kind === "full" && !e.anomalous) {
+            return e;
+        }
+    }
+    return undefined;
+}
+
 /** Full backups that count as good ones: complete, whole-database, not anomalous. */
 export function goodFullBackups(entries: readonly BackupEntry[]): BackupEntry[] {
     return entries.filter((e) => e.kind === "full" && !e.anomalous);

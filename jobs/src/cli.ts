@@ -11,6 +11,7 @@ import * as path from "path";
 import { runArchive, runRestoreArchive } from "./archive";
 import { exportNamespace } from "./k8sExport";
 import { runAdopt } from "./adopt";
+import { collectStatus, renderStatus } from "./status";
 import { runBackup } from "./backup";
 import { BackupScope } from "./manifest";
 import { collectList, pruneProblems, renderList, runPrune } from "./commands";
@@ -52,10 +53,13 @@ const COMMANDS: Record<string, Command> = {
     backup: {
         summary: "dump one database to every configured target, write its manifest, then prune",
         usage: `kx-backup backup [--database NAME] [--format custom|directory|plain] [--jobs N]
-                 [--schema-only | --data-only] [--table T ...] [--no-prune]
+                 [--schema-only | --data-only] [--table T ...] [--no-prune] [--accept-anomaly]
 
   Streams pg_dump once, hashed, to every target at once; writes <name>.manifest.json beside the
-  dump on each target only when all of them hold it. Then prunes (unless --no-prune or BACKUP_PRUNE=false).`,
+  dump on each target only when all of them hold it. Then prunes (unless --no-prune or BACKUP_PRUNE=false).
+  A full backup much smaller than the previous good one (BACKUP_ANOMALY_*) is flagged anomalous:
+  kept and restorable, notified as urgent, never counted as good; --accept-anomaly records an
+  expected drop and makes this backup the new baseline.`,
         options: {
             format: { type: "string" },
             jobs: { type: "string", short: "j" },
@@ -63,6 +67,7 @@ const COMMANDS: Record<string, Command> = {
             "data-only": { type: "boolean" },
             table: { type: "string", short: "t", multiple: true },
             "no-prune": { type: "boolean" },
+            "accept-anomaly": { type: "boolean" },
         },
         notifies: true,
         async run(s, v, log) {
@@ -72,11 +77,16 @@ const COMMANDS: Record<string, Command> = {
                 dataOnly: Boolean(v["data-only"]),
                 tables: (v.table as string[] | undefined) ?? [],
                 purpose: s.trigger,
+                anomaly: { sizeDropPercent: s.anomalySizeDrop, rowsDropPercent: s.anomalyRowsDrop, minRows: s.anomalyMinRows, accept: Boolean(v["accept-anomaly"]) },
             }, targets, log);
+            const anomalous = Boolean(manifest.anomaly);
             const done = {
                 database: manifest.database,
-                message: `backup ${key}: ${manifest.size} bytes in ${(manifest.durationMs / 1000).toFixed(1)} s to ${manifest.targets.join(", ")}`,
-                details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256 },
+                urgent: anomalous,
+                message: anomalous
+                    ? `backup ${key} is ANOMALOUS (kept, but not counted as a good backup): ${manifest.anomaly!.reasons.join("; ")}`
+                    : `backup ${key}: ${manifest.size} bytes in ${(manifest.durationMs / 1000).toFixed(1)} s to ${manifest.targets.join(", ")}`,
+                details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256, scope: manifest.scope, anomalous, ...(anomalous ? { anomaly: manifest.anomaly } : {}) },
             };
             if (s.pruneAfterBackup && !v["no-prune"]) {
                 const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log);
@@ -98,6 +108,32 @@ const COMMANDS: Record<string, Command> = {
         async run(s, v) {
             const rows = await collectList(targetsFrom(s), v.database as string | undefined, new Date(), { signingKey: s.signingKey });
             process.stdout.write(v.json ? `${JSON.stringify(rows, null, 2)}\n` : renderList(rows));
+            return undefined;
+        },
+    },
+    status: {
+        summary: "is every database inside its RPO, with a recent verified restore inside its RTO? (exit 1 when not)",
+        usage: `kx-backup status [--database NAME] [--json]
+
+  Per database, read from every target: the newest complete full backup and its age against
+  BACKUP_RPO_HOURS; the newest verified backup, its age against BACKUP_VERIFY_MAX_AGE_DAYS and its
+  measured restore time against BACKUP_RTO_MINUTES; backups by kind on each target and whether
+  every target holds the same newest backup; size and row-count trend; anomalies. Exit 0 when
+  every database is within its objectives, 1 otherwise with one line per problem. A table on a
+  terminal, JSON otherwise (or with --json).`,
+        options: { json: { type: "boolean" } },
+        notifies: false,
+        async run(s, v, log) {
+            const rows = await collectStatus(targetsFrom(s), s.pgDatabase, { rpoHours: s.rpoHours, rtoMinutes: s.rtoMinutes, verifyMaxAgeDays: s.verifyMaxAgeDays }, new Date(), s.signingKey);
+            process.stdout.write(v.json || !process.stdout.isTTY ? `${JSON.stringify(rows, null, 2)}\n` : renderStatus(rows));
+            const problems = rows.flatMap((r) => r.problems);
+            for (const p of problems) {
+                log.error(p, { event: "status.problem" });
+            }
+            if (problems.length > 0) {
+                throw new JobError(`status: ${problems.length} problem(s) in ${rows.filter((r) => !r.ok).map((r) => r.database).join(", ")}`);
+            }
+            log.info(`status: ${rows.length} database(s) within their objectives`, { event: "status.ok" });
             return undefined;
         },
     },

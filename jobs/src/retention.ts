@@ -60,9 +60,11 @@ export function planPrune(entries: readonly BackupEntry[], policy: RetentionPoli
     }
     const own = sorted.filter((e) => e.kind !== "foreign" && e.kind !== "unreadable");
     if (own.length > 0 && (good.length === 0 || good[0].takenAt.getTime() < cutoff)) {
+        const anomalous = own.filter((e) => e.kind === "full" && e.anomalous).length;
+        const why = anomalous > 0 ? `${anomalous} newer backup(s) are anomalous` : "backups are failing";
         plan.stale = good.length === 0
-            ? `no good full backup among ${own.length} backup(s) and leftover(s): backups are failing; nothing deleted`
-            : `newest good full backup ${good[0].key} is older than ${policy.retentionDays} days: backups are failing; nothing deleted`;
+            ? `no good full backup among ${own.length} backup(s) and leftover(s): ${why}; nothing deleted`
+            : `newest good full backup ${good[0].key} is older than ${policy.retentionDays} days: ${why}; nothing deleted`;
         sorted.forEach((e) => keep(e, "stale guard"));
         return plan;
     }
