@@ -20,7 +20,7 @@ import { JobError, Logger } from "./log";
 import { Event, notify } from "./notify";
 import { runRestore } from "./restore";
 import { runVerify } from "./verify";
-import { describeSettings, loadSettings, secretValues, Settings } from "./settings";
+import { describeSettings, loadSettings, notificationSettings, secretValues, Settings } from "./settings";
 import { settleWithin, targetsFrom } from "./targets";
 import { requestStop, runCleanups, ShutdownError, shutdownSignal, stopChildren, stopping, whenStopped } from "./shutdown";
 
@@ -427,6 +427,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (!loaded.ok) {
         for (const err of loaded.errors) {
             process.stderr.write(`kx-backup ${name}: ${err}\n`);
+        }
+        if (command.notifies) {
+            // A broken CronJob must not fail in silence: notify with what can be read.
+            const partial = notificationSettings({ ...env, ...flagEnv(values) });
+            const quiet = new Logger("text", process.stderr);
+            quiet.addSecrets(secretValues(partial));
+            await notify(partial, { command: name as Event["command"], ok: false, database: partial.pgDatabase, message: quiet.redact(`invalid settings: ${loaded.errors.join("; ")}`) }, quiet);
         }
         return 2;
     }
