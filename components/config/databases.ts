@@ -8,7 +8,7 @@ import { DatabaseConfig } from "./types";
 
 const DB_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-const DB_KEYS = [
+export const DB_KEYS = [
     "name", "host", "port", "podPort", "user", "schedule", "retentionDays", "keepMin", "verifySchedule",
     "rpoHours", "rtoMinutes", "verifyMaxAgeDays", "anomalySizeDropPercent", "anomalyRowsDropPercent", "anomalyMinRows",
     "criticality", "postgresMajor",

@@ -1,3 +1,4 @@
+import { readFileSync } from "fs";
 import { describe, expect, it } from "vitest";
 import {
     bucketNameProblem,
@@ -8,6 +9,8 @@ import {
     storageAccountName,
     validateStackConfig,
 } from "../../components/config";
+import { DB_KEYS } from "../../components/config/databases";
+import { ROOT } from "../helpers/pulumiMocks";
 import { rawFrom } from "../helpers/stackFiles";
 
 const prod = () => structuredClone(rawFrom("Pulumi.prod.yaml", "prod"));
@@ -182,6 +185,21 @@ describe("stack config validation", () => {
     it("never echoes a password: validation sees only which databases have one", () => {
         const raw = prod();
         expect(JSON.stringify(raw)).not.toMatch(/password"\s*:\s*"/i);
+    });
+});
+
+describe("the README's key table", () => {
+    const readme = readFileSync(`${ROOT}/README.md`, "utf8");
+    const row = (key: string) => readme.split("\n").find((l) => l.startsWith(`| \`${key}\``));
+
+    it("documents every databases[] key in its row", () => {
+        for (const key of DB_KEYS) {
+            expect(row("databases[]"), key).toContain(`\`${key}\``);
+        }
+    });
+
+    it.each(["kubernetes.context", "kubernetes.oidcIssuer", "kubeconfig", "signingKey", "image.registryUsername", "monitoring", "targets.pvc", "targets.azure"])("has a row for %s", (key) => {
+        expect(row(key)).toBeDefined();
     });
 });
 
