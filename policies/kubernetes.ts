@@ -95,22 +95,29 @@ export const k8sCronJobHardening: ResourceValidationPolicy = {
 
 export const SECRET_NAME = /(PASSWORD|TOKEN|SECRET|KEY|CONNECTION_STRING)/i;
 
-export const k8sNoLiteralSecrets: ResourceValidationPolicy = {
-    name: "kx-k8s-no-literal-secrets",
-    description: "Env vars whose names look secret come from a Secret (secretKeyRef), never a literal.",
-    validateResource: (args, reportViolation) => {
-        if (!WORKLOADS.has(args.type)) {
-            return;
-        }
-        for (const c of containersOf(podSpecOf(args.type, args.props))) {
-            for (const e of (c.env ?? []) as Props[]) {
-                if (SECRET_NAME.test(e.name) && e.value !== undefined) {
-                    reportViolation(`container ${c.name}: env ${e.name} is a literal; use valueFrom.secretKeyRef`);
+/** A policy over every container (init containers included) of every workload in the stack. */
+function containerPolicy(name: string, description: string, check: (c: Props) => string[]): ResourceValidationPolicy {
+    return {
+        name,
+        description,
+        validateResource: (args, reportViolation) => {
+            if (!WORKLOADS.has(args.type)) {
+                return;
+            }
+            for (const c of containersOf(podSpecOf(args.type, args.props))) {
+                for (const problem of check(c)) {
+                    reportViolation(`container ${c.name}: ${problem}`);
                 }
             }
-        }
-    },
-};
+        },
+    };
+}
+
+export const k8sNoLiteralSecrets = containerPolicy(
+    "kx-k8s-no-literal-secrets",
+    "Env vars whose names look secret come from a Secret (secretKeyRef), never a literal.",
+    (c) => ((c.env ?? []) as Props[]).filter((e) => SECRET_NAME.test(e.name) && e.value !== undefined).map((e) => `env ${e.name} is a literal; use valueFrom.secretKeyRef`),
+);
 
 /** An exact version: at least major.minor, e.g. 1.2.3, 15.14-alpine3.22, v0.1.0-3f2a9c1b7d0e. */
 const EXACT_VERSION = /^v?\d+\.\d+(\.\d+)*([-+_.][0-9A-Za-z][0-9A-Za-z._-]*)?$/;
@@ -137,21 +144,11 @@ export function imageProblem(image: unknown): string | undefined {
     return undefined;
 }
 
-export const k8sImagesPinned: ResourceValidationPolicy = {
-    name: "kx-k8s-images-pinned",
-    description: "Images are pinned by digest or an exact version tag, never latest, untagged or a moving major tag such as postgres:15-alpine.",
-    validateResource: (args, reportViolation) => {
-        if (!WORKLOADS.has(args.type)) {
-            return;
-        }
-        for (const c of containersOf(podSpecOf(args.type, args.props))) {
-            const problem = imageProblem(c.image);
-            if (problem) {
-                reportViolation(`container ${c.name}: ${problem}`);
-            }
-        }
-    },
-};
+export const k8sImagesPinned = containerPolicy(
+    "kx-k8s-images-pinned",
+    "Images are pinned by digest or an exact version tag, never latest, untagged or a moving major tag such as postgres:15-alpine.",
+    (c) => [imageProblem(c.image)].filter((p): p is string => p !== undefined),
+);
 
 export const k8sNetworkPolicy = resourcePolicy(
     "kx-k8s-network-policy",
