@@ -209,6 +209,7 @@ export class BackupSystem extends pulumi.ComponentResource {
                 cronJobName: cronJobName(c.namePrefix, db.name, "verify"),
                 schedule: db.verifySchedule,
                 postgresMajor: db.postgresMajor,
+                scratchGi: c.kubernetes.verifyScratchGi,
                 env: targets.apply((t) => databaseEnv(db, context("jobs", t), password, "verify")),
             }, inCluster);
             this.backupCronJobs[db.name] = backup.cronJobName;

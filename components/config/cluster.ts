@@ -17,7 +17,7 @@ export function readKubernetes(r: Reader, raw: RawConfig, targets: Targets): Kub
     const k = r.object(
         "kubernetes",
         raw.values.kubernetes ?? {},
-        ["context", "namespace", "oidcIssuer", "databaseCidrs", "resources"],
+        ["context", "namespace", "oidcIssuer", "databaseCidrs", "verifyScratchGi", "resources"],
         RENAMED_KUBERNETES_KEYS,
     ) ?? {};
     const context = r.string(
@@ -49,6 +49,7 @@ export function readKubernetes(r: Reader, raw: RawConfig, targets: Targets): Kub
             }
         });
     }
+    const verifyScratchGi = r.int("kubernetes.verifyScratchGi", k.verifyScratchGi ?? 20, 1, 10000, "GiB for the verify pod's restored database and its download, each (at least the largest database's size)") ?? 20;
     const res = r.object("kubernetes.resources", k.resources ?? {}, ["cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit"]) ?? {};
     const resources = {
         cpuRequest: r.string("kubernetes.resources.cpuRequest", res.cpuRequest ?? "250m", QUANTITY, "a CPU quantity such as 250m") ?? "",
@@ -56,7 +57,7 @@ export function readKubernetes(r: Reader, raw: RawConfig, targets: Targets): Kub
         cpuLimit: r.string("kubernetes.resources.cpuLimit", res.cpuLimit ?? "2", QUANTITY, "a CPU quantity such as 2") ?? "",
         memoryLimit: r.string("kubernetes.resources.memoryLimit", res.memoryLimit ?? "512Mi", QUANTITY, "a memory quantity such as 512Mi") ?? "",
     };
-    return { context, namespace, oidcIssuer, databaseCidrs, resources };
+    return { context, namespace, oidcIssuer, databaseCidrs, verifyScratchGi, resources };
 }
 
 export function readImage(r: Reader, raw: RawConfig): ImageConfig {

@@ -87,6 +87,11 @@ export interface KubernetesConfig {
     readonly oidcIssuer?: string;
     /** Hosts' CIDR blocks the backup pods may reach on the database ports. */
     readonly databaseCidrs: readonly string[];
+    /**
+     * GiB of the verify pod's scratch server data and of its download space, each: requested as
+     * ephemeral storage, so a node needs twice this (plus 1 GiB) free to run a verify.
+     */
+    readonly verifyScratchGi: number;
     readonly resources: {
         readonly cpuRequest: string;
         readonly memoryRequest: string;

@@ -91,9 +91,9 @@ describe("configuration export CronJob", () => {
             }]);
         }
         const federations = run.byType("azure-native:managedidentity:FederatedIdentityCredential");
-        expect(federations.map((f) => [f.inputs.resourceName, f.inputs.subject])).toEqual([
-            ["kx-azure-jobs-identity", "system:serviceaccount:krystalinex:kx-backup"],
+        expect(federations.map((f) => [f.inputs.resourceName, f.inputs.subject]).sort()).toEqual([
             ["kx-azure-config-identity", "system:serviceaccount:krystalinex:kx-backup-config"],
+            ["kx-azure-jobs-identity", "system:serviceaccount:krystalinex:kx-backup"],
         ]);
         // One issuer for both clouds: the one the IAM trust names.
         expect(new Set(federations.map((f) => f.inputs.issuer))).toEqual(new Set([`https://${issuer}`]));

@@ -146,6 +146,7 @@ export function stackSuite(x: StackExpectations) {
             expect(sidecar.image).toBe(IMAGE_PINS.postgres.find((p) => p.major === db().postgresMajor)!.server);
             expect(sidecar.image).toMatch(/:\d+\.\d+-alpine\d/);
             const sizes = Object.fromEntries(spec.volumes.filter((v: any) => v.emptyDir?.sizeLimit).map((v: any) => [v.name, v.emptyDir.sizeLimit]));
+            expect(sizes["scratch-data"]).toBe(`${config.kubernetes.verifyScratchGi}Gi`);
             expect(sidecar.resources.requests["ephemeral-storage"]).toBe(sizes["scratch-data"]);
             const gi = (q: string) => Number(q.replace(/Gi$/, ""));
             expect(gi(spec.containers[0].resources.requests["ephemeral-storage"])).toBe(gi(sizes.work) + gi(sizes.tmp));
