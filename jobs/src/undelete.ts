@@ -5,6 +5,7 @@
  * stores' own restores (remove the markers; undelete or promote a version) are the targets'.
  */
 import { VERIFY_SUFFIX } from "./catalog";
+import { renderTable } from "./commands";
 import { formatBytes, JobError, Logger } from "./log";
 import { checkDatabaseName, GLOBALS_SUFFIX, isSafetyKey, MANIFEST_SUFFIX, parseBackupName } from "./naming";
 import { HiddenObject, StoredObject, Target } from "./targets";
@@ -146,8 +147,7 @@ export function renderDeleted(listing: DeletedListing): string {
         ["DATABASE", "TARGET", "NAME", "SIZE", "TAKEN", "HIDDEN BY", "STATUS"],
         ...listing.rows.map((r) => [r.database, r.target, r.name, formatBytes(r.size), r.takenAt.slice(0, 19).replace("T", " "), r.how, r.status]),
     ];
-    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-    return `${table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n")}\n${notes}`;
+    return `${renderTable(table)}${notes}`;
 }
 
 export interface UndeleteOptions {
