@@ -272,7 +272,8 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     report.finishedAt = new Date().toISOString();
     if (report.ok && located) {
         // Recorded beside the manifest only when everything passed: list and prune read it as "verified".
-        await o.target.putSmall(`${located.entry.key}${VERIFY_SUFFIX}`, `${JSON.stringify(report, null, 2)}\n`).catch((e) => {
+        // The newest result replaces an earlier one: the only write kx-backup lets overwrite.
+        await o.target.putSmall(`${located.entry.key}${VERIFY_SUFFIX}`, `${JSON.stringify(report, null, 2)}\n`, { replace: true }).catch((e) => {
             report.ok = false;
             report.failure = `could not record the result beside ${manifestKey(located!.entry.key)}: ${(e as Error).message}`;
         });
