@@ -86,12 +86,14 @@ export interface PruneReport {
     deleted: string[];
     /** No longer listed, but the store keeps the data (delete marker, soft delete, previous version, lock): `kx-backup undelete` can bring them back. */
     hidden: { key: string; detail: string; retainedUntil?: string }[];
+    /** Refused by the store's lock (Azure immutability): still listed, tried again on the next run. */
+    retained: { key: string; detail: string; retainedUntil?: string }[];
     errors: string[];
 }
 
-/** One outcome for a backup's objects: the artifact's tells what happened to the backup's data. */
+/** One outcome for a backup's objects: a refusal first, then anything kept; "deleted" only if nothing remains. */
 function backupOutcome(outcomes: DeleteOutcome[]): DeleteOutcome {
-    return outcomes.find((o) => o.result === "hidden") ?? outcomes.find((o) => o.result === "deleted") ?? { result: "absent" };
+    return outcomes.find((o) => o.result === "retained") ?? outcomes.find((o) => o.result === "hidden") ?? outcomes.find((o) => o.result === "deleted") ?? { result: "absent" };
 }
 
 export async function runPrune(
@@ -109,7 +111,7 @@ export async function runPrune(
         const databases = [...new Set(entries.map((e) => e.database))].sort();
         for (const db of databases) {
             const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
-            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], hidden: [], errors: [] };
+            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], hidden: [], retained: [], errors: [] };
             reports.push(report);
             for (const note of plan.notes) {
                 log.warn(`prune ${db} on ${t.kind}: ${note}`, { event: "prune.note", database: db, target: t.kind });
@@ -130,10 +132,10 @@ export async function runPrune(
                     }
                     const outcome = backupOutcome(outcomes);
                     const detail = describeDelete(outcome);
-                    if (outcome.result === "hidden") {
-                        report.hidden.push({ key: action.key, detail, retainedUntil: outcome.retainedUntil?.toISOString() });
+                    if (outcome.result === "hidden" || outcome.result === "retained") {
+                        report[outcome.result].push({ key: action.key, detail, retainedUntil: outcome.retainedUntil?.toISOString() });
                         log.info(`${action.key} on ${t.kind} (${action.reason}): ${detail}`, {
-                            event: "prune.hidden", database: db, target: t.kind, key: action.key, retainedUntil: outcome.retainedUntil?.toISOString(),
+                            event: `prune.${outcome.result}`, database: db, target: t.kind, key: action.key, retainedUntil: outcome.retainedUntil?.toISOString(),
                         });
                     } else {
                         report.deleted.push(action.key);
@@ -148,10 +150,12 @@ export async function runPrune(
             }
             const done = opts.dryRun
                 ? `would delete ${plan.delete.length}`
-                : `deleted ${report.deleted.length}${report.hidden.length > 0 ? `, hid ${report.hidden.length} (the store keeps their data)` : ""}`;
+                : `deleted ${report.deleted.length}` +
+                    (report.hidden.length > 0 ? `, hid ${report.hidden.length} (the store keeps their data)` : "") +
+                    (report.retained.length > 0 ? `, ${report.retained.length} refused by a lock (still listed)` : "");
             log.info(
                 `prune ${db} on ${t.kind}: ${done}, kept ${plan.keep.length}`,
-                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun, deleted: report.deleted.length, hidden: report.hidden.length },
+                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun, deleted: report.deleted.length, hidden: report.hidden.length, retained: report.retained.length },
             );
         }
     }

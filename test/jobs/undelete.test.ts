@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureEmulator, startAzurite } from "../../jobs/dev/services";
 import { Logger } from "../../jobs/src/log";
 import { DeleteOutcome, describeDelete, HiddenObject, LocalTarget, StoredObject, Target } from "../../jobs/src/targets";
-import { AzureTarget } from "../../jobs/src/targets/azure";
+import { AzureTarget, refusedByLock } from "../../jobs/src/targets/azure";
 import { AzureHiddenHandle, hiddenFromBlobItems } from "../../jobs/src/targets/azureVersions";
 import { hiddenFromVersions, S3HiddenHandle, VersionEntry } from "../../jobs/src/targets/s3versions";
 import { groupHidden, runUndelete } from "../../jobs/src/undelete";
@@ -143,6 +143,15 @@ describe("a delete's outcome, in words", () => {
         expect(describeDelete({ result: "absent" })).toBe("already gone");
         expect(describeDelete({ result: "hidden", note: "delete marker written", retainedUntil: new Date("2026-12-01T00:00:00Z") }))
             .toBe("hidden, not deleted: delete marker written; the data is retained until 2026-12-01T00:00:00.000Z");
+        expect(describeDelete({ result: "retained", note: "the container's immutability policy refuses the delete", retainedUntil: new Date("2026-12-01T00:00:00Z") }))
+            .toBe("not deleted, still listed: the container's immutability policy refuses the delete; the data is retained until 2026-12-01T00:00:00.000Z; prune tries again on its next run");
+    });
+
+    it("Azure's WORM refusals are told apart from other failures", () => {
+        expect(refusedByLock({ statusCode: 409, code: "BlobImmutableDueToPolicy" })).toBe(true);
+        expect(refusedByLock({ statusCode: 409, code: "BlobImmutableDueToLegalHold" })).toBe(true);
+        expect(refusedByLock({ statusCode: 409, code: "LeaseIdMissing" })).toBe(false);
+        expect(refusedByLock({ statusCode: 403, code: "AuthorizationPermissionMismatch" })).toBe(false);
     });
 });
 

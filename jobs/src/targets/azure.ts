@@ -34,6 +34,12 @@ function isTaken(e: unknown): boolean {
     return status(e) === 412 || code === "BlobAlreadyExists" || code === "ConditionNotMet";
 }
 
+/** Delete refused by WORM: an immutability policy (409 BlobImmutableDueToPolicy) or a legal hold. */
+export function refusedByLock(e: unknown): boolean {
+    const code = (e as RestError)?.code;
+    return status(e) === 409 && (code === "BlobImmutableDueToPolicy" || code === "BlobImmutableDueToLegalHold");
+}
+
 /** Block ids must have one length within a blob: a per-upload nonce (never another upload's) and the part number. */
 function blockId(nonce: string, n: number): string {
     return Buffer.from(`${nonce}-${String(n).padStart(6, "0")}`).toString("base64");
@@ -174,11 +180,19 @@ export class AzureTarget implements Target {
             }
             throw e;
         }
-        const deleted = await blob.deleteIfExists({ deleteSnapshots: "include" });
+        const until = props.immutabilityPolicyExpiresOn && props.immutabilityPolicyExpiresOn.getTime() > Date.now() ? props.immutabilityPolicyExpiresOn : undefined;
+        let deleted;
+        try {
+            deleted = await blob.deleteIfExists({ deleteSnapshots: "include" });
+        } catch (e) {
+            if (refusedByLock(e)) {
+                return { result: "retained", note: `the container's immutability policy${props.legalHold ? " or a legal hold" : ""} refuses the delete`, retainedUntil: until };
+            }
+            throw e;
+        }
         if (!deleted.succeeded) {
             return { result: "absent" };
         }
-        const until = props.immutabilityPolicyExpiresOn && props.immutabilityPolicyExpiresOn.getTime() > Date.now() ? props.immutabilityPolicyExpiresOn : undefined;
         const held = props.legalHold ? " under a legal hold" : "";
         if (props.versionId) {
             return { result: "hidden", note: `kept as previous version ${props.versionId}${held}`, retainedUntil: until };

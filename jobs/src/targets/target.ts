@@ -58,9 +58,10 @@ export interface PutOptions {
 /**
  * What a delete really did. `hidden`: no longer listed, but the data remains (a delete marker,
  * a soft-deleted blob, a previous version) and `kx-backup undelete` can bring it back.
+ * `retained`: the store refused, a lock keeps the object where it is (Azure immutability).
  */
 export interface DeleteOutcome {
-    result: "deleted" | "hidden" | "absent";
+    result: "deleted" | "hidden" | "retained" | "absent";
     /** How the data remains, or why the outcome is uncertain: "delete marker written", "soft-deleted for 7 days". */
     note?: string;
     /** Until when a lock (S3 Object Lock, Azure immutability) keeps the data, when there is one. */
@@ -164,5 +165,7 @@ export function describeDelete(o: DeleteOutcome): string {
             return "already gone";
         case "hidden":
             return `hidden, not deleted: ${o.note ?? "the store keeps the data"}${until}`;
+        case "retained":
+            return `not deleted, still listed: ${o.note ?? "a lock keeps it"}${until}; prune tries again on its next run`;
     }
 }
