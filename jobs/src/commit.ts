@@ -145,8 +145,14 @@ export async function streamToTargets(source: Readable, targets: Target[], o: St
  */
 function hold(source: Readable): () => void {
     const keep = () => undefined;
+    // Until fanOut listens, a failing source must not crash the process: fanOut sees it as destroyed.
+    const swallow = () => undefined;
     source.on("readable", keep);
-    return () => source.removeListener("readable", keep);
+    source.on("error", swallow);
+    return () => {
+        source.removeListener("readable", keep);
+        source.removeListener("error", swallow);
+    };
 }
 
 function stopIfAborted(signal: AbortSignal): void {

@@ -61,6 +61,16 @@ export function fanOut(
             }
         });
         source.once("error", fail);
+        // Ended without its 'end' (destroyed, or failed before anyone listened): never wait forever.
+        const cut = () => fail(source.errored ?? new Error("the source closed before its end"));
+        if (source.destroyed && !source.readableEnded) {
+            queueMicrotask(cut);
+        }
+        source.once("close", () => {
+            if (!source.readableEnded) {
+                cut();
+            }
+        });
         // A source that was held paused (see commit.ts) flows from here.
         source.resume();
         source.once("end", () => {

@@ -140,6 +140,20 @@ describe("commit only after the producer is proven", () => {
 });
 
 describe("failures: the first cause, named; only this run's objects removed", () => {
+    it("a source that fails while the markers are written: its error, no crash, no hang, nothing left", async () => {
+        const ts = targets("early");
+        const slow = Object.create(ts[2]) as Target;
+        slow.putSmall = async (...a) => {
+            await new Promise((r) => setTimeout(r, 300));
+            return ts[2].putSmall(...a);
+        };
+        const key = backupKey(undefined, "db", new Date(), "dump");
+        const source = new PassThrough();
+        setTimeout(() => source.destroy(new Error("pg_dump: read error")), 50);
+        await expect(streamToTargets(source, [ts[0], ts[1], slow], opts(key))).rejects.toThrow("pg_dump: read error");
+        expect(await everything(ts, "db")).toEqual([]);
+    });
+
     it("BACKUP_LOCAL_DIR pointing at a file: ENOTDIR from the local target, not the producer's death that follows", async () => {
         const file = path.join(root, "a-file");
         writeFileSync(file, "x");
