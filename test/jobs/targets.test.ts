@@ -6,7 +6,7 @@
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { createHash, randomBytes } from "crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, promises as fsp, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PassThrough } from "stream";
@@ -93,6 +93,27 @@ describe("local target: owner-only files, published without ever replacing one",
         up.sink.on("error", () => undefined);
         await expect(up.done()).rejects.toThrow(/ENOTDIR/);
         await expect(new LocalTarget(file).putSmall("db/x.json", "{}")).rejects.toThrow(/ENOTDIR/);
+    });
+
+    it("on a filesystem without hard links (an SMB share), a placeholder reserves the name: still never replaced", async () => {
+        const t = new LocalTarget(localRoot);
+        const link = fsp.link;
+        fsp.link = async () => {
+            throw Object.assign(new Error("EPERM: operation not permitted, link"), { code: "EPERM" });
+        };
+        try {
+            const data = randomBytes(3 * MIB);
+            await (await stage(t, "smb/smb-20260101-000000-abcd.dump", data)).commit();
+            expect((await t.list("smb/")).map((o) => o.key)).toEqual(["smb/smb-20260101-000000-abcd.dump"]);
+            expect(readFileSync(path.join(localRoot, "smb/smb-20260101-000000-abcd.dump")).equals(data)).toBe(true);
+            const second = await stage(t, "smb/smb-20260101-000000-abcd.dump", randomBytes(10));
+            await expect(second.commit()).rejects.toThrow(ObjectExistsError);
+            await second.abort();
+            expect(readFileSync(path.join(localRoot, "smb/smb-20260101-000000-abcd.dump")).equals(data)).toBe(true);
+            expect((await t.list("smb/")).map((o) => o.key)).toEqual(["smb/smb-20260101-000000-abcd.dump"]);
+        } finally {
+            fsp.link = link;
+        }
     });
 
     it("has no versions: nothing to list or restore after a delete", () => {
