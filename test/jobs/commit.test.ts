@@ -62,6 +62,16 @@ function counted(t: Target): { target: Target; commits: () => number } {
     return { target, commits: () => commits };
 }
 
+/** The same target, slow to write small objects (the markers). */
+function slowMarkers(t: Target, ms: number): Target {
+    const slow = Object.create(t) as Target;
+    slow.putSmall = async (...a) => {
+        await new Promise((r) => setTimeout(r, ms));
+        return t.putSmall(...a);
+    };
+    return slow;
+}
+
 function opts(key: string, o: Partial<StreamOptions> = {}): StreamOptions {
     return { key, expectedBytes: 0, alongside: [], label: "db", log, startedAt: new Date(), signal: new AbortController().signal, ...o };
 }
@@ -124,11 +134,7 @@ describe("commit only after the producer is proven", () => {
 
     it("a producer that finishes before the markers are written still delivers every byte", async () => {
         const ts = targets("fast");
-        const slow = Object.create(ts[1]) as Target;
-        slow.putSmall = async (...a) => {
-            await new Promise((r) => setTimeout(r, 400));
-            return ts[1].putSmall(...a);
-        };
+        const slow = slowMarkers(ts[1], 400);
         const key = backupKey(undefined, "db", new Date(), "dump");
         const child = spawn("printf", ["%s", "a short dump"], { stdio: ["ignore", "pipe", "ignore"] });
         const exited = new Promise<void>((resolve, reject) => child.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`)))));
@@ -142,11 +148,7 @@ describe("commit only after the producer is proven", () => {
 describe("failures: the first cause, named; only this run's objects removed", () => {
     it("a source that fails while the markers are written: its error, no crash, no hang, nothing left", async () => {
         const ts = targets("early");
-        const slow = Object.create(ts[2]) as Target;
-        slow.putSmall = async (...a) => {
-            await new Promise((r) => setTimeout(r, 300));
-            return ts[2].putSmall(...a);
-        };
+        const slow = slowMarkers(ts[2], 300);
         const key = backupKey(undefined, "db", new Date(), "dump");
         const source = new PassThrough();
         setTimeout(() => source.destroy(new Error("pg_dump: read error")), 50);
