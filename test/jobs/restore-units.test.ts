@@ -168,7 +168,8 @@ describe("table of contents and --tables", () => {
     });
 
     it.each([
-        [["mytable"], /mytable: no such table in the backup/],
+        [["mytable"], /mytable: no such table in the backup \(the/],
+        [["MyTable"], /MyTable: no such table in the backup \(unquoted names fold to lower case: quote it, "MyTable"\)/],
         [["nope"], /nope: no such table in the backup \(the backup has 7 table\(s\): ledger\.entries, public\."MyTable"/],
         [["entries"], /entries is in several schemas \(ledger\.entries, public\.entries\): name the schema/],
         [["ledger.nope*"], /ledger\.nope\*: no such table/],
