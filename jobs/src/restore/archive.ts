@@ -252,7 +252,6 @@ export async function runRestoreArchive(o: RestoreArchiveOptions, log: Logger): 
         throw new JobError(`${into} is not empty (${existing.length} entries): add --force to extract over it`, 2);
     }
     const fetched = await fetchVerified(located, o.workDir);
-    const releaseFetched = onStop("remove the archive download", () => fetched.cleanup());
     let created: string | undefined;
     let staging: string | undefined;
     const undo = async () => {
@@ -298,6 +297,5 @@ export async function runRestoreArchive(o: RestoreArchiveOptions, log: Logger): 
     } finally {
         releaseUndo();
         fetched.cleanup();
-        releaseFetched();
     }
 }

@@ -14,7 +14,6 @@ import { formatDuration, JobError, Logger } from "../log";
 import { newRunId } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
 import { Settings } from "../settings";
-import { onStop } from "../shutdown";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { CheckResult, compareRestored } from "./compare";
@@ -90,7 +89,6 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
     const key = located.entry.key;
     const admin = await connect(s, "postgres");
     let fetched: Fetched | undefined;
-    let releaseFetched: (() => void) | undefined;
     let plan: RestorePlan | undefined;
     let safetyKey: string | undefined;
     let built: { name: string; release: () => void } | undefined;
@@ -103,7 +101,6 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         }
         // Nothing is touched before the backup is known to be intact and fit for this server.
         fetched = await fetchVerified(located, s.workDir);
-        releaseFetched = onStop("remove the restore download", () => fetched?.cleanup());
         log.info(`restore ${key} → ${o.into}: sha256 matches`, { event: "restore.checksum", key });
         const server = await admin.query<{ n: string; v: string }>("SELECT current_setting('server_version_num') AS n, current_setting('server_version') AS v");
         const tools = chooseTools(discoverTools(s.pgBinDir), Math.floor(Number(server.rows[0].n) / 10000), server.rows[0].v);
@@ -154,15 +151,14 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
             built.release();
         }
         const err = e instanceof JobError ? e : new JobError(`restore of ${key} into ${o.into} failed: ${(e as Error).message}`);
-        throw new JobError(`${err.message}. ${retryNote(o, key, plan, safetyKey)}`, err.exitCode);
+        throw new JobError(`${err.message}. ${retryNote(o, key, err.exitCode === 2 ? undefined : plan, safetyKey)}`, err.exitCode);
     } finally {
         fetched?.cleanup();
-        releaseFetched?.();
         await admin.end().catch(() => undefined);
     }
 }
 
-/** What a failed or refused restore left, and the exact backup a retry restores. Pure. */
+/** What a failed or refused restore (no plan: refused before anything ran) left, and the exact backup a retry restores. Pure. */
 export function retryNote(o: Pick<RestoreOptions, "into" | "database">, key: string, plan: RestorePlan | undefined, safetyKey: string | undefined): string {
     const untouched = plan?.mode === "tables"
         ? `${o.into} is as it was (the tables' transaction was rolled back)`

@@ -131,7 +131,7 @@ export function rolesToCreate(missing: readonly string[], globals: Globals | und
     if (unknown.length > 0) {
         throw new JobError(
             `the backup needs role(s) ${unknown.join(", ")} that ${globals ? "its globals do not define" : "no globals were stored for (a backup older than globals)"}: ` +
-                "create them on the server first (CREATE ROLE ...), then run the restore again; nothing was touched",
+                "create them on the server first (CREATE ROLE ...)",
             2,
         );
     }

@@ -34,7 +34,7 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
     const withData = new Set(tableEntries(p.toc, tables, ["TABLE DATA"]).map((e) => `${e.schema}.${e.name}`));
     const noData = tables.filter((t) => !withData.has(`${t.schema}.${t.name}`));
     if (noData.length > 0) {
-        throw new JobError(`the backup holds no data for ${noData.map((t) => tableLabel(t)).join(", ")}; nothing was touched`, 2);
+        throw new JobError(`the backup holds no data for ${noData.map((t) => tableLabel(t)).join(", ")}`, 2);
     }
     const c = await connect(server, into);
     try {
@@ -43,8 +43,8 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
         if (wrong.length > 0) {
             throw new JobError(
                 dataOnly
-                    ? `${wrong.map((t) => tableLabel(t)).join(", ")} do(es) not exist in ${into}: restore without --data-only to create them; nothing was touched`
-                    : `${wrong.map((t) => tableLabel(t)).join(", ")} already exist(s) in ${into}: add --data-only to replace the rows; nothing was touched`,
+                    ? `${wrong.map((t) => tableLabel(t)).join(", ")} do(es) not exist in ${into}: restore without --data-only to create them`
+                    : `${wrong.map((t) => tableLabel(t)).join(", ")} already exist(s) in ${into}: add --data-only to replace the rows`,
                 2,
             );
         }

@@ -137,7 +137,8 @@ export function resolveTables(toc: readonly TocEntry[], items: readonly string[]
         const matches = tables.filter((t) => p.name.test(t.name) && (p.schema ? p.schema.test(t.schema) : true));
         const wildcard = /[*?]/.test(item.replace(/"[^"]*"/g, ""));
         if (matches.length === 0) {
-            problems.push(`${item}: no such table in the backup`);
+            const folded = /[A-Z]/.test(item.replace(/"[^"]*"/g, "")) ? ` (unquoted names fold to lower case: quote it, "${item.replace(/"/g, "")}")` : "";
+            problems.push(`${item}: no such table in the backup${folded}`);
         } else if (!p.schema && !wildcard && new Set(matches.map((m) => m.schema)).size > 1) {
             problems.push(`${item} is in several schemas (${matches.map((m) => tableLabel(m)).join(", ")}): name the schema`);
         }
@@ -147,7 +148,7 @@ export function resolveTables(toc: readonly TocEntry[], items: readonly string[]
     }
     if (problems.length > 0) {
         const sample = tables.slice(0, 12).map((t) => tableLabel(t)).join(", ");
-        throw new JobError(`--tables: ${problems.join("; ")} (the backup has ${tables.length} table(s)${tables.length ? `: ${sample}${tables.length > 12 ? ", …" : ""}` : ""}); nothing was touched`, 2);
+        throw new JobError(`--tables: ${problems.join("; ")} (the backup has ${tables.length} table(s)${tables.length ? `: ${sample}${tables.length > 12 ? ", …" : ""}` : ""})`, 2);
     }
     return [...chosen.values()];
 }

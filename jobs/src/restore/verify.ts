@@ -16,7 +16,6 @@ import { formatDuration, JobError, Logger } from "../log";
 import { manifestKey } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
 import { Settings } from "../settings";
-import { onStop } from "../shutdown";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { loadChecks, runIntegrityChecks } from "./checks";
@@ -130,7 +129,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     };
     let located: Located | undefined;
     let fetched: Fetched | undefined;
-    let releaseFetched: (() => void) | undefined;
     let scratch: ScratchServer | undefined;
     let admin: Client | undefined;
     let scratchDb: string | undefined;
@@ -169,7 +167,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             located = good.located!;
             fetched = await fetchVerified(located, s.workDir);
         }
-        releaseFetched = onStop("remove the verify download", () => fetched?.cleanup());
         report.target = located.target.kind;
         if (!report.copies.some((c) => c.target === located!.target.kind)) {
             report.copies.unshift({ target: located.target.kind, ok: true, detail: `sha256 ${fetched.sha256.slice(0, 16)}… matches` });
@@ -270,7 +267,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         await admin?.end().catch(() => undefined);
         scratch?.release();
         fetched?.cleanup();
-        releaseFetched?.();
     }
     return finish(report, o, located, log);
 }
