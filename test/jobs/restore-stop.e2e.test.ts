@@ -13,7 +13,7 @@ import { fetchVerified, locate } from "../../jobs/src/fetch";
 import { Logger } from "../../jobs/src/log";
 import { dropOnStop } from "../../jobs/src/restore/build";
 import { scratchServer } from "../../jobs/src/restore/scratchServer";
-import { loadSettings, Settings } from "../../jobs/src/settings";
+import { settingsFrom } from "../helpers/settings";
 import { runCleanups } from "../../jobs/src/shutdown";
 import { LocalTarget } from "../../jobs/src/targets";
 import { createHash } from "crypto";
@@ -23,13 +23,7 @@ let server: PgCluster;
 let work: string;
 const quiet = new Logger("json", new Writable({ write: (_c, _e, cb) => cb() }), false);
 
-function settings(env: Record<string, string>): Settings {
-    const r = loadSettings({ BACKUP_LOCAL_DIR: work, ...env });
-    if (!r.ok) {
-        throw new Error(r.errors.join("\n"));
-    }
-    return r.settings;
-}
+const settings = (env: Record<string, string>) => settingsFrom({ BACKUP_LOCAL_DIR: work, ...env });
 
 beforeAll(async () => {
     server = await startPostgres();

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { splitTables } from "../../jobs/src/cli";
 import { describeConnectError, libpqEnv, VERIFY_VARS } from "../../jobs/src/db";
 import { parseGlobals } from "../../jobs/src/globals";
-import { loadSettings, Settings } from "../../jobs/src/settings";
+import { settingsFrom } from "../helpers/settings";
 import { missingLines, normalizeSchema, parseSequenceValues } from "../../jobs/src/restore/compare";
 import { rotationTarget } from "../../jobs/src/restore/copies";
 import { parseDatabaseEntries } from "../../jobs/src/restore/database";
@@ -351,13 +351,7 @@ describe("verify", () => {
 });
 
 describe("child processes and messages", () => {
-    function settings(env: Record<string, string>): Settings {
-        const r = loadSettings({ BACKUP_LOCAL_DIR: "/b", PGDATABASE: "kong", ...env });
-        if (!r.ok) {
-            throw new Error(r.errors.join("\n"));
-        }
-        return r.settings;
-    }
+    const settings = settingsFrom;
 
     it("gives children the one server's settings, never the job's secrets", () => {
         const saved = { ...process.env };

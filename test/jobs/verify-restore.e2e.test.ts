@@ -168,6 +168,12 @@ function schemaOf(db: string): string {
     const out = execFileSync(path.join(PG_BIN, "pg_dump"), ["--schema-only", "--create", "-d", db], { env: { PATH: process.env.PATH ?? "", ...source.env(db) } });
     return out.toString().replace(/^\\(un)?restrict .*$/gm, "");
 }
+/** A new database `name` holding what `sql` makes (an old one of that name is dropped first). */
+function freshDatabase(name: string, sql: string): void {
+    source.psql("postgres", `DROP DATABASE IF EXISTS ${name}`);
+    source.psql("postgres", `CREATE DATABASE ${name}`);
+    source.psql(name, sql);
+}
 const databases = () => source.psql("postgres", "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'kx\\_%'");
 
 describe("restore", () => {
@@ -191,9 +197,7 @@ describe("restore", () => {
     });
 
     it("refuses to overwrite a non-empty database without --force, naming the backup a retry uses; --plan changes nothing", async () => {
-        source.psql("postgres", "DROP DATABASE IF EXISTS target_plan");
-        source.psql("postgres", "CREATE DATABASE target_plan");
-        source.psql("target_plan", "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (1), (2)");
+        freshDatabase("target_plan", "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (1), (2)");
         const refused = await runCli(["restore", "--into", "target_plan"], env(backupDir));
         expect(refused.code).toBe(2);
         expect(failure(refused.stderr)).toBe(`database target_plan exists and holds 1 relation: add --force to replace it (a safety dump is taken first), or restore --into a new database. target_plan was not changed; to retry with the same backup: --backup ${backupName}`);
@@ -215,9 +219,7 @@ describe("restore", () => {
     });
 
     it("a database holding only a large object is not empty", async () => {
-        source.psql("postgres", "DROP DATABASE IF EXISTS target_lo");
-        source.psql("postgres", "CREATE DATABASE target_lo");
-        source.psql("target_lo", "SELECT lo_from_bytea(4242, 'precious')");
+        freshDatabase("target_lo", "SELECT lo_from_bytea(4242, 'precious')");
         const r = await runCli(["restore", "--into", "target_lo"], env(backupDir));
         expect(r.code).toBe(2);
         expect(failure(r.stderr)).toMatch(/database target_lo exists and holds 1 large object: add --force/);
@@ -225,9 +227,7 @@ describe("restore", () => {
     });
 
     it("refuses while other sessions are connected, naming the backup; --terminate-connections ends them", async () => {
-        source.psql("postgres", "DROP DATABASE IF EXISTS target_busy");
-        source.psql("postgres", "CREATE DATABASE target_busy");
-        source.psql("target_busy", "CREATE TABLE old_data (id int); INSERT INTO old_data VALUES (42)");
+        freshDatabase("target_busy", "CREATE TABLE old_data (id int); INSERT INTO old_data VALUES (42)");
         const session = new Client({ host: "127.0.0.1", port: source.port, user: "postgres", password: source.password, database: "target_busy" });
         await session.connect();
         session.on("error", () => undefined);
@@ -251,9 +251,7 @@ describe("restore", () => {
     });
 
     it("keeps the original under its documented name with --keep-original", async () => {
-        source.psql("postgres", "DROP DATABASE IF EXISTS target_keep");
-        source.psql("postgres", "CREATE DATABASE target_keep");
-        source.psql("target_keep", "CREATE TABLE mine (id int); INSERT INTO mine VALUES (7)");
+        freshDatabase("target_keep", "CREATE TABLE mine (id int); INSERT INTO mine VALUES (7)");
         const r = await runCli(["restore", "--into", "target_keep", "--force", "--no-safety-dump", "--keep-original"], env(backupDir));
         expect(r.code, r.stderr).toBe(0);
         const kept = logLines(r.stderr).find((l) => l.event === "restore.keep-original")?.old as string;
@@ -268,9 +266,7 @@ describe("restore", () => {
         const m = JSON.parse(readFileSync(manifest, "utf8"));
         m.tables.find((t: { name: string }) => t.name === "orders").rows -= 1;
         writeFileSync(manifest, JSON.stringify(m));
-        source.psql("postgres", "DROP DATABASE IF EXISTS target_orig");
-        source.psql("postgres", "CREATE DATABASE target_orig");
-        source.psql("target_orig", "CREATE TABLE orig (id int PRIMARY KEY, note text); INSERT INTO orig SELECT g, 'n' || g FROM generate_series(1, 50) g; COMMENT ON DATABASE target_orig IS 'mine'");
+        freshDatabase("target_orig", "CREATE TABLE orig (id int PRIMARY KEY, note text); INSERT INTO orig SELECT g, 'n' || g FROM generate_series(1, 50) g; COMMENT ON DATABASE target_orig IS 'mine'");
         const before = schemaOf("target_orig");
         const rowsBefore = digest("target_orig", "orig");
         const r = await runCli(["restore", "--into", "target_orig", "--force", "--no-safety-dump"], env(dir));
@@ -291,9 +287,7 @@ describe("restore", () => {
 case " $* " in *" --dbname "*) "${PG_BIN}/pg_restore" "$@" & pid=$!; sleep 0.3; kill -9 $pid; exit 137;; esac
 exec "${PG_BIN}/pg_restore" "$@"
 `, { mode: 0o755 });
-        source.psql("postgres", "DROP DATABASE IF EXISTS target_killed");
-        source.psql("postgres", "CREATE DATABASE target_killed");
-        source.psql("target_killed", "CREATE TABLE orig (id int); INSERT INTO orig VALUES (1), (2), (3)");
+        freshDatabase("target_killed", "CREATE TABLE orig (id int); INSERT INTO orig VALUES (1), (2), (3)");
         const before = schemaOf("target_killed");
         const rowsBefore = digest("target_killed", "orig");
         const r = await runCli(["restore", "--into", "target_killed", "--force", "--no-safety-dump"], env(backupDir, { BACKUP_PG_BIN_DIR: bin }));
