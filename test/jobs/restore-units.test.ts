@@ -17,7 +17,8 @@ import { retryNote } from "../../jobs/src/restore/restore";
 import { roleReferences, rolesToCreate } from "../../jobs/src/restore/roles";
 import { classify, scanScript, ScriptSink } from "../../jobs/src/restore/script";
 import { splitStatements, tokenize } from "../../jobs/src/restore/sqlLexer";
-import { parseTocList, resolveTables } from "../../jobs/src/restore/toc";
+import { resolveTables } from "../../jobs/src/restore/toc";
+import { parseTocEntries } from "../../jobs/src/toc";
 
 /** What a script scan hands to a sink: statements, and COPY data as data. */
 async function scan(sql: string, o: { inTransaction?: boolean } = {}): Promise<{ statements: string[]; data: string[] }> {
@@ -149,7 +150,7 @@ describe("table of contents and --tables", () => {
         "3375; 0 0 BLOBS - BLOBS ",
         "3388; 0 0 SEQUENCE SET ledger entries_id_seq postgres",
     ].join("\n");
-    const toc = parseTocList(list);
+    const toc = parseTocEntries(list);
 
     it("parses descriptions with spaces, schemas with dots and spaces, and owners", () => {
         expect(toc.find((e) => e.id === 3369)).toEqual({ id: 3369, desc: "TABLE DATA", schema: "ledger", name: "entries", owner: "postgres" });

@@ -15,7 +15,8 @@ import { DatabaseDefinition, parseDatabaseEntries } from "./database";
 import { neededRoles, roleReferences } from "./roles";
 import { scriptStatements } from "./script";
 import { splitStatements } from "./sqlLexer";
-import { databaseEntries, largeObjectIds, parseTocList, useList } from "./toc";
+import { parseTocEntries } from "../toc";
+import { databaseEntries, largeObjectIds, useList } from "./toc";
 import { toolText } from "./tools";
 
 export interface Prepared {
@@ -41,7 +42,7 @@ export function writeUseList(fetched: Fetched, name: string, entries: readonly T
 
 /** Reads a dump's table of contents (see toc.ts: the one place to read it from manifest.toc instead). */
 export async function readToc(tools: ClientTools, fetched: Fetched, what: string): Promise<TocEntry[]> {
-    return parseTocList(await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${what}`));
+    return parseTocEntries(await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${what}`));
 }
 
 export async function prepare(located: Located, fetched: Fetched, tools: ClientTools): Promise<Prepared> {

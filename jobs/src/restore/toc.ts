@@ -1,62 +1,11 @@
 /**
  * A dump's table of contents, and choosing entries from it: the tables `--tables` names, the
- * database's own entries, sequences' values, large objects. `readToc` reads `pg_restore --list`;
- * it is the one place to swap for a TOC parsed from the dump stream (manifest.toc) once the
- * backup records one.
+ * database's own entries, sequences' values, large objects. `readToc` (prepare.ts) reads it with
+ * `pg_restore --list`, parsed in ../toc.ts: the one place to swap for a TOC read from the dump
+ * stream (manifest.toc) once every backup records one.
  */
-import { TocEntry } from "../manifest";
 import { JobError } from "../log";
-import { tableLabel } from "../manifest";
-
-/** pg_dump's entry descriptions; several hold spaces, so the longest match wins. */
-const DESCS = [
-    "ACCESS METHOD", "ACL", "AGGREGATE", "BLOB", "BLOB METADATA", "BLOBS", "CAST", "CHECK CONSTRAINT", "COLLATION", "COMMENT",
-    "CONSTRAINT", "CONVERSION", "DATABASE", "DATABASE PROPERTIES", "DEFAULT", "DEFAULT ACL", "DOMAIN", "ENCODING",
-    "EVENT TRIGGER", "EXTENSION", "FK CONSTRAINT", "FOREIGN DATA WRAPPER", "FOREIGN SERVER", "FOREIGN TABLE", "FUNCTION",
-    "INDEX", "INDEX ATTACH", "LARGE OBJECT", "LARGE OBJECTS", "MATERIALIZED VIEW", "MATERIALIZED VIEW DATA", "OPERATOR",
-    "OPERATOR CLASS", "OPERATOR FAMILY", "POLICY", "PROCEDURAL LANGUAGE", "PROCEDURE", "PUBLICATION", "PUBLICATION TABLE",
-    "PUBLICATION TABLES IN SCHEMA", "ROW SECURITY", "RULE", "SCHEMA", "SEARCHPATH", "SECURITY LABEL", "SEQUENCE",
-    "SEQUENCE OWNED BY", "SEQUENCE SET", "SERVER", "SHELL TYPE", "STATISTICS", "STDSTRINGS", "SUBSCRIPTION",
-    "SUBSCRIPTION TABLE", "TABLE", "TABLE ATTACH", "TABLE DATA", "TEXT SEARCH CONFIGURATION", "TEXT SEARCH DICTIONARY",
-    "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE", "TRANSFORM", "TRIGGER", "TYPE", "USER MAPPING", "VIEW",
-].sort((a, b) => b.length - a.length);
-
-const LINE = /^(\d+); \d+ \d+ (.*)$/;
-
-/**
- * Parses `pg_restore --list` (run with --create, so the DATABASE entries show). The list prints
- * names unquoted, space-separated: the namespace is told apart from the name by the schemas the
- * dump creates, and the owner is the last word. Pure.
- */
-export function parseTocList(text: string): TocEntry[] {
-    const raw = text.split("\n").map((l) => LINE.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-    const split = (rest: string) => {
-        const desc = DESCS.find((d) => rest.startsWith(`${d} `)) ?? rest.split(" ")[0];
-        const after = rest.slice(desc.length + 1);
-        const lastSpace = after.lastIndexOf(" ");
-        return { desc, nsTag: after.slice(0, lastSpace), owner: after.slice(lastSpace + 1) };
-    };
-    const schemas = new Set(["public", "pg_catalog"]);
-    for (const m of raw) {
-        const { desc, nsTag } = split(m[2]);
-        if (desc === "SCHEMA" && nsTag.startsWith("- ")) {
-            schemas.add(nsTag.slice(2));
-        }
-    }
-    const known = [...schemas].sort((a, b) => b.length - a.length);
-    return raw.map((m) => {
-        const { desc, nsTag, owner } = split(m[2]);
-        let schema = "";
-        let name = nsTag;
-        if (nsTag.startsWith("- ")) {
-            name = nsTag.slice(2);
-        } else {
-            schema = known.find((s) => nsTag.startsWith(`${s} `)) ?? nsTag.split(" ")[0];
-            name = nsTag.slice(schema.length + 1);
-        }
-        return { id: Number(m[1]), desc, schema, name, owner };
-    });
-}
+import { tableLabel, TocEntry } from "../manifest";
 
 /** A `pg_restore -L` list selecting exactly these entries (pg_restore reads the leading ids). Pure. */
 export function useList(entries: readonly TocEntry[]): string {
