@@ -178,8 +178,10 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         steps.begin("readable");
         const serverMajor = Math.floor(located.manifest.server.versionNum / 10000);
         scratch = await scratchServer(s, serverMajor, log);
+        // BACKUP_PG_BIN_DIR when set; else the throwaway server's own tools match it best.
         const available = discoverTools(s.pgBinDir);
-        const tools = chooseTools(scratch.binDir ? [{ dir: scratch.binDir, major: serverMajor, version: String(serverMajor) }, ...available] : available, serverMajor, located.manifest.server.version);
+        const own = scratch.binDir && !s.pgBinDir ? [{ dir: scratch.binDir, major: serverMajor, version: String(serverMajor) }] : [];
+        const tools = chooseTools([...own, ...available], serverMajor, located.manifest.server.version);
         const prepared = await prepare(located, fetched, tools);
         steps.record(true, prepared.plain ? "plain SQL: every statement read, no psql meta-command" : `${prepared.toc.length} archive entries`);
 
