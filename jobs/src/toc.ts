@@ -32,14 +32,17 @@ const DESCS = [
 /**
  * The entries of a `pg_restore --list` (run with --create, the DATABASE entries show too). The
  * namespace is told apart from the tag by the schemas the dump itself creates (a schema may hold
- * spaces or dots), and the owner is the last word (absent for a few entries, e.g. BLOBS).
+ * spaces or dots), and the owner by the roles given (the manifest's globals, when known: a role
+ * may hold spaces too), else it is the last word (absent for a few entries, e.g. BLOBS).
  */
-export function parseTocEntries(text: string): TocEntry[] {
+export function parseTocEntries(text: string, roles: readonly string[] = []): TocEntry[] {
+    const byLength = roles.filter((r) => r.includes(" ")).sort((a, b) => b.length - a.length);
     const raw = text.split("\n").map((l) => /^(\d+);\s+\d+\s+\d+\s+(.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
     const split = (rest: string) => {
         const desc = DESCS.find((d) => rest.startsWith(`${d} `)) ?? rest.split(" ")[0];
         const after = rest.slice(desc.length + 1);
-        const lastSpace = after.lastIndexOf(" ");
+        const role = byLength.find((r) => after.endsWith(` ${r}`));
+        const lastSpace = role ? after.length - role.length - 1 : after.lastIndexOf(" ");
         return { desc, nsTag: lastSpace >= 0 ? after.slice(0, lastSpace) : after, owner: lastSpace >= 0 ? after.slice(lastSpace + 1) : "" };
     };
     const schemas = new Set(["public", "pg_catalog"]);

@@ -63,6 +63,7 @@ CREATE ROLE exchange LOGIN PASSWORD 'not-in-any-backup';
 CREATE ROLE app_reader NOLOGIN;
 CREATE ROLE "Report Users" NOLOGIN;
 CREATE ROLE auditor LOGIN CONNECTION LIMIT 2;
+CREATE ROLE lo_keeper NOLOGIN;
 GRANT app_reader TO auditor;
 ALTER ROLE exchange SET statement_timeout = '30s';
 COMMENT ON ROLE exchange IS 'the application''s login';
@@ -79,7 +80,8 @@ GRANT CONNECT ON DATABASE rich TO app_reader, exchange;
  * A database exercising what a whole-database restore must carry besides rows: several schemas,
  * ICU collation (sort order), row-level security policies naming roles, grants and default
  * privileges, a foreign server with a user mapping, large objects, sequences (called and not),
- * a materialized view, backslashes in data and code. Run inside "rich" (see RICH_ROLES).
+ * a materialized view, backslashes in data and code, a table owned by a role whose name holds a
+ * space, a large object owned by a role named nowhere else. Run inside "rich" (see RICH_ROLES).
  */
 export const RICH_DATABASE = String.raw`
 CREATE EXTENSION postgres_fdw;
@@ -105,16 +107,20 @@ CREATE MATERIALIZED VIEW reporting.balances AS SELECT account_id, sum(amount) AS
 CREATE FUNCTION public.escape_me() RETURNS text LANGUAGE plpgsql AS $f$ BEGIN RETURN E'C:\\tmp\\! not a command'; END $f$;
 RESET ROLE;
 CREATE TABLE "we.ird"."T" (id int PRIMARY KEY, path text);
+CREATE TABLE reporting.weekly (week int PRIMARY KEY, total numeric);
+ALTER TABLE reporting.weekly OWNER TO "Report Users";
 CREATE SERVER remote_ledger FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'ledger.internal', dbname 'ledger');
 CREATE USER MAPPING FOR app_reader SERVER remote_ledger OPTIONS (user 'reader');
 INSERT INTO public.accounts (name, opened) SELECT (ARRAY['Zoë', 'zebra', 'Äpfel', 'apple', 'Øre', 'oar'])[1 + g % 6] || ' ' || g, DATE '2026-01-01' + g FROM generate_series(1, 300) g;
 INSERT INTO ledger.entries (account_id, kind, amount, memo) SELECT 1 + g % 300, (ARRAY['credit', 'debit']::ledger.kind[])[1 + g % 2], (g - 500) / 7.0, E'back\\slash\t' || g FROM generate_series(1, 1000) g;
 INSERT INTO "we.ird"."T" VALUES (1, E'C:\\Users\\x'), (2, NULL);
+INSERT INTO reporting.weekly SELECT g, g * 70 FROM generate_series(1, 5) g;
 INSERT INTO reporting.daily SELECT DATE '2026-01-01' + g, g * 10 FROM generate_series(0, 30) g;
 REFRESH MATERIALIZED VIEW reporting.balances;
 SELECT lo_from_bytea(70001, 'the first large object');
 SELECT lo_from_bytea(70002, decode(repeat('00ff', 5000), 'hex'));
 ALTER LARGE OBJECT 70001 OWNER TO exchange;
+ALTER LARGE OBJECT 70002 OWNER TO lo_keeper;
 COMMENT ON LARGE OBJECT 70001 IS 'a scanned contract';
 GRANT SELECT ON LARGE OBJECT 70002 TO app_reader;
 `;

@@ -160,6 +160,14 @@ describe("table of contents and --tables", () => {
         expect(toc.find((e) => e.id === 3375)).toMatchObject({ desc: "BLOBS", name: "BLOBS", owner: "" });
     });
 
+    it("tells an owner whose name holds a space from the tag, given the roles", () => {
+        const spaced = "3374; 2613 16413 BLOB - 16413 Report Users\n219; 1259 16405 TABLE public my table Report Users\n";
+        expect(parseTocEntries(spaced, ["Report Users", "exchange"])).toEqual([
+            { id: 3374, desc: "BLOB", schema: "", name: "16413", owner: "Report Users" },
+            { id: 219, desc: "TABLE", schema: "public", name: "my table", owner: "Report Users" },
+        ]);
+    });
+
     it("resolves schema-qualified, quoted and wildcard names to exact tables", () => {
         expect(resolveTables(toc, ["ledger.entries"])).toEqual([{ schema: "ledger", name: "entries" }]);
         expect(resolveTables(toc, ['"MyTable"'])).toEqual([{ schema: "public", name: "MyTable" }]);

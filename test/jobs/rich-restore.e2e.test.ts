@@ -86,7 +86,7 @@ describe("a rich database, whole", () => {
         const r = await runCli(["verify", "--json"], env(source));
         expect(r.code, r.stderr).toBe(0);
         const report = JSON.parse(r.stdout);
-        expect(report.steps.find((s: { step: string }) => s.step === "roles").detail).toBe("created 4 role(s) from the backup's globals: exchange, app_reader, Report Users, auditor");
+        expect(report.steps.find((s: { step: string }) => s.step === "roles").detail).toBe("created 5 role(s) from the backup's globals: exchange, app_reader, Report Users, auditor, lo_keeper");
         expect(report.checks.ran).toEqual(["counts", "properties", "schema", "sequences", "large-objects", "integrity"]);
         expect(report.steps.find((s: { step: string }) => s.step === "large-objects").detail).toBe("2 large object(s), the dump's OIDs");
         expect(roles(verifier)).toBe("");
@@ -97,7 +97,7 @@ describe("a rich database, whole", () => {
         const r = await runCli(["restore", "--into", "rich"], env(bare));
         expect(r.code).toBe(2);
         expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toBe(
-            "the server lacks role(s) Report Users, app_reader, exchange that the backup needs: add --create-roles to create them from the backup's globals " +
+            "the server lacks role(s) Report Users, app_reader, exchange, lo_keeper that the backup needs: add --create-roles to create them from the backup's globals " +
                 `(without passwords), or create them yourself. rich was not changed; to retry with the same backup: --backup ${backupName}`,
         );
         expect(roles(bare)).toBe("");
@@ -118,6 +118,13 @@ describe("a rich database, whole", () => {
         expect(bare.psql("postgres", "SELECT string_agg(r.rolname || '>' || m.rolname, ',') FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member WHERE r.rolname !~ '^pg_'")).toBe("app_reader>auditor");
         expect(bare.psql("postgres", "SELECT count(*) FROM pg_authid WHERE rolpassword IS NOT NULL")).toBe("1");
         expect(bare.psql("postgres", "SELECT string_agg(rolname || ':' || rolconnlimit || ':' || coalesce(array_to_string(s.setconfig, ','), ''), ' ' ORDER BY rolname) FROM pg_roles r LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0 WHERE rolname IN ('auditor', 'exchange')")).toBe("auditor:2: exchange:-1:statement_timeout=30s");
+    });
+
+    it("restores a table owned by a role whose name holds a space, by name", async () => {
+        bare.psql("rich", "UPDATE reporting.weekly SET total = 0");
+        const r = await runCli(["restore", "--into", "rich", "--tables", "reporting.weekly", "--data-only", "--force", "--no-safety-dump"], env(bare));
+        expect(r.code, r.stderr).toBe(0);
+        expect(bare.psql("rich", "SELECT string_agg(total::text, ',' ORDER BY week) FROM reporting.weekly")).toBe("70,140,210,280,350");
     });
 
     it("replaces it again in place: the swap keeps every property", async () => {

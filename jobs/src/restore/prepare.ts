@@ -41,8 +41,9 @@ export function writeUseList(fetched: Fetched, name: string, entries: readonly T
 }
 
 /** Reads a dump's table of contents (see toc.ts: the one place to read it from manifest.toc instead). */
-export async function readToc(tools: ClientTools, fetched: Fetched, what: string): Promise<TocEntry[]> {
-    return parseTocEntries(await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${what}`));
+export async function readToc(tools: ClientTools, fetched: Fetched, located: Located): Promise<TocEntry[]> {
+    const list = await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${located.entry.key}`);
+    return parseTocEntries(list, located.manifest.globals?.roles);
 }
 
 export async function prepare(located: Located, fetched: Fetched, tools: ClientTools): Promise<Prepared> {
@@ -59,13 +60,16 @@ export async function prepare(located: Located, fetched: Fetched, tools: ClientT
             expected: { schemaSkip: "plain-format backups carry no table of contents to compare with" },
         };
     }
-    const toc = await readToc(tools, fetched, key);
+    const toc = await readToc(tools, fetched, located);
     const pgRestore = (args: string[], what: string) => toolText(tools, "pg_restore", [...args, "--file", "-", fetched.input], undefined, `pg_restore ${what} of ${key}`);
     const database = parseDatabaseEntries(await pgRestore(["--create", "--use-list", writeUseList(fetched, "database", databaseEntries(toc))], "--create (database entries)"));
     const schemaSql = await pgRestore(["--schema-only", "--create"], "--schema-only");
+    // Large objects' owners and grants are not schema: read their entries apart (never their data).
+    const largeObjects = toc.filter((e) => e.desc === "BLOB" || e.desc === "BLOB METADATA" || (e.desc === "ACL" && e.name.startsWith("LARGE OBJECT")));
+    const largeObjectSql = largeObjects.length === 0 ? "" : await pgRestore(["--use-list", writeUseList(fetched, "large-objects", largeObjects)], "large object owners");
     let roles: string[];
     try {
-        roles = neededRoles(splitStatements(schemaSql));
+        roles = neededRoles([...splitStatements(schemaSql), ...splitStatements(largeObjectSql)]);
     } catch (e) {
         throw new JobError(`the schema of ${key}: ${(e as Error).message}`);
     }

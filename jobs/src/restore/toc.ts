@@ -118,5 +118,6 @@ export function largeObjectIds(toc: readonly TocEntry[]): string[] | undefined {
     if (toc.some((e) => e.desc === "BLOB METADATA" || e.desc === "LARGE OBJECT")) {
         return undefined;
     }
-    return toc.filter((e) => e.desc === "BLOB").map((e) => e.name);
+    // The tag is the OID (a role with spaces owning it could blur the tag's end).
+    return toc.filter((e) => e.desc === "BLOB").map((e) => e.name.split(" ")[0]);
 }
