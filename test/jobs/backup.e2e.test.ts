@@ -113,14 +113,14 @@ describe("backup to local, S3 and Azure at once", () => {
         expectNoSecrets(result);
     });
 
-    it("names the dump as the runbook does, with a manifest beside it on every target", async () => {
+    it("names the dump as the runbook does, with a manifest and the globals beside it on every target", async () => {
         const files = localFiles(prefix);
-        expect(files).toHaveLength(2);
+        expect(files).toHaveLength(3);
         const dump = files.find((f) => f.endsWith(".dump"))!;
         expect(dump).toMatch(/^kx_e2e\/kx_e2e-\d{8}-\d{6}-[0-9a-f]{6}\.dump$/);
-        expect(files).toContain(`${dump}.manifest.json`);
-        expect((await s3Keys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.manifest.json`]);
-        expect((await azureKeys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.manifest.json`]);
+        expect(files.sort()).toEqual([dump, `${dump}.globals.sql`, `${dump}.manifest.json`]);
+        expect((await s3Keys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.globals.sql`, `full/${dump}.manifest.json`]);
+        expect((await azureKeys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.globals.sql`, `full/${dump}.manifest.json`]);
         manifest = JSON.parse(readFileSync(path.join(work, prefix, `${dump}.manifest.json`), "utf8"));
     });
 
