@@ -73,6 +73,11 @@ export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | und
     for (const t of o.tables) {
         args.push("--table", t);
     }
+    if (o.tables.length > 0) {
+        // Every pattern must match something: a mistyped or mis-quoted name fails the backup
+        // instead of silently leaving that table out.
+        args.push("--strict-names");
+    }
     return args;
 }
 

@@ -205,6 +205,13 @@ describe("the runbook's variants", () => {
         expect(pg.psql("restored_schema", "SELECT count(*) FROM accounts")).toBe("0");
     });
 
+    it("selected tables: a name that matches nothing fails the backup instead of leaving the table out", async () => {
+        const r = await runCli(["backup", "--table", "orders", "--table", "\"Orders\"", "--no-prune"], { ...pg.env(DB), BACKUP_LOCAL_DIR: localDir("nomatch") });
+        expect(r.code).toBe(1);
+        expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toMatch(/no matching tables were found for pattern "\\"Orders\\""|no matching tables/);
+        expect(localFiles("nomatch").filter((f) => f.endsWith(".manifest.json"))).toEqual([]);
+    });
+
     it("selected tables: only those, counted", async () => {
         const r = await runCli(["backup", "--table", "orders", "--table", "ledger.*", "--data-only", "--no-prune"], { ...pg.env(DB), BACKUP_LOCAL_DIR: localDir("tables") });
         expect(r.code, r.stderr).toBe(0);
