@@ -4,12 +4,12 @@
  * made by GNU tar (symlinks, modes, empty directories and any file name survive) and streamed
  * through the same fan-out. `restore-archive` is in restore/archive.ts.
  */
-import { spawn } from "child_process";
 import { createHash } from "crypto";
 import { createReadStream, promises as fs } from "fs";
 import * as path from "path";
 import { listBackups } from "./catalog";
-import { commitManifest, streamToTargets } from "./commit";
+import { commitManifest, discardArtifact, streamToTargets } from "./commit";
+import { killGroup, spawnManaged } from "./shutdown";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest } from "./manifest";
 import { backupKey } from "./naming";
@@ -89,11 +89,11 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
     }
     const key = backupKey(undefined, o.name, started, "tar.gz");
     log.info(`archiving ${o.dir} as ${o.name}: ${tree.files} files, ${formatBytes(tree.totalBytes)}`, { event: "archive.start", name: o.name, key, targets: targets.map((t) => t.location) });
-    const tar = spawn("tar", ["--create", "--gzip", "--file", "-", "--directory", o.dir, "--numeric-owner", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    const tar = spawnManaged("tar", ["--create", "--gzip", "--file", "-", "--directory", o.dir, "--numeric-owner", "."], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
-    tar.stderr.on("data", (d) => (stderr += d));
+    tar.stderr!.on("data", (d) => (stderr += d));
     try {
-        const streamed = await streamToTargets(tar.stdout, targets, {
+        const streamed = await streamToTargets(tar.stdout!, targets, {
             key,
             expectedBytes: tree.totalBytes,
             label: o.name,
@@ -134,7 +134,8 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
         log.info(`archive ${o.name} ok: ${formatBytes(manifest.size)} (${tree.files} files) in ${formatDuration(manifest.durationMs)} to ${manifest.targets.join(", ")}`, { event: "archive.done", name: o.name, key, bytes: manifest.size });
         return { skipped: false, key, manifest };
     } catch (e) {
-        tar.kill("SIGTERM");
+        killGroup(tar);
+        await discardArtifact(key, e as Error);
         throw e instanceof JobError ? e : new JobError(`archive of ${o.dir} failed: ${(e as Error).message}`);
     }
 }

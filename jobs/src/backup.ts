@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
 import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, parseQualified, serverInfo, tablePatternMatcher, userTables } from "./db";
-import { commitManifest, streamToTargets } from "./commit";
+import { commitManifest, discardArtifact, streamToTargets } from "./commit";
 import { backupGlobals } from "./globals";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
@@ -267,6 +267,9 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
                 killGroup(child);
             }
         }
+        // Failed after the dump was committed but before its manifest (globals, counts): the
+        // run's own copies go; nothing that looks like a backup but is not one stays.
+        await discardArtifact(key, e as Error);
         throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);

@@ -588,7 +588,16 @@ if (require.main === module) {
         process.stderr.write(`kx-backup: internal error (please report): ${activeLog ? activeLog.redact(message) : message}\n`);
         process.exit(70);
     });
-    main(process.argv.slice(2)).then(
+    let settled = false;
+    // An await on a promise that can never settle would let the event loop drain and exit 0
+    // with nothing done: that is a bug, and must look like one.
+    process.on("beforeExit", () => {
+        if (!settled) {
+            process.stderr.write("kx-backup: internal error (please report): the command stopped waiting without finishing\n");
+            process.exit(70);
+        }
+    });
+    main(process.argv.slice(2)).finally(() => (settled = true)).then(
         (code) => {
             process.exitCode = code;
             if (stopping()) {
