@@ -4,6 +4,7 @@
  * ServiceAccount token carries one `iss`, so a second issuer means one cloud never authenticates.
  */
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import { eksIssuerProblem } from "../components/config/names";
 import { asList, known, Props, resourcePolicy, statementsOf, T, UNKNOWN } from "./common";
 
 /** host/path of an issuer, as IAM condition keys and provider ARNs spell it. */
@@ -102,6 +103,13 @@ export const stackOneOidcIssuer: StackValidationPolicy = {
     name: "kx-stack-one-oidc-issuer",
     description: "IRSA roles and Azure federated credentials all trust one OIDC issuer: the cluster's own.",
     validateStack: (args, reportViolation) => {
+        for (const fic of args.resources.filter((r) => r.type === T.federatedCredential)) {
+            const issuer = known(() => fic.props.issuer);
+            const problem = typeof issuer === "string" ? eksIssuerProblem(issuer) : undefined;
+            if (problem) {
+                reportViolation(`${fic.name} trusts ${issuer}: the cluster's tokens never match it; use ${problem}`, fic.urn);
+            }
+        }
         const found = issuersOf(args.resources);
         const distinct = [...new Set(found.map((f) => f.issuer))];
         if (distinct.length > 1) {

@@ -63,6 +63,19 @@ function fnv1a(text: string): string {
     return h.toString(16).padStart(8, "0");
 }
 
+/**
+ * Why an issuer URL cannot be the `iss` of its cluster's tokens, or undefined. EKS issues tokens
+ * with `iss` = `https://oidc.eks.<region>.amazonaws.com/id/<ID>`, no trailing slash; IAM forgives
+ * one, but an Azure federated credential is matched character for character (AADSTS70021), so a
+ * slash there leaves IRSA working and every Azure sign-in failing.
+ */
+export function eksIssuerProblem(issuerUrl: string): string | undefined {
+    if (/^https:\/\/oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/id\/[^/]+\/+$/.test(issuerUrl)) {
+        return "an EKS issuer exactly as its tokens' iss spells it, without a trailing slash (Azure matches the federated credential's issuer character for character)";
+    }
+    return undefined;
+}
+
 /** An OIDC issuer URL as IAM and token `iss` claims spell it without the scheme: host/path, no trailing slash. */
 export function issuerHostPath(issuerUrl: string): string {
     return issuerUrl.replace(/^https:\/\//, "").replace(/\/+$/, "");

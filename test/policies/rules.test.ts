@@ -286,8 +286,13 @@ describe("stack policies", () => {
 
     it("the stack trusts one OIDC issuer: an IRSA role and a federated credential naming different ones are refused", async () => {
         const role = policyResource("aws:iam/role:Role", goodTrust(), "role");
-        const same = policyResource("azure-native:managedidentity:FederatedIdentityCredential", { issuer: `https://${issuer}/`, subject: "system:serviceaccount:krystalinex:kx-backup" }, "fic");
+        const same = policyResource("azure-native:managedidentity:FederatedIdentityCredential", { issuer: `https://${issuer}`, subject: "system:serviceaccount:krystalinex:kx-backup" }, "fic");
         expect(await stackViolationsOf(rules.stackOneOidcIssuer, [role, same])).toEqual([]);
+        // IAM forgives a trailing slash; Azure does not, and EKS tokens carry none: Azure never authenticates.
+        const slash = policyResource("azure-native:managedidentity:FederatedIdentityCredential", { issuer: `https://${issuer}/`, subject: "system:serviceaccount:krystalinex:kx-backup" }, "slash");
+        expect(await stackViolationsOf(rules.stackOneOidcIssuer, [role, slash])).toEqual([
+            `slash trusts https://${issuer}/: the cluster's tokens never match it; use an EKS issuer exactly as its tokens' iss spells it, without a trailing slash (Azure matches the federated credential's issuer character for character)`,
+        ]);
         const aks = policyResource("azure-native:managedidentity:FederatedIdentityCredential", { issuer: "https://westeurope.oic.prod-aks.azure.com/t/i/", subject: "system:serviceaccount:krystalinex:kx-backup" }, "aks");
         const found = await stackViolationsOf(rules.stackOneOidcIssuer, [role, aks]);
         expect(found).toHaveLength(2);
