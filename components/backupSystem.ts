@@ -59,7 +59,8 @@ export class BackupSystem extends pulumi.ComponentResource {
         }, parent);
         const inCluster = { parent: this, provider: cluster };
         const identities = jobIdentities(c);
-        // One lifecycle rule per folder: databases and volumes expire at their retention; the
+        // One lifecycle rule per folder, with its retention: prune enforces it on the targets (the
+        // lifecycle only cleans up after it), the replica's lifecycle expires there. The
         // configuration export is kept indefinitely unless told otherwise (clean-up rules only).
         const folders = [
             ...c.databases.map((d) => ({ name: d.name, retentionDays: d.retentionDays })),

@@ -10,7 +10,7 @@ export interface S3BackupBucketArgs {
     readonly bucketNamePrefix: string;
     /** Key prefix the job writes under. */
     readonly prefix: string;
-    /** One lifecycle rule per folder: expiring at its retention, or clean-up only when kept indefinitely. */
+    /** One lifecycle rule per folder: clean-up of what prune deleted here; on the replica, expiry at its retention. */
     readonly folders: readonly RetentionInput[];
     /** Days a noncurrent version survives. Default: 7. */
     readonly noncurrentVersionDays?: number;
@@ -96,7 +96,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         // Lifecycle rules on a versioned bucket must wait for versioning, or noncurrent rules race it.
         new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
             bucket: bucket.id,
-            rules: s3LifecycleRules(args.prefix, args.folders, noncurrentDays),
+            rules: s3LifecycleRules(args.prefix, args.folders, noncurrentDays, { expireCurrent: false }),
         }, { parent: this, dependsOn: [versioning] });
 
         if (args.objectLock) {
@@ -218,7 +218,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         }
         new aws.s3.BucketLifecycleConfiguration(`${name}-replica-lifecycle`, {
             bucket: replica.id,
-            rules: s3LifecycleRules(args.prefix, args.folders, args.noncurrentVersionDays ?? 7),
+            rules: s3LifecycleRules(args.prefix, args.folders, args.noncurrentVersionDays ?? 7, { expireCurrent: true }),
         }, { ...inReplica, dependsOn: [replicaVersioning] });
 
         const role = new aws.iam.Role(`${name}-replication-role`, {

@@ -189,10 +189,21 @@ describe("stack policies", () => {
         pod(cj).containers[0].env = Object.entries({ PGDATABASE: db, ...env }).map(([name, value]) => ({ name, value }));
         return policyResource(CRON, cj, `${component}-${db}`);
     };
-    const lifecycle = (days: number, extra = {}) => policyResource("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", {
-        bucket: "b-id",
-        rules: [{ id: "expire-kong", status: "Enabled", filter: { prefix: "krystalinex/kong/" }, expiration: { days } }],
-    }, "lc", extra);
+    const LC = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration";
+    const cleanUp = (prefix = "krystalinex/kong/") => ({ id: "clean-up-kong", status: "Enabled", filter: { prefix }, expiration: { expiredObjectDeleteMarker: true }, noncurrentVersionExpiration: { noncurrentDays: 7 } });
+    const expiring = (days: number, filter: object = { prefix: "krystalinex/kong/" }) => ({ id: `expire-${days}`, status: "Enabled", filter, expiration: { days } });
+    const lifecycle = (...rules: object[]) => policyResource(LC, { bucket: "b-id", rules }, "lc");
+    /** A replica bucket, its lifecycle and the replication configuration writing into it. */
+    const replicaWith = (...rules: object[]) => {
+        const bucket = policyResource("aws:s3/bucket:Bucket", {}, "replica");
+        return [
+            bucket,
+            policyResource(LC, { bucket: UNKNOWN_STRING, rules }, "replica-lc", { propertyDependencies: { bucket: [bucket] } }),
+            policyResource("aws:s3/bucketReplicationConfig:BucketReplicationConfig", { rules: UNKNOWN_STRING }, "replication", { propertyDependencies: { rules: [bucket] } }),
+        ];
+    };
+    const azure = (...rules: object[]) => policyResource("azure-native:storage:ManagementPolicy", { policy: { rules } }, "mp");
+    const azureRule = (actions: object, prefixMatch = ["backups/krystalinex/kong/"]) => ({ name: "r", enabled: true, type: "Lifecycle", definition: { filters: { blobTypes: ["blockBlob"], prefixMatch }, actions } });
 
     it("every database needs a backup and a verify CronJob: from the pack config, password Secrets and jobs, whatever their names", async () => {
         const secret = policyResource("kubernetes:core/v1:Secret", { metadata: { name: "acme-db-goalert", annotations: { "backup.krystalinex.io/database": "goalert" } } }, "s");
@@ -209,13 +220,42 @@ describe("stack policies", () => {
         expect(await stackViolationsOf(rules.stackEveryDatabaseCovered, [backupJob("kong", {}), unlabelled])).toEqual([]);
     });
 
-    it("each target's rule matches the database's retention", async () => {
+    it("no lifecycle rule on the bucket the jobs write expires current backups: prune keeps keep-min and the last good one", async () => {
         const env = { BACKUP_RETENTION_DAYS: "7", BACKUP_S3_BUCKET: "b", BACKUP_S3_PREFIX: "krystalinex" };
-        expect(await stackViolationsOf(rules.stackRetentionMatches, [backupJob("kong", env), lifecycle(7)])).toEqual([]);
-        expect(await stackViolationsOf(rules.stackRetentionMatches, [backupJob("kong", env), lifecycle(30)])).toEqual([
-            "S3 rule for krystalinex/kong/ expires at 30 days, the database keeps 7",
+        const job = backupJob("kong", env);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp())])).toEqual([]);
+        const onlyPrune = "only prune may delete backups: it keeps keep-min, the newest verified and the last good one, which an expiry at the retention deletes behind its back";
+        // Even exactly at the retention: it would delete the last good backup once every newer one failed or is anomalous.
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp(), expiring(7))])).toEqual([`S3 rule expire-7 expires current objects under krystalinex/kong/ (7): ${onlyPrune}`]);
+        // A rule for a wider prefix, or for the whole bucket, reaches the folder just the same.
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp(), expiring(1, { prefix: "krystalinex/" }))])).toHaveLength(1);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp(), expiring(1, {}))])).toHaveLength(1);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp(), { ...expiring(1), status: "Disabled" })])).toEqual([]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [backupJob("goalert", env), lifecycle(cleanUp())])).toEqual(["no S3 lifecycle rule for krystalinex/goalert/"]);
+    });
+
+    it("a replica, which no prune reaches, expires each folder exactly at its retention", async () => {
+        const job = backupJob("kong", { BACKUP_RETENTION_DAYS: "7", BACKUP_S3_BUCKET: "b", BACKUP_S3_PREFIX: "krystalinex" });
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp()), ...replicaWith(expiring(7))])).toEqual([]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp()), ...replicaWith(expiring(7), expiring(1, { prefix: "krystalinex/" }))])).toEqual([
+            "the replica replica-lc expires krystalinex/kong/ at 1 days, the database keeps 7 (no prune reaches a replica)",
         ]);
-        expect(await stackViolationsOf(rules.stackRetentionMatches, [backupJob("goalert", env), lifecycle(7)])).toEqual(["no S3 lifecycle rule for krystalinex/goalert/"]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, lifecycle(cleanUp()), ...replicaWith(cleanUp())])).toEqual([
+            "the replica replica-lc expires krystalinex/kong/ at no days, the database keeps 7 (no prune reaches a replica)",
+        ]);
+    });
+
+    it("no Azure rule deletes current backups, and deleted versions outlive the retention", async () => {
+        const job = backupJob("kong", { BACKUP_RETENTION_DAYS: "7", BACKUP_AZURE_CONTAINER: "backups", BACKUP_AZURE_PREFIX: "krystalinex" });
+        const versions = (days: number) => ({ version: { delete: { daysAfterCreationGreaterThan: days } } });
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, azure(azureRule(versions(14)))])).toEqual([]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, azure(azureRule({ ...versions(14), baseBlob: { delete: { daysAfterModificationGreaterThan: 7 } } }))])).toEqual([
+            "Azure rule r deletes current blobs under backups/krystalinex/kong/: only prune may delete backups: it keeps keep-min, the newest verified and the last good one, which an expiry at the retention deletes behind its back",
+        ]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, azure(azureRule(versions(14)), azureRule(versions(2), []))])).toEqual([
+            "an Azure rule deletes versions under backups/krystalinex/kong/ 2 days after they were written: a backup deleted within its 7-day retention (by mistake or an attacker) loses its data at once",
+        ]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [job, azure(azureRule(versions(14), ["backups/krystalinex/goalert/"]))])).toEqual(["no Azure management rule for backups/krystalinex/kong/"]);
     });
 
     it("reads the CronJob's annotations when its env is unknown (preview)", async () => {
@@ -227,8 +267,8 @@ describe("stack policies", () => {
             "backup.krystalinex.io/retention-days": "7",
             "backup.krystalinex.io/s3-lifecycle-prefix": "krystalinex/kong/",
         };
-        expect(await stackViolationsOf(rules.stackRetentionMatches, [cj, lifecycle(7)])).toEqual([]);
-        expect(await stackViolationsOf(rules.stackRetentionMatches, [cj, lifecycle(8)])).toEqual(["S3 rule for krystalinex/kong/ expires at 8 days, the database keeps 7"]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [cj, lifecycle(cleanUp())])).toEqual([]);
+        expect(await stackViolationsOf(rules.stackRetentionMatches, [cj, lifecycle(cleanUp(), expiring(8))])).toHaveLength(1);
         expect(await stackViolationsOf(rules.stackUnverifiable, [cj])).toEqual([]);
     });
 
