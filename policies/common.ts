@@ -17,6 +17,8 @@ export const T = {
     lifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     objectLock: "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
     kmsKey: "aws:kms/key:Key",
+    resourceGroup: "azure-native:resources:ResourceGroup",
+    randomPassword: "random:index/randomPassword:RandomPassword",
     role: "aws:iam/role:Role",
     account: "azure-native:storage:StorageAccount",
     blobService: "azure-native:storage:BlobServiceProperties",

@@ -83,6 +83,7 @@ const cases: Case[] = [
     ["kx-iam-oidc-trust", "aws:iam/role:Role", goodTrust(), trustWith((s) => (s.Condition.StringEquals[`${issuer}:sub`] = "system:serviceaccount:krystalinex:kx-*")), /:sub must name exact ServiceAccounts/],
     ["kx-iam-oidc-trust", "aws:iam/role:Role", goodTrust(), trustWith((s) => delete s.Condition.StringEquals[`${issuer}:aud`]), /must require .*:aud = sts\.amazonaws\.com/],
     ["kx-iam-oidc-trust", "aws:iam/role:Role", goodTrust(), trustWith((s) => (s.Principal.Federated = [s.Principal.Federated, "arn:aws:iam::210987654321:oidc-provider/westeurope.oic.prod-aks.azure.com/t/i"])), /one statement trusts 2 OIDC providers/],
+    ["kx-keep-backup-stores", "aws:s3/bucket:Bucket", { objectLockEnabled: true, forceDestroy: false }, (p) => (p.forceDestroy = true), /forceDestroy is true: deleting the bucket would first delete every backup/],
     ["kx-azure-https-only", "azure-native:storage:StorageAccount", goodAccount(), (p) => (p.enableHttpsTrafficOnly = false), /enableHttpsTrafficOnly must be true/],
     ["kx-azure-tls12", "azure-native:storage:StorageAccount", goodAccount(), (p) => (p.minimumTlsVersion = "TLS1_0"), /must be TLS1_2 or newer, is "TLS1_0"/],
     ["kx-azure-no-public-blobs", "azure-native:storage:StorageAccount", goodAccount(), (p) => (p.allowBlobPublicAccess = true), /allowBlobPublicAccess must be false/],
@@ -102,6 +103,13 @@ const cases: Case[] = [
     // Unlabelled: the hardening still applies.
     ["kx-k8s-cronjob-hardening", CRON, { ...goodCronJob(), metadata: { name: "someone-elses-job" } }, (p) => (pod(p).securityContext.runAsNonRoot = false), /the pod must run as non-root/],
     ["kx-k8s-no-literal-secrets", CRON, goodCronJob(), (p) => (pod(p).containers[0].env[1] = { name: "PGPASSWORD", value: "hunter2" }), /env PGPASSWORD is a literal; use valueFrom.secretKeyRef/],
+    // Secret by the job's own settings, whatever the name says: whoever holds the topic URL can post to (and read) it.
+    ["kx-k8s-no-literal-secrets", CRON, goodCronJob(), (p) => pod(p).containers[0].env.push({ name: "BACKUP_NTFY_URL", value: "https://ntfy.sh/kx-alerts-3f9a" }), /env BACKUP_NTFY_URL is a literal/],
+    ["kx-k8s-no-literal-secrets", CRON, goodCronJob(), (p) => pod(p).containers[0].env.push({ name: "BACKUP_WEBHOOK_URL", value: "https://hooks.example.test/T0/B0/x" }), /env BACKUP_WEBHOOK_URL is a literal/],
+    ["kx-k8s-cronjob-hardening", CRON, goodCronJob(), (p) => ((p.spec as any).suspend = true), /the CronJob is suspended: it never runs/],
+    ["kx-k8s-cronjob-hardening", CRON, goodCronJob(), (p) => (pod(p).hostNetwork = true), /shares the node's namespace \(hostNetwork: true\)/],
+    ["kx-k8s-cronjob-hardening", CRON, goodCronJob(), (p) => (pod(p).volumes = [{ name: "node", hostPath: { path: "/" } }]), /volume node mounts a path of the node \(hostPath\)/],
+    ["kx-k8s-cronjob-hardening", CRON, goodCronJob(), (p) => (pod(p).containers[0].securityContext.capabilities.add = ["SYS_ADMIN"]), /no capabilities added/],
     ["kx-k8s-images-pinned", CRON, goodCronJob(), (p) => (pod(p).containers[0].image = "ghcr.io/krystalinex/kx-backup:latest"), /uses latest/],
     ["kx-k8s-images-pinned", CRON, goodCronJob(), (p) => (pod(p).containers[0].image = "ghcr.io/krystalinex/kx-backup"), /is untagged/],
     ["kx-k8s-images-pinned", CRON, goodCronJob(), (p) => (pod(p).containers[0].image = "docker.io/library/postgres:15-alpine"), /uses the moving tag 15-alpine/],
@@ -110,15 +118,17 @@ const cases: Case[] = [
 ];
 
 const byName = Object.fromEntries([...rules.resourcePolicies].map((p) => [p.name, p]));
+/** Resource options per policy: what holds backups is protected (kx-keep-backup-stores). */
+const optsFor: Record<string, { protect: boolean }> = { "kx-keep-backup-stores": { protect: true } };
 const packConfig: Record<string, object> = { "kx-azure-immutability": { requireLocked: true } };
 
 describe("resource policies", () => {
     it.each(cases)("%s passes a good %s and catches one broken field", async (name, type, good, breakIt, message) => {
         const policy = byName[name];
-        expect(await violationsOf(policy, resourceArgs(type, structuredClone(good), "r", packConfig[name]))).toEqual([]);
+        expect(await violationsOf(policy, resourceArgs(type, structuredClone(good), "r", packConfig[name], optsFor[name]))).toEqual([]);
         const bad = structuredClone(good);
         breakIt(bad);
-        const found = await violationsOf(policy, resourceArgs(type, bad, "r", packConfig[name]));
+        const found = await violationsOf(policy, resourceArgs(type, bad, "r", packConfig[name], optsFor[name]));
         expect(found).toHaveLength(1);
         expect(found[0]).toMatch(message);
     });
@@ -141,6 +151,17 @@ describe("resource policies", () => {
         expect(await violationsOf(rules.iamOidcTrust, resourceArgs("aws:iam/role:Role", { assumeRolePolicy: JSON.stringify(two) }))).toEqual([
             expect.stringMatching(/the role trusts 2 OIDC issuers .*: trust the cluster's one issuer/),
         ]);
+    });
+
+    it.each([
+        ["aws:s3/bucket:Bucket", "bucket"], ["aws:kms/key:Key", "KMS key"], ["azure-native:resources:ResourceGroup", "resource group"],
+        ["azure-native:storage:StorageAccount", "storage account"], ["azure-native:storage:BlobContainer", "container"],
+        ["random:index/randomPassword:RandomPassword", "generated secret"],
+    ])("refuses an unprotected %s", async (type, what) => {
+        expect(await violationsOf(rules.keepBackupStores, resourceArgs(type, {}, "r", {}, { protect: true }))).toEqual([]);
+        const found = await violationsOf(rules.keepBackupStores, resourceArgs(type, {}, "r", {}, { protect: false }));
+        expect(found).toEqual([expect.stringMatching(new RegExp(`^this ${what}.* is not protected: a pulumi destroy or a replacing change would delete it`))]);
+        expect(await violationsOf(rules.keepBackupStores, resourceArgs("aws:s3/bucketVersioning:BucketVersioning", {}, "r", {}, { protect: false }))).toEqual([]);
     });
 
     it("accepts an Unlocked policy where the pack config does not require Locked (dev)", async () => {
