@@ -6,8 +6,8 @@
  * through real relationships, and say what they could not check instead of passing silently.
  */
 import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { azureContainerPrivate, azureHttpsOnly, azureImmutabilityRequired, azureNoPublicBlobs, azureNoSharedKey, azureTls12, azureVersioningSoftDelete } from "./azure";
-import { iamOidcTrust, stackOneOidcIssuer } from "./iam";
+import { azureContainerPrivate, azureHttpsOnly, azureImmutabilityRequired, azureNoPublicBlobs, azureNoSharedKey, azureRoleScoped, azureTls12, azureVersioningSoftDelete } from "./azure";
+import { iamNoDestructiveGrants, iamOidcTrust, stackOneOidcIssuer } from "./iam";
 import { keepBackupStores } from "./keep";
 import { k8sCronJobHardening, k8sImagesPinned, k8sNetworkPolicy, k8sNoLiteralSecrets, stackNetworkPolicyCoverage } from "./kubernetes";
 import { s3DenyGovernanceBypass, s3KmsEncryption, s3LifecycleRules, s3LockWithinExpiration, s3NoDeprecatedV2, s3ObjectLockRequired, s3PublicAccessBlock, s3TlsOnly, s3Versioning } from "./s3";
@@ -23,9 +23,9 @@ export * from "./stack";
 
 export const resourcePolicies: ResourceValidationPolicy[] = [
     s3Versioning, s3KmsEncryption, s3PublicAccessBlock, s3TlsOnly, s3LifecycleRules, s3NoDeprecatedV2, s3ObjectLockRequired,
-    iamOidcTrust,
+    iamOidcTrust, iamNoDestructiveGrants,
     keepBackupStores,
-    azureHttpsOnly, azureTls12, azureNoPublicBlobs, azureNoSharedKey, azureVersioningSoftDelete, azureContainerPrivate, azureImmutabilityRequired,
+    azureHttpsOnly, azureTls12, azureNoPublicBlobs, azureNoSharedKey, azureVersioningSoftDelete, azureContainerPrivate, azureImmutabilityRequired, azureRoleScoped,
     k8sCronJobHardening, k8sNoLiteralSecrets, k8sImagesPinned, k8sNetworkPolicy,
 ];
 

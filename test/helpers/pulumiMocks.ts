@@ -107,6 +107,21 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
     }
 }
 
+export const MOCK_SUBSCRIPTION = "5d2c1f0e-8a7b-4c3d-9e1f-2a3b4c5d6e7f";
+
+/** Ids as the providers return them where the program reads them (Azure resource ids are paths). */
+function mockId(type: string, name: string, inputs: Record<string, any>): string {
+    const group = `/subscriptions/${MOCK_SUBSCRIPTION}/resourceGroups/${inputs.resourceGroupName}`;
+    switch (type) {
+        case "azure-native:storage:StorageAccount":
+            return `${group}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}`;
+        case "azure-native:storage:BlobContainer":
+            return `${group}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}/blobServices/default/containers/${inputs.containerName}`;
+        default:
+            return `${name}-id`;
+    }
+}
+
 /** Registrations as the engine receives them, by `type::name`, filled in just before newResource runs. */
 const received = new Map<string, RegistrationOptions>();
 const originalRegister = MockMonitor.prototype.registerResource;
@@ -146,7 +161,7 @@ export async function runStack(stackFile: string, opts: RunOptions): Promise<Sta
                 const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
                 const o = received.get(`${args.type}::${args.name}`)!;
                 resources.push({ type: args.type, name: args.name, inputs: args.inputs, opts: o });
-                return { id: `${args.name}-id`, state };
+                return { id: mockId(args.type, args.name, args.inputs), state };
             },
             call(args) {
                 switch (args.token) {

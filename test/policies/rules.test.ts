@@ -65,6 +65,30 @@ const goodNetworkPolicy = () => ({
     },
 });
 
+/** What the stack grants a job: put, get, list, a plain delete (a delete marker), multipart clean-up, the key. */
+const goodJobPolicy = () => ({
+    policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+            { Effect: "Allow", Action: ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:AbortMultipartUpload"], Resource: ["arn:aws:s3:::b/krystalinex/kong/*"] },
+            { Effect: "Allow", Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], Resource: ["arn:aws:kms:eu-west-1:210987654321:key/k"] },
+            { Effect: "Deny", Action: ["s3:*"], Resource: ["arn:aws:s3:::b/krystalinex/k8s-config/*"] },
+        ],
+    }),
+});
+const grant = (p: any, action: string) => {
+    const doc = JSON.parse(p.policy);
+    doc.Statement[0].Action.push(action);
+    p.policy = JSON.stringify(doc);
+};
+const goodAssignment = () => ({
+    principalId: "p",
+    roleDefinitionId: "/subscriptions/5d2c1f0e-8a7b-4c3d-9e1f-2a3b4c5d6e7f/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    scope: "/subscriptions/5d2c1f0e-8a7b-4c3d-9e1f-2a3b4c5d6e7f/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/blobServices/default/containers/backups",
+    condition: "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringStartsWith 'krystalinex/kong/'))",
+    conditionVersion: "2.0",
+});
+
 const SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration";
 const CRON = "kubernetes:batch/v1:CronJob";
 
@@ -83,6 +107,13 @@ const cases: Case[] = [
     ["kx-iam-oidc-trust", "aws:iam/role:Role", goodTrust(), trustWith((s) => (s.Condition.StringEquals[`${issuer}:sub`] = "system:serviceaccount:krystalinex:kx-*")), /:sub must name exact ServiceAccounts/],
     ["kx-iam-oidc-trust", "aws:iam/role:Role", goodTrust(), trustWith((s) => delete s.Condition.StringEquals[`${issuer}:aud`]), /must require .*:aud = sts\.amazonaws\.com/],
     ["kx-iam-oidc-trust", "aws:iam/role:Role", goodTrust(), trustWith((s) => (s.Principal.Federated = [s.Principal.Federated, "arn:aws:iam::210987654321:oidc-provider/westeurope.oic.prod-aks.azure.com/t/i"])), /one statement trusts 2 OIDC providers/],
+    ["kx-iam-no-destructive-grants", "aws:iam/policy:Policy", goodJobPolicy(), (p) => grant(p, "s3:DeleteObjectVersion"), /allows s3:DeleteObjectVersion: whoever holds it \(a backup pod, once compromised\) can erase/],
+    ["kx-iam-no-destructive-grants", "aws:iam/policy:Policy", goodJobPolicy(), (p) => grant(p, "s3:*"), /allows s3:DeleteObjectVersion, s3:BypassGovernanceRetention, .*s3:PutLifecycleConfiguration/],
+    ["kx-iam-no-destructive-grants", "aws:iam/policy:Policy", goodJobPolicy(), (p) => grant(p, "s3:Put*"), /allows s3:PutObjectRetention, s3:PutObjectLegalHold, s3:PutBucketPolicy/],
+    ["kx-iam-no-destructive-grants", "aws:iam/rolePolicy:RolePolicy", goodJobPolicy(), (p) => grant(p, "kms:ScheduleKeyDeletion"), /allows kms:ScheduleKeyDeletion/],
+    ["kx-azure-role-scoped", "azure-native:authorization:RoleAssignment", goodAssignment(), (p) => delete p.condition, /no role condition \(version 2\.0\): the identity reads and writes every blob of the container/],
+    ["kx-azure-role-scoped", "azure-native:authorization:RoleAssignment", goodAssignment(), (p) => (p.roleDefinitionId = p.roleDefinitionId.replace(/[^/]+$/, "b7e6dc6d-f1e8-4753-8033-0f276bb0955b")), /is not a blob data role .*broader roles can delete versions/],
+    ["kx-azure-role-scoped", "azure-native:authorization:RoleAssignment", goodAssignment(), (p) => (p.scope = p.scope.replace(/\/blobServices.*$/, "")), /is not one container: the identity would reach every container/],
     ["kx-keep-backup-stores", "aws:s3/bucket:Bucket", { objectLockEnabled: true, forceDestroy: false }, (p) => (p.forceDestroy = true), /forceDestroy is true: deleting the bucket would first delete every backup/],
     ["kx-azure-https-only", "azure-native:storage:StorageAccount", goodAccount(), (p) => (p.enableHttpsTrafficOnly = false), /enableHttpsTrafficOnly must be true/],
     ["kx-azure-tls12", "azure-native:storage:StorageAccount", goodAccount(), (p) => (p.minimumTlsVersion = "TLS1_0"), /must be TLS1_2 or newer, is "TLS1_0"/],

@@ -1,7 +1,7 @@
 /** Volume and configuration archives as the prod stack renders them (with one volume added). */
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadSettings } from "../../jobs/src/settings";
-import { runStack, StackRun } from "../helpers/pulumiMocks";
+import { MOCK_SUBSCRIPTION, runStack, StackRun } from "../helpers/pulumiMocks";
 import { envToProcessEnv } from "./stackSuite";
 
 let run: StackRun;
@@ -115,6 +115,9 @@ describe("configuration export CronJob", () => {
         const assignment = (id: string) => run.one("azure-native:authorization:RoleAssignment", (r) => r.name === `kx-azure-${id}-blob-contributor`).inputs;
         const jobs = assignment("jobs");
         expect(jobs.conditionVersion).toBe("2.0");
+        // The built-in role in the account's subscription, on the container alone.
+        expect(jobs.roleDefinitionId).toBe(`/subscriptions/${MOCK_SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`);
+        expect(jobs.scope).toMatch(/\/storageAccounts\/[a-z0-9]+\/blobServices\/default\/containers\/backups$/);
         for (const folder of ["crypto_exchange", "kong", "goalert", "kyc-documents"]) {
             expect(jobs.condition).toContain(`StringStartsWith 'krystalinex/${folder}/'`);
         }
