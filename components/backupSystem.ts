@@ -148,6 +148,9 @@ export class BackupSystem extends pulumi.ComponentResource {
             }
             if (clientId) {
                 annotations["azure.workload.identity/client-id"] = clientId;
+                // The webhook's own default tenant is only set where it was installed for this
+                // tenant; outside AKS (EKS here) nothing else tells the pod where to sign in.
+                annotations["azure.workload.identity/tenant-id"] = az!.tenantId!;
             }
             const sa = new k8s.core.v1.ServiceAccount(`${name}-${identity.key === "jobs" ? "sa" : "config-sa"}`, {
                 metadata: { name: identity.serviceAccount, namespace: ns, labels: labels(identity.key === "jobs" ? "backup" : "archive"), annotations },

@@ -69,6 +69,7 @@ export const MOCK_AWS_SECRET = "mock-aws-secret-key-Zq81";
 export const MOCK_AZURE_KEY = "mock-azure-account-key-Pw93==";
 export const MOCK_ECR_PASSWORD = "mock-ecr-token-Hn27";
 export const MOCK_SIGNING_KEY = "mock-generated-signing-key-Vx55";
+export const MOCK_TENANT = "9c4e2b1a-7d3f-4e5a-8b6c-1d2e3f4a5b6c";
 
 /** Computed fields the program reads from resources that providers would fill in. */
 function computed(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
@@ -95,7 +96,7 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
         case "azure-native:storage:BlobContainer":
             return { name: inputs.containerName };
         case "azure-native:managedidentity:UserAssignedIdentity":
-            return { clientId: `client-id-of-${name}`, principalId: `principal-id-of-${name}`, name };
+            return { clientId: `client-id-of-${name}`, principalId: `principal-id-of-${name}`, tenantId: MOCK_TENANT, name };
         case "azure-native:resources:ResourceGroup":
             return { name: inputs.resourceGroupName };
         case "docker:index/image:Image":

@@ -8,7 +8,7 @@ import { DatabaseConfig, StackConfig } from "../../components/config";
 import { minIntervalMinutes } from "../../components/cron";
 import { IMAGE_PINS } from "../../components/image/pins";
 import { loadSettings } from "../../jobs/src/settings";
-import { plainStrings, RecordedResource, runStack, StackRun, unwrapSecret } from "../helpers/pulumiMocks";
+import { MOCK_TENANT, plainStrings, RecordedResource, runStack, StackRun, unwrapSecret } from "../helpers/pulumiMocks";
 import { validatedFrom } from "../helpers/stackFiles";
 
 export interface StackExpectations {
@@ -343,6 +343,8 @@ export function stackSuite(x: StackExpectations) {
                 const annotations = sa(name).inputs.metadata.annotations;
                 expect(annotations["eks.amazonaws.com/role-arn"]).toBe(`arn:aws:iam::210987654321:role/kx-s3-${id}-role`);
                 expect(annotations["azure.workload.identity/client-id"]).toBe(`client-id-of-kx-azure-${id}-identity`);
+                // Outside AKS the webhook may have no default tenant: the ServiceAccount names it.
+                expect(annotations["azure.workload.identity/tenant-id"]).toBe(MOCK_TENANT);
             }
         } else {
             expect(run.byType("aws:iam/accessKey:AccessKey")).toHaveLength(2);
