@@ -93,15 +93,16 @@ export const azureRoleScoped = resourcePolicy(
     "Role assignments grant Storage Blob Data Contributor (or Reader) on a container, narrowed by a condition (version 2.0) to the identity's folders.",
     T.roleAssignment,
     (p, report) => {
+        // The condition first: it is known at preview, the role and scope ids may not be (the engine then reports this policy as not run).
+        if (typeof p.condition !== "string" || p.condition.trim() === "" || p.conditionVersion !== "2.0") {
+            report("no role condition (version 2.0): the identity reads and writes every blob of the container, other jobs' folders and the configuration export's Secrets included");
+        }
         const role = String(p.roleDefinitionId ?? "").split("/").pop()!.toLowerCase();
         if (!BLOB_DATA_ROLES[role]) {
             report(`role ${p.roleDefinitionId} is not a blob data role (${Object.values(BLOB_DATA_ROLES).join(", ")}): broader roles can delete versions, change the account or its immutability`);
         }
         if (!/\/blobServices\/default\/containers\/[^/]+$/.test(String(p.scope ?? ""))) {
             report(`scope ${p.scope} is not one container: the identity would reach every container of the account (or more)`);
-        }
-        if (typeof p.condition !== "string" || p.condition.trim() === "" || p.conditionVersion !== "2.0") {
-            report("no role condition (version 2.0): the identity reads and writes every blob of the container, other jobs' folders and the configuration export's Secrets included");
         }
     },
 );

@@ -195,6 +195,15 @@ describe("resource policies", () => {
         expect(await violationsOf(rules.keepBackupStores, resourceArgs("aws:s3/bucketVersioning:BucketVersioning", {}, "r", {}, { protect: false }))).toEqual([]);
     });
 
+    it("reports a missing role condition at preview, before the role and scope ids are known", async () => {
+        const assignment = { ...goodAssignment(), roleDefinitionId: UNKNOWN_STRING, scope: UNKNOWN_STRING } as Record<string, unknown>;
+        delete assignment.condition;
+        expect(await violationsOf(rules.azureRoleScoped, resourceArgs("azure-native:authorization:RoleAssignment", assignment))).toEqual([
+            expect.stringMatching(/^no role condition \(version 2\.0\)/),
+            expect.stringMatching(/^advisory: can't run kx-azure-role-scoped during preview/),
+        ]);
+    });
+
     it("accepts an Unlocked policy where the pack config does not require Locked (dev)", async () => {
         const account = goodAccount();
         account.immutableStorageWithVersioning.immutabilityPolicy.state = "Unlocked";
