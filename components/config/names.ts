@@ -39,9 +39,28 @@ export function bucketNameProblem(name: string): string | undefined {
     return undefined;
 }
 
-/** Pulumi appends an 8-character random suffix ("-" + 7) to auto-named buckets. */
+/** The stem of the stack's bucket names. */
 export function bucketBaseName(namePrefix: string, stack: string): string {
     return `${namePrefix}-${stack}`;
+}
+
+/**
+ * The `bucketPrefix` of the main bucket and of the replica. The provider makes the name from it
+ * and 26 more characters (digits), and refuses a prefix longer than 37.
+ */
+export function bucketPrefixes(base: string): { main: string; replica: string } {
+    return { main: `${base}-`, replica: `${base}-replica-` };
+}
+
+export const BUCKET_PREFIX_MAX = 37;
+const BUCKET_SUFFIX_LENGTH = 26;
+
+/** What is wrong with a `bucketPrefix`: too long for the provider, or not making a valid name. */
+export function bucketPrefixProblem(prefix: string): string | undefined {
+    if (prefix.length > BUCKET_PREFIX_MAX) {
+        return `"${prefix}" is ${prefix.length} characters: the provider allows ${BUCKET_PREFIX_MAX} (it appends ${BUCKET_SUFFIX_LENGTH})`;
+    }
+    return bucketNameProblem(`${prefix}${"0".repeat(BUCKET_SUFFIX_LENGTH)}`);
 }
 
 /**

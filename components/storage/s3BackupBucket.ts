@@ -1,12 +1,13 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { bucketPrefixes } from "../config/names";
 import type { IdentityKey, JobIdentity } from "../identities";
 import { KEEP } from "./keep";
 import { RetentionInput, s3LifecycleRules } from "./lifecycle";
 import { bucketPolicy, irsaTrustPolicy, jobAccessPolicy, oidcProviderArn, replicationPolicy } from "./s3Policies";
 
 export interface S3BackupBucketArgs {
-    /** Base of the bucket name; Pulumi appends a random suffix so names never collide. */
+    /** Base of the bucket names (names.ts bucketPrefixes); the provider appends a unique suffix so names never collide. */
     readonly bucketNamePrefix: string;
     /** Key prefix the job writes under. */
     readonly prefix: string;
@@ -60,7 +61,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         }, { ...parent, ...KEEP });
 
         const bucket = new aws.s3.Bucket(`${name}-bucket`, {
-            bucketPrefix: `${args.bucketNamePrefix}-`,
+            bucketPrefix: bucketPrefixes(args.bucketNamePrefix).main,
             objectLockEnabled: args.objectLock !== undefined,
             forceDestroy: false,
             tags,
@@ -184,7 +185,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
             tags,
         }, { ...inReplica, ...KEEP });
         const replica = new aws.s3.Bucket(`${name}-replica`, {
-            bucketPrefix: `${args.bucketNamePrefix}-replica-`,
+            bucketPrefix: bucketPrefixes(args.bucketNamePrefix).replica,
             objectLockEnabled: args.objectLock !== undefined,
             forceDestroy: false,
             tags,
