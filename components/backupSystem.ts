@@ -59,7 +59,8 @@ export class BackupSystem extends pulumi.ComponentResource {
         }, parent);
         const inCluster = { parent: this, provider: cluster };
         const identities = jobIdentities(c);
-        // One lifecycle rule per folder: databases and volumes expire at their retention; the
+        // One lifecycle rule per folder, with its retention: prune enforces it on the targets (the
+        // lifecycle only cleans up after it), the replica's lifecycle expires there. The
         // configuration export is kept indefinitely unless told otherwise (clean-up rules only).
         const folders = [
             ...c.databases.map((d) => ({ name: d.name, retentionDays: d.retentionDays })),
@@ -147,6 +148,9 @@ export class BackupSystem extends pulumi.ComponentResource {
             }
             if (clientId) {
                 annotations["azure.workload.identity/client-id"] = clientId;
+                // The webhook's own default tenant is only set where it was installed for this
+                // tenant; outside AKS (EKS here) nothing else tells the pod where to sign in.
+                annotations["azure.workload.identity/tenant-id"] = az!.tenantId!;
             }
             const sa = new k8s.core.v1.ServiceAccount(`${name}-${identity.key === "jobs" ? "sa" : "config-sa"}`, {
                 metadata: { name: identity.serviceAccount, namespace: ns, labels: labels(identity.key === "jobs" ? "backup" : "archive"), annotations },

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT, StackConfig, validateStackConfig } from "./config";
+import { PROJECT, SECRET_KEYS, StackConfig, validateStackConfig } from "./config";
 
 /** What the stack needs beyond plain config: the secrets, kept as Pulumi secrets. */
 export interface StackSecrets {
@@ -14,9 +14,6 @@ export interface StackSecrets {
     readonly registryPassword?: pulumi.Output<string>;
 }
 
-/** Config keys whose values are secrets: read with the secret getters, never handed to the validator. */
-const SECRET_KEYS = ["dbPasswords", "ntfyUrl", "signingKey", "kubeconfig", "registryPassword"];
-
 /**
  * The only reader of `pulumi.Config`. Plain keys are handed to the pure validator; secrets are
  * read with the secret getters, and the validator learns only which ones are present.
@@ -26,11 +23,15 @@ export function loadStackConfig(): { config: StackConfig; secrets: StackSecrets 
     const prefix = `${PROJECT}:`;
     const all = pulumi.runtime.allConfig();
     const values: Record<string, unknown> = {};
+    const secretKeys: string[] = [];
     for (const fullKey of Object.keys(all)) {
         if (!fullKey.startsWith(prefix)) {
             continue;
         }
         const key = fullKey.slice(prefix.length);
+        if (isSecret(fullKey)) {
+            secretKeys.push(key);
+        }
         if (!SECRET_KEYS.includes(key)) {
             values[key] = parseValue(all[fullKey]);
         }
@@ -45,6 +46,7 @@ export function loadStackConfig(): { config: StackConfig; secrets: StackSecrets 
         hasNtfyUrl: all[`${prefix}ntfyUrl`] !== undefined,
         hasRegistryPassword: all[`${prefix}registryPassword`] !== undefined,
         awsRegion: all["aws:region"],
+        secretKeys,
     });
     return {
         config,
@@ -56,6 +58,29 @@ export function loadStackConfig(): { config: StackConfig; secrets: StackSecrets 
             registryPassword: cfg.getSecret("registryPassword"),
         },
     };
+}
+
+/**
+ * Whether a config key was set with `--secret` (a `--secret --path` value makes its whole top-level
+ * key secret). The SDK's own check is internal; the language host also hands the list over in
+ * PULUMI_CONFIG_SECRET_KEYS.
+ */
+function isSecret(fullKey: string): boolean {
+    const check = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+    if (typeof check === "function") {
+        return check(fullKey);
+    }
+    const listed = safeParseList(process.env.PULUMI_CONFIG_SECRET_KEYS);
+    return listed.includes(fullKey);
+}
+
+function safeParseList(text: string | undefined): string[] {
+    try {
+        const v = JSON.parse(text ?? "[]");
+        return Array.isArray(v) ? v.map(String) : [];
+    } catch {
+        return [];
+    }
 }
 
 /** Structured config arrives as JSON text, plain strings as themselves. */

@@ -76,3 +76,33 @@ export const azureImmutabilityRequired = resourcePolicy(
     },
     { configSchema: { properties: { requireLocked: { type: "boolean" } } } },
 );
+
+/** Built-in data roles an identity of the stack may hold on the container (read/write blobs; never delete versions or bypass immutability). */
+const BLOB_DATA_ROLES: Record<string, string> = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+};
+
+/**
+ * Each role assignment is a blob data role (Owner-type roles may delete versions, change the
+ * account or lift its immutability) on one container, narrowed by an ABAC condition to its
+ * identity's folders: without it the database jobs would read the configuration export's Secrets.
+ */
+export const azureRoleScoped = resourcePolicy(
+    "kx-azure-role-scoped",
+    "Role assignments grant Storage Blob Data Contributor (or Reader) on a container, narrowed by a condition (version 2.0) to the identity's folders.",
+    T.roleAssignment,
+    (p, report) => {
+        // The condition first: it is known at preview, the role and scope ids may not be (the engine then reports this policy as not run).
+        if (typeof p.condition !== "string" || p.condition.trim() === "" || p.conditionVersion !== "2.0") {
+            report("no role condition (version 2.0): the identity reads and writes every blob of the container, other jobs' folders and the configuration export's Secrets included");
+        }
+        const role = String(p.roleDefinitionId ?? "").split("/").pop()!.toLowerCase();
+        if (!BLOB_DATA_ROLES[role]) {
+            report(`role ${p.roleDefinitionId} is not a blob data role (${Object.values(BLOB_DATA_ROLES).join(", ")}): broader roles can delete versions, change the account or its immutability`);
+        }
+        if (!/\/blobServices\/default\/containers\/[^/]+$/.test(String(p.scope ?? ""))) {
+            report(`scope ${p.scope} is not one container: the identity would reach every container of the account (or more)`);
+        }
+    },
+);

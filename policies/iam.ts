@@ -4,6 +4,7 @@
  * ServiceAccount token carries one `iss`, so a second issuer means one cloud never authenticates.
  */
 import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import { eksIssuerProblem } from "../components/config/names";
 import { asList, known, Props, resourcePolicy, statementsOf, T, UNKNOWN } from "./common";
 
 /** host/path of an issuer, as IAM condition keys and provider ARNs spell it. */
@@ -74,6 +75,55 @@ export const iamOidcTrust = resourcePolicy(
     },
 );
 
+/**
+ * What no identity of the stack may do to the stores: destroy versions, lift or shorten a lock,
+ * rewrite the bucket's policy, lifecycle, versioning, lock or replication, or give up the key.
+ * A backup pod holding any of these, once compromised, erases every copy versioning keeps; only an
+ * operator's own credentials do such things (README: undelete, removing a stack).
+ */
+export const DESTRUCTIVE_ACTIONS = [
+    "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
+    "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning", "s3:PutBucketObjectLockConfiguration", "s3:PutReplicationConfiguration", "s3:PutEncryptionConfiguration",
+    "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy", "kms:DeleteImportedKeyMaterial",
+];
+
+/** Whether an IAM action pattern (`s3:Delete*`, `*`, case-insensitive) covers an action. */
+function covers(pattern: string, action: string): boolean {
+    const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+    return re.test(action);
+}
+
+/** The destructive actions an identity policy document allows. */
+export function destructiveGrants(policy: unknown): string[] {
+    const found = new Set<string>();
+    for (const s of statementsOf(policy) ?? []) {
+        if (s.Effect !== "Allow") {
+            continue;
+        }
+        if (s.NotAction !== undefined) {
+            found.add("everything but its NotAction");
+            continue;
+        }
+        for (const pattern of asList<string>(s.Action)) {
+            DESTRUCTIVE_ACTIONS.filter((a) => covers(pattern, a)).forEach((a) => found.add(a));
+        }
+    }
+    return [...found];
+}
+
+export const iamNoDestructiveGrants = resourcePolicy(
+    "kx-iam-no-destructive-grants",
+    "No IAM policy of the stack allows destroying versions, lifting locks, or rewriting the stores' policy, lifecycle, versioning, lock, replication or key.",
+    (t) => t === T.iamPolicy || t === T.rolePolicy || t === T.userPolicy,
+    (p, report) => {
+        const grants = destructiveGrants(p.policy);
+        if (grants.length > 0) {
+            report(`allows ${grants.join(", ")}: whoever holds it (a backup pod, once compromised) can erase what versioning and object lock keep`);
+        }
+    },
+);
+
 /** The issuers every role trust and federated credential of the stack names; unknown ones as UNKNOWN. */
 function issuersOf(resources: PolicyResource[]): { issuer: string; resource: PolicyResource }[] {
     const out: { issuer: string; resource: PolicyResource }[] = [];
@@ -102,6 +152,13 @@ export const stackOneOidcIssuer: StackValidationPolicy = {
     name: "kx-stack-one-oidc-issuer",
     description: "IRSA roles and Azure federated credentials all trust one OIDC issuer: the cluster's own.",
     validateStack: (args, reportViolation) => {
+        for (const fic of args.resources.filter((r) => r.type === T.federatedCredential)) {
+            const issuer = known(() => fic.props.issuer);
+            const problem = typeof issuer === "string" ? eksIssuerProblem(issuer) : undefined;
+            if (problem) {
+                reportViolation(`${fic.name} trusts ${issuer}: the cluster's tokens never match it; use ${problem}`, fic.urn);
+            }
+        }
         const found = issuersOf(args.resources);
         const distinct = [...new Set(found.map((f) => f.issuer))];
         if (distinct.length > 1) {

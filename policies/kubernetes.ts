@@ -4,6 +4,7 @@
  * are under a NetworkPolicy that denies ingress and names the ports of its egress.
  */
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { describeSettings } from "../jobs/src/settings";
 import { known, Props, resourcePolicy, T, UNKNOWN, WORKLOADS } from "./common";
 
 export function podSpecOf(type: string, p: Props): Props | undefined {
@@ -44,6 +45,13 @@ export function podHardeningProblems(pod: Props): string[] {
     if (psc.runAsUser === 0) {
         problems.push("the pod runs as user 0 (root)");
     }
+    // The baseline standard's host namespaces and paths: each bypasses the NetworkPolicy or the node's isolation.
+    for (const ns of ["hostNetwork", "hostPID", "hostIPC"].filter((k) => pod[k] === true)) {
+        problems.push(`the pod shares the node's namespace (${ns}: true)`);
+    }
+    for (const v of ((pod.volumes ?? []) as Props[]).filter((x) => x.hostPath !== undefined)) {
+        problems.push(`volume ${v.name} mounts a path of the node (hostPath)`);
+    }
     const podSeccomp = SECCOMP_CONFINED.includes(psc.seccompProfile?.type);
     for (const c of containersOf(pod)) {
         const sc = c.securityContext ?? {};
@@ -54,6 +62,7 @@ export function podHardeningProblems(pod: Props): string[] {
             sc.allowPrivilegeEscalation !== false && "allowPrivilegeEscalation: false",
             sc.readOnlyRootFilesystem !== true && "readOnlyRootFilesystem: true",
             !(sc.capabilities?.drop ?? []).includes("ALL") && "capabilities.drop: [ALL]",
+            ((sc.capabilities?.add ?? []) as string[]).some((cap) => cap !== "NET_BIND_SERVICE") && "no capabilities added (capabilities.add)",
             sc.privileged === true && "privileged: false",
             sc.runAsUser === 0 && "runAsUser other than 0",
             sc.runAsNonRoot === false && "runAsNonRoot not false",
@@ -68,7 +77,7 @@ export function podHardeningProblems(pod: Props): string[] {
 
 export const k8sCronJobHardening: ResourceValidationPolicy = {
     name: "kx-k8s-cronjob-hardening",
-    description: "Every CronJob and Job: never overlapping, bounded history and run time, resource limits, a restricted security context (non-root, no user 0, seccomp, no privilege).",
+    description: "Every CronJob and Job: not suspended, never overlapping, bounded history and run time, resource limits, a restricted security context (non-root, no user 0, seccomp, no privilege, no added capabilities, no host namespaces or paths).",
     validateResource: (args, reportViolation) => {
         if (args.type !== T.cronJob && args.type !== T.job) {
             return;
@@ -76,6 +85,9 @@ export const k8sCronJobHardening: ResourceValidationPolicy = {
         const p = args.props;
         if (args.type === T.cronJob) {
             const spec = p.spec ?? {};
+            if (spec.suspend === true) {
+                reportViolation("the CronJob is suspended: it never runs, and nothing but the RPO alert says so");
+            }
             if (spec.concurrencyPolicy !== "Forbid") {
                 reportViolation(`concurrencyPolicy must be Forbid, is ${JSON.stringify(spec.concurrencyPolicy)}`);
             }
@@ -94,6 +106,11 @@ export const k8sCronJobHardening: ResourceValidationPolicy = {
 };
 
 export const SECRET_NAME = /(PASSWORD|TOKEN|SECRET|KEY|CONNECTION_STRING)/i;
+
+/** The job's own secret settings (jobs/src/settings.ts), whatever their names: a webhook or ntfy topic URL is a credential too. */
+const SECRET_SETTINGS = new Set(describeSettings().filter((s) => s.secret).map((s) => s.env));
+
+export const isSecretEnv = (name: string): boolean => SECRET_NAME.test(name) || SECRET_SETTINGS.has(name);
 
 /** A policy over every container (init containers included) of every workload in the stack. */
 function containerPolicy(name: string, description: string, check: (c: Props) => string[]): ResourceValidationPolicy {
@@ -115,8 +132,8 @@ function containerPolicy(name: string, description: string, check: (c: Props) =>
 
 export const k8sNoLiteralSecrets = containerPolicy(
     "kx-k8s-no-literal-secrets",
-    "Env vars whose names look secret come from a Secret (secretKeyRef), never a literal.",
-    (c) => ((c.env ?? []) as Props[]).filter((e) => SECRET_NAME.test(e.name) && e.value !== undefined).map((e) => `env ${e.name} is a literal; use valueFrom.secretKeyRef`),
+    "Env vars whose names look secret, and every secret setting of the job, come from a Secret (secretKeyRef), never a literal.",
+    (c) => ((c.env ?? []) as Props[]).filter((e) => isSecretEnv(e.name) && e.value !== undefined).map((e) => `env ${e.name} is a literal; use valueFrom.secretKeyRef`),
 );
 
 /** An exact version: at least major.minor, e.g. 1.2.3, 15.14-alpine3.22, v0.1.0-3f2a9c1b7d0e. */

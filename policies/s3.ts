@@ -71,7 +71,7 @@ export const s3LifecycleRules = resourcePolicy("kx-s3-lifecycle", "Every lifecyc
         if (!(rule.noncurrentVersionExpiration?.noncurrentDays > 0)) {
             report(`rule ${rule.id} keeps noncurrent versions forever`);
         }
-        if (rule.expiration !== undefined && !(rule.expiration.days > 0)) {
+        if (rule.expiration !== undefined && !(rule.expiration.days > 0) && rule.expiration.expiredObjectDeleteMarker !== true) {
             report(`rule ${rule.id} has an expiration without days`);
         }
     }

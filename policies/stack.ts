@@ -95,46 +95,81 @@ export const stackEveryDatabaseCovered: StackValidationPolicy = {
     },
 };
 
-const lifecycleRules = (resources: PolicyResource[], include: (r: PolicyResource) => boolean): Props[] =>
-    resources.filter((r) => r.type === T.lifecycle && include(r)).flatMap((r) => {
-        const rules = known(() => r.props.rules);
-        return rules === UNKNOWN ? [] : ((rules ?? []) as Props[]);
-    });
+const lifecycleRules = (lc: PolicyResource): Props[] => {
+    const rules = known(() => lc.props.rules);
+    return rules === UNKNOWN ? [] : ((rules ?? []) as Props[]);
+};
+
+/** Whether a rule limited to `rulePrefix` acts on objects under `folder`: no prefix is the whole store, a longer one part of the folder. */
+export function reaches(rulePrefix: string | undefined, folder: string): boolean {
+    const p = rulePrefix ?? "";
+    return folder.startsWith(p) || p.startsWith(folder);
+}
+
+const s3RulePrefix = (rule: Props): string | undefined => rule.filter?.prefix ?? rule.filter?.and?.prefix ?? rule.prefix;
+
+/** The S3 rules of one lifecycle configuration that act on `folder`. */
+const s3RulesOn = (lc: PolicyResource, folder: string): Props[] =>
+    lifecycleRules(lc).filter((r) => r.status === "Enabled" && reaches(s3RulePrefix(r), folder));
+
+/** The Azure management rules that act on `folder` (`<container>/<prefix>/<name>/`). */
+const azureRulesOn = (resources: PolicyResource[], folder: string): Props[] =>
+    resources.filter((r) => r.type === T.managementPolicy).flatMap((r) => {
+        const policy = known(() => r.props.policy);
+        return policy === UNKNOWN ? [] : ((policy?.rules ?? []) as Props[]);
+    }).filter((r) => r.enabled !== false && (() => {
+        const prefixes: string[] = r.definition?.filters?.prefixMatch ?? [];
+        return prefixes.length === 0 || prefixes.some((p) => reaches(p, folder));
+    })());
+
+const ONLY_PRUNE = "only prune may delete backups: it keeps keep-min, the newest verified and the last good one, which an expiry at the retention deletes behind its back";
 
 export const stackRetentionMatches: StackValidationPolicy = {
     name: "kx-stack-retention-matches",
-    description: "Each target's lifecycle rule for a database (or archived volume) expires at its retention.",
+    description: "Lifecycle never deletes what prune keeps: no rule on a bucket or account the jobs write expires a backup folder's current objects, deleted versions outlive the retention there, and a replica (which no prune reaches) expires each folder exactly at its retention.",
     validateStack: (args, reportViolation) => {
-        // The primary buckets: those no replication configuration writes into.
+        // Replicas: the buckets a replication configuration writes into (no job writes, no prune reaches).
         const replicas = new Set(args.resources.filter((r) => r.type === "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
             .flatMap((r) => (r.propertyDependencies?.rules ?? []).map((d) => d.urn)));
-        const primary = (lc: PolicyResource) => !(lc.propertyDependencies?.bucket ?? []).some((d) => replicas.has(d.urn));
+        const isReplica = (lc: PolicyResource) => (lc.propertyDependencies?.bucket ?? []).some((d) => replicas.has(d.urn));
+        const lifecycles = args.resources.filter((r) => r.type === T.lifecycle);
         for (const job of backupJobs(args.resources).filter((j) => j.component === "backup" || (j.component === "archive" && j.retentionDays !== undefined))) {
             const retention = job.retentionDays;
             if (!job.database || retention === undefined || !Number.isFinite(retention)) {
                 continue; // Reported by kx-stack-unverifiable.
             }
+            const at = job.resource.urn;
             if (job.s3Prefix !== undefined) {
                 const prefix = job.s3Prefix;
-                const rule = lifecycleRules(args.resources, primary).find((r) => (r.filter?.prefix ?? r.prefix) === prefix);
-                if (!rule) {
-                    reportViolation(`no S3 lifecycle rule for ${prefix}`, job.resource.urn);
-                } else if (rule.expiration?.days !== retention) {
-                    reportViolation(`S3 rule for ${prefix} expires at ${rule.expiration?.days} days, the database keeps ${retention}`, job.resource.urn);
+                const primaries = lifecycles.filter((lc) => !isReplica(lc));
+                if (!primaries.some((lc) => s3RulesOn(lc, prefix).length > 0)) {
+                    reportViolation(`no S3 lifecycle rule for ${prefix}`, at);
+                }
+                for (const lc of primaries) {
+                    for (const rule of s3RulesOn(lc, prefix).filter((r) => r.expiration?.days !== undefined || r.expiration?.date !== undefined)) {
+                        reportViolation(`S3 rule ${rule.id} expires current objects under ${prefix} (${rule.expiration.days ?? rule.expiration.date}): ${ONLY_PRUNE}`, at);
+                    }
+                }
+                for (const lc of lifecycles.filter(isReplica)) {
+                    const days = s3RulesOn(lc, prefix).map((r) => r.expiration?.days).filter((d): d is number => typeof d === "number");
+                    const effective = days.length > 0 ? Math.min(...days) : undefined;
+                    if (effective !== retention) {
+                        reportViolation(`the replica ${lc.name} expires ${prefix} at ${effective ?? "no"} days, the database keeps ${retention} (no prune reaches a replica)`, at);
+                    }
                 }
             }
             if (job.azurePrefix !== undefined) {
                 const prefix = job.azurePrefix;
-                const rules = args.resources.filter((r) => r.type === T.managementPolicy).flatMap((r) => {
-                    const policy = known(() => r.props.policy);
-                    return policy === UNKNOWN ? [] : ((policy?.rules ?? []) as Props[]);
-                });
-                const rule = rules.find((r) => (r.definition?.filters?.prefixMatch ?? []).includes(prefix));
-                const days = rule?.definition?.actions?.baseBlob?.delete?.daysAfterModificationGreaterThan;
-                if (!rule) {
-                    reportViolation(`no Azure management rule for ${prefix}`, job.resource.urn);
-                } else if (days !== retention) {
-                    reportViolation(`Azure rule for ${prefix} deletes after ${days} days, the database keeps ${retention}`, job.resource.urn);
+                const rules = azureRulesOn(args.resources, prefix);
+                for (const rule of rules.filter((r) => r.definition?.actions?.baseBlob?.delete !== undefined)) {
+                    reportViolation(`Azure rule ${rule.name} deletes current blobs under ${prefix}: ${ONLY_PRUNE}`, at);
+                }
+                const versionDays = rules.map((r) => r.definition?.actions?.version?.delete?.daysAfterCreationGreaterThan).filter((d): d is number => typeof d === "number");
+                if (versionDays.length === 0) {
+                    reportViolation(`no Azure management rule for ${prefix}`, at);
+                }
+                for (const days of versionDays.filter((d) => d <= retention)) {
+                    reportViolation(`an Azure rule deletes versions under ${prefix} ${days} days after they were written: a backup deleted within its ${retention}-day retention (by mistake or an attacker) loses its data at once`, at);
                 }
             }
         }

@@ -93,6 +93,13 @@ describe("preview.yml", () => {
         expect(p.with["comment-on-pr"]).toBe(true);
         expect(wf.jobs.preview.permissions["pull-requests"]).toBe("write");
     });
+
+    it("previews only branches of this repository: a fork gets no secrets or OIDC token, and must never run with the stack's config", () => {
+        expect(wf.jobs.preview.if).toBe("github.event.pull_request.head.repo.full_name == github.repository");
+        expect(wf.jobs.preview.environment).toBe("preview-${{ matrix.stack }}");
+        // pull_request_target would hand a fork's code the secrets: never.
+        expect(Object.keys(wf.on)).not.toContain("pull_request_target");
+    });
 });
 
 describe("deploy.yml", () => {

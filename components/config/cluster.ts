@@ -1,5 +1,5 @@
 /** The `kubernetes`, `image` and `monitoring` sections: where the jobs run, what they run, who watches them. */
-import { ecrRegistry } from "./names";
+import { ecrRegistry, eksIssuerProblem } from "./names";
 import { CIDR, DNS_LABEL, QUANTITY, Reader } from "./reader";
 import { ImageConfig, KubernetesConfig, MonitoringConfig, RawConfig } from "./types";
 import { Targets } from "./targets";
@@ -27,9 +27,13 @@ export function readKubernetes(r: Reader, raw: RawConfig, targets: Targets): Kub
         "the kubeconfig context of this stack's cluster (required: never the ambient current-context), e.g. kx-prod",
     ) ?? "";
     const namespace = r.string("kubernetes.namespace", k.namespace ?? "krystalinex", DNS_LABEL, "a Kubernetes namespace name (DNS label)") ?? "krystalinex";
-    const oidcIssuer = k.oidcIssuer === undefined
+    let oidcIssuer = k.oidcIssuer === undefined
         ? undefined
         : r.string("kubernetes.oidcIssuer", k.oidcIssuer, ISSUER, "the cluster's OIDC issuer URL (https://…, as in its tokens' iss claim)");
+    const issuerProblem = oidcIssuer === undefined ? undefined : eksIssuerProblem(oidcIssuer);
+    if (issuerProblem) {
+        oidcIssuer = r.fail("kubernetes.oidcIssuer", oidcIssuer, issuerProblem);
+    }
     if (k.oidcIssuer === undefined) {
         if (targets.s3?.access === "irsa") {
             r.fail("kubernetes.oidcIssuer", undefined, "the cluster's OIDC issuer URL: required when targets.s3.access is irsa (or set it to static-keys, dev only)");

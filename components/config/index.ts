@@ -19,7 +19,10 @@ export { findPlaceholders } from "./placeholders";
 export { ConfigError, PROJECT } from "./reader";
 export { SUPPORTED_PG_MAJORS } from "../image/pins";
 
-/** Top-level keys; the secret ones are read by loadConfig.ts and only their presence reaches here. */
+/** The keys whose values are secrets: read by loadConfig.ts with the secret getters; only their presence reaches here. */
+export const SECRET_KEYS = ["dbPasswords", "ntfyUrl", "signingKey", "kubeconfig", "registryPassword"];
+
+/** Top-level keys. */
 const TOP_KEYS = [
     "namePrefix", "databases", "dbPasswords", "targets", "kubernetes", "image", "notifications", "ntfyUrl", "monitoring",
     "volumes", "configBackup", "signingKey", "kubeconfig", "registryPassword",
@@ -27,12 +30,17 @@ const TOP_KEYS = [
 
 /** Validates raw stack config; returns the typed config or throws one ConfigError listing every problem. */
 export function validateStackConfig(raw: RawConfig): StackConfig {
-    const r = new Reader();
+    const secretPlainKeys = (raw.secretKeys ?? []).filter((k) => !SECRET_KEYS.includes(k));
+    const r = new Reader(new Set(secretPlainKeys));
     const v = raw.values;
     for (const k of Object.keys(v)) {
         if (!TOP_KEYS.includes(k)) {
             r.fail(k, v[k], `no such key (known: ${TOP_KEYS.join(", ")})`);
         }
+    }
+    for (const k of secretPlainKeys.filter((key) => TOP_KEYS.includes(key))) {
+        // Plain values flow into resources in clear (CronJob env, names, tags): the secret would leak there.
+        r.fail(k, v[k], `a plain value, set without --secret: it is written in clear into resources. Only ${SECRET_KEYS.join(", ")} hold secrets`);
     }
     for (const p of findPlaceholders(v)) {
         r.fail(p.key, p.value, `a real value, not ${p.what}: this stack file is a template until its account-specific values are filled in (README, deployment checklist)`);

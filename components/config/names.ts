@@ -39,9 +39,28 @@ export function bucketNameProblem(name: string): string | undefined {
     return undefined;
 }
 
-/** Pulumi appends an 8-character random suffix ("-" + 7) to auto-named buckets. */
+/** The stem of the stack's bucket names. */
 export function bucketBaseName(namePrefix: string, stack: string): string {
     return `${namePrefix}-${stack}`;
+}
+
+/**
+ * The `bucketPrefix` of the main bucket and of the replica. The provider makes the name from it
+ * and 26 more characters (digits), and refuses a prefix longer than 37.
+ */
+export function bucketPrefixes(base: string): { main: string; replica: string } {
+    return { main: `${base}-`, replica: `${base}-replica-` };
+}
+
+export const BUCKET_PREFIX_MAX = 37;
+const BUCKET_SUFFIX_LENGTH = 26;
+
+/** What is wrong with a `bucketPrefix`: too long for the provider, or not making a valid name. */
+export function bucketPrefixProblem(prefix: string): string | undefined {
+    if (prefix.length > BUCKET_PREFIX_MAX) {
+        return `"${prefix}" is ${prefix.length} characters: the provider allows ${BUCKET_PREFIX_MAX} (it appends ${BUCKET_SUFFIX_LENGTH})`;
+    }
+    return bucketNameProblem(`${prefix}${"0".repeat(BUCKET_SUFFIX_LENGTH)}`);
 }
 
 /**
@@ -61,6 +80,19 @@ function fnv1a(text: string): string {
         h = Math.imul(h, 0x01000193) >>> 0;
     }
     return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * Why an issuer URL cannot be the `iss` of its cluster's tokens, or undefined. EKS issues tokens
+ * with `iss` = `https://oidc.eks.<region>.amazonaws.com/id/<ID>`, no trailing slash; IAM forgives
+ * one, but an Azure federated credential is matched character for character (AADSTS70021), so a
+ * slash there leaves IRSA working and every Azure sign-in failing.
+ */
+export function eksIssuerProblem(issuerUrl: string): string | undefined {
+    if (/^https:\/\/oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/id\/[^/]+\/+$/.test(issuerUrl)) {
+        return "an EKS issuer exactly as its tokens' iss spells it, without a trailing slash (Azure matches the federated credential's issuer character for character)";
+    }
+    return undefined;
 }
 
 /** An OIDC issuer URL as IAM and token `iss` claims spell it without the scheme: host/path, no trailing slash. */

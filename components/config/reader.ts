@@ -24,11 +24,20 @@ export function show(v: unknown): string {
     return v === undefined ? "nothing" : JSON.stringify(v);
 }
 
+/** The top-level config key a problem's key belongs to: `targets` for `targets.s3.region`, `databases` for `databases[0].host`. */
+export function topLevelKey(key: string): string {
+    return key.split(/[.[]/)[0];
+}
+
 export class Reader {
     readonly problems: string[] = [];
 
+    /** @param secretKeys top-level keys whose values were given as secrets: a problem under one never shows its value. */
+    constructor(private readonly secretKeys: ReadonlySet<string> = new Set()) {}
+
     fail(key: string, value: unknown, allowed: string): undefined {
-        this.problems.push(`${PROJECT}:${key}: got ${show(value)}; allowed: ${allowed}`);
+        const shown = this.secretKeys.has(topLevelKey(key)) ? "a secret value (not shown)" : show(value);
+        this.problems.push(`${PROJECT}:${key}: got ${shown}; allowed: ${allowed}`);
         return undefined;
     }
 

@@ -1,5 +1,5 @@
 /** The `targets` section: the PVC, the S3 bucket and the Azure account the backups go to. */
-import { bucketBaseName, bucketNameProblem } from "./names";
+import { bucketBaseName, bucketPrefixes, bucketPrefixProblem } from "./names";
 import { AWS_REGION, QUANTITY, Reader } from "./reader";
 import { AzureTargetConfig, PvcTargetConfig, RawConfig, S3TargetConfig } from "./types";
 
@@ -29,9 +29,11 @@ export function readTargets(r: Reader, raw: RawConfig, namePrefix: string, minRe
     }
     if (t.s3 !== undefined) {
         targets.s3 = readS3(r, t.s3, raw, minRetention);
-        const bucketProblem = bucketNameProblem(`${bucketBaseName(namePrefix, raw.stack)}-abcdefg`);
+        // The replica's prefix is the longer one: it is checked even before a replica is configured.
+        const prefixes = bucketPrefixes(bucketBaseName(namePrefix, raw.stack));
+        const bucketProblem = bucketPrefixProblem(prefixes.main) ?? bucketPrefixProblem(prefixes.replica);
         if (bucketProblem) {
-            r.fail("namePrefix", namePrefix, `a prefix that, with the stack name, makes a valid S3 bucket name (${bucketProblem})`);
+            r.fail("namePrefix", namePrefix, `a prefix that, with the stack name, makes valid S3 bucket names (${bucketProblem})`);
         }
     }
     if (t.azure !== undefined) {

@@ -178,4 +178,10 @@ export interface RawConfig {
     readonly hasRegistryPassword?: boolean;
     /** `aws:region`, which the S3 target must equal. */
     readonly awsRegion?: string;
+    /**
+     * Keys of `values` that were set with `--secret` (or hold a `--secret --path` value). Plain
+     * configuration is written in clear into resources, so a secret there is refused, and its
+     * value is never repeated in a message (preview output ends up in CI logs and PR comments).
+     */
+    readonly secretKeys?: readonly string[];
 }

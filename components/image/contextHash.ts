@@ -31,3 +31,12 @@ export function contextHash(root: string, inputs: readonly string[] = IMAGE_INPU
 export function contentTag(version: string, hash: string): string {
     return `${version}-${hash.slice(0, 12)}`;
 }
+
+/**
+ * The tag of a build of `root` for `platform`. The platform is part of what is pushed: an amd64 and
+ * an arm64 build of the same tree must not share a tag (an immutable-tag repository refuses the
+ * second push, a mutable one would swap the architecture under running CronJobs).
+ */
+export function imageTag(version: string, root: string, platform: string): string {
+    return contentTag(version, createHash("sha256").update(contextHash(root)).update("\0").update(platform).digest("hex"));
+}

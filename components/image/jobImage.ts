@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { contentTag, contextHash } from "./contextHash";
+import { imageTag } from "./contextHash";
 import { dockerBuildArgs } from "./pins";
 
 /** The repository root: the build context, so the Dockerfile can bundle jobs/ with the lockfile. */
@@ -46,12 +46,14 @@ export class JobImage extends pulumi.ComponentResource {
             if (!args.registry) {
                 throw new Error("JobImage: building needs registry credentials to push with");
             }
+            const platform = args.platform ?? "linux/amd64";
             const image = new docker.Image(`${name}-image`, {
-                imageName: `${args.repository}:${contentTag(args.tag, contextHash(BUILD_CONTEXT))}`,
+                imageName: `${args.repository}:${imageTag(args.tag, BUILD_CONTEXT, platform)}`,
                 build: {
+                    // Only the image's inputs are in the context (.dockerignore): see contextHash.ts.
                     context: BUILD_CONTEXT,
                     dockerfile: path.join(BUILD_CONTEXT, "jobs", "Dockerfile"),
-                    platform: args.platform ?? "linux/amd64",
+                    platform,
                     args: dockerBuildArgs(),
                 },
                 registry: {

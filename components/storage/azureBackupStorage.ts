@@ -53,6 +53,8 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
     public readonly accountUrl: pulumi.Output<string>;
     /** Workload identity client id per identity, for its ServiceAccount's annotation. */
     public readonly clientIds: Partial<Record<IdentityKey, pulumi.Output<string>>> = {};
+    /** The identities' Entra tenant, for the ServiceAccounts' annotation (workload identity). */
+    public tenantId?: pulumi.Output<string>;
     /** Connection string (connection-string access); a Pulumi secret. */
     public readonly connectionString?: pulumi.Output<string>;
 
@@ -159,6 +161,7 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
                     description: `kx-backup ${identity.serviceAccount}: its own folders under ${args.prefix}/`,
                 }, identity.key === "jobs" ? { parent: this, aliases: [{ name: `${name}-blob-contributor` }] } : parent);
                 this.clientIds[identity.key] = managed.clientId;
+                this.tenantId = managed.tenantId;
             }
         } else {
             const keys = storage.listStorageAccountKeysOutput({ accountName: account.name, resourceGroupName: group.name }, parent);

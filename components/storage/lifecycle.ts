@@ -20,31 +20,42 @@ export interface S3LifecycleRule {
     id: string;
     status: "Enabled";
     filter: { prefix: string };
-    expiration?: { days: number };
+    /** Days for a replica's current objects; a clean-up of lone delete markers everywhere else. */
+    expiration?: { days: number } | { expiredObjectDeleteMarker: true };
     noncurrentVersionExpiration: { noncurrentDays: number };
     abortIncompleteMultipartUpload: { daysAfterInitiation: number };
 }
 
 /**
- * S3: current objects expire at the folder's retention (a backstop behind the job's own prune,
- * which keeps a minimum count); the expired version then stays recoverable as a noncurrent
- * version for `noncurrentDays` (S3 counts those days from when the version became noncurrent).
- * A folder kept indefinitely (the configuration export) still gets a rule: its abandoned
- * multipart uploads are aborted, and deleted versions expire.
+ * S3, one rule per folder. On a bucket the jobs write, lifecycle never expires a current backup:
+ * `prune` does, and only prune knows what must stay — keep-min, the newest verified backup, the
+ * last good one behind a run of anomalous or failed backups. An expiration at the retention would
+ * delete those behind its back (and with them every copy, once backups have failed for longer
+ * than the retention). What prune deletes becomes a noncurrent version, which stays recoverable
+ * for `noncurrentDays` (counted from when it became noncurrent), then its lone delete marker
+ * goes. A replica (`expireCurrent`) is written by replication alone — delete markers are not
+ * replicated, so no prune ever reaches it — and its current objects expire at the retention.
+ * Abandoned multipart uploads are aborted after a day everywhere, the kept-forever configuration
+ * export included.
  */
 export function s3LifecycleRules(
     prefix: string,
     folders: readonly RetentionInput[],
     noncurrentDays: number,
+    opts: { readonly expireCurrent: boolean },
 ): S3LifecycleRule[] {
-    return folders.map((f) => ({
-        id: f.retentionDays === undefined ? `clean-up-${f.name}` : `expire-${f.name}`,
-        status: "Enabled",
-        filter: { prefix: databasePrefix(prefix, f.name) },
-        ...(f.retentionDays === undefined ? {} : { expiration: { days: f.retentionDays } }),
-        noncurrentVersionExpiration: { noncurrentDays },
-        abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_DAYS },
-    }));
+    return folders.map((f) => {
+        const expires = opts.expireCurrent && f.retentionDays !== undefined;
+        return {
+            id: expires ? `expire-${f.name}` : `clean-up-${f.name}`,
+            status: "Enabled",
+            filter: { prefix: databasePrefix(prefix, f.name) },
+            // S3 takes either days or the delete-marker clean-up in one expiration, never both.
+            expiration: expires ? { days: f.retentionDays! } : { expiredObjectDeleteMarker: true },
+            noncurrentVersionExpiration: { noncurrentDays },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_DAYS },
+        };
+    });
 }
 
 export interface AzureManagementRule {
@@ -54,7 +65,6 @@ export interface AzureManagementRule {
     definition: {
         filters: { blobTypes: string[]; prefixMatch: string[] };
         actions: {
-            baseBlob: { delete: { daysAfterModificationGreaterThan: number } };
             version: { delete: { daysAfterCreationGreaterThan: number } };
         };
     };
@@ -67,12 +77,12 @@ export function azureRuleName(database: string): string {
 
 /**
  * Azure: the same plan as S3, for folders with a retention (Azure prefixes include the container
- * name; uncommitted blocks are discarded by Azure itself after 7 days). Azure ages a previous
- * version from its creation — when its data was written — not from when it stopped being
- * current, and offers no other condition for versions. A backup deleted at its retention would
- * then lose its version at once; counting `retention + noncurrentDays` from creation keeps every
- * version at least `noncurrentDays` after it became previous (a version deleted earlier, by hand
- * or by an attacker, is kept longer).
+ * name; uncommitted blocks are discarded by Azure itself after 7 days). No rule deletes a current
+ * blob: prune does, keeping what must stay. Prune's delete turns the blob into a previous version,
+ * and Azure ages a version from its creation — when its data was written — not from when it
+ * stopped being current, and offers no other condition for versions: counting
+ * `retention + noncurrentDays` from creation keeps a version deleted at its retention at least
+ * `noncurrentDays`; one kept longer by prune (keep-min) goes at the next run, into blob soft delete.
  */
 export function azureManagementRules(
     container: string,
@@ -93,7 +103,6 @@ export function azureManagementRules(
         definition: {
             filters: { blobTypes: ["blockBlob"], prefixMatch: [`${container}/${databasePrefix(prefix, f.name)}`] },
             actions: {
-                baseBlob: { delete: { daysAfterModificationGreaterThan: f.retentionDays } },
                 version: { delete: { daysAfterCreationGreaterThan: f.retentionDays + noncurrentDays } },
             },
         },

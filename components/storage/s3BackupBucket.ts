@@ -1,16 +1,17 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { bucketPrefixes } from "../config/names";
 import type { IdentityKey, JobIdentity } from "../identities";
 import { KEEP } from "./keep";
 import { RetentionInput, s3LifecycleRules } from "./lifecycle";
 import { bucketPolicy, irsaTrustPolicy, jobAccessPolicy, oidcProviderArn, replicationPolicy } from "./s3Policies";
 
 export interface S3BackupBucketArgs {
-    /** Base of the bucket name; Pulumi appends a random suffix so names never collide. */
+    /** Base of the bucket names (names.ts bucketPrefixes); the provider appends a unique suffix so names never collide. */
     readonly bucketNamePrefix: string;
     /** Key prefix the job writes under. */
     readonly prefix: string;
-    /** One lifecycle rule per folder: expiring at its retention, or clean-up only when kept indefinitely. */
+    /** One lifecycle rule per folder: clean-up of what prune deleted here; on the replica, expiry at its retention. */
     readonly folders: readonly RetentionInput[];
     /** Days a noncurrent version survives. Default: 7. */
     readonly noncurrentVersionDays?: number;
@@ -60,7 +61,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         }, { ...parent, ...KEEP });
 
         const bucket = new aws.s3.Bucket(`${name}-bucket`, {
-            bucketPrefix: `${args.bucketNamePrefix}-`,
+            bucketPrefix: bucketPrefixes(args.bucketNamePrefix).main,
             objectLockEnabled: args.objectLock !== undefined,
             forceDestroy: false,
             tags,
@@ -96,7 +97,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         // Lifecycle rules on a versioned bucket must wait for versioning, or noncurrent rules race it.
         new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
             bucket: bucket.id,
-            rules: s3LifecycleRules(args.prefix, args.folders, noncurrentDays),
+            rules: s3LifecycleRules(args.prefix, args.folders, noncurrentDays, { expireCurrent: false }),
         }, { parent: this, dependsOn: [versioning] });
 
         if (args.objectLock) {
@@ -184,7 +185,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
             tags,
         }, { ...inReplica, ...KEEP });
         const replica = new aws.s3.Bucket(`${name}-replica`, {
-            bucketPrefix: `${args.bucketNamePrefix}-replica-`,
+            bucketPrefix: bucketPrefixes(args.bucketNamePrefix).replica,
             objectLockEnabled: args.objectLock !== undefined,
             forceDestroy: false,
             tags,
@@ -218,7 +219,7 @@ export class S3BackupBucket extends pulumi.ComponentResource {
         }
         new aws.s3.BucketLifecycleConfiguration(`${name}-replica-lifecycle`, {
             bucket: replica.id,
-            rules: s3LifecycleRules(args.prefix, args.folders, args.noncurrentVersionDays ?? 7),
+            rules: s3LifecycleRules(args.prefix, args.folders, args.noncurrentVersionDays ?? 7, { expireCurrent: true }),
         }, { ...inReplica, dependsOn: [replicaVersioning] });
 
         const role = new aws.iam.Role(`${name}-replication-role`, {

@@ -69,6 +69,7 @@ export const MOCK_AWS_SECRET = "mock-aws-secret-key-Zq81";
 export const MOCK_AZURE_KEY = "mock-azure-account-key-Pw93==";
 export const MOCK_ECR_PASSWORD = "mock-ecr-token-Hn27";
 export const MOCK_SIGNING_KEY = "mock-generated-signing-key-Vx55";
+export const MOCK_TENANT = "9c4e2b1a-7d3f-4e5a-8b6c-1d2e3f4a5b6c";
 
 /** Computed fields the program reads from resources that providers would fill in. */
 function computed(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
@@ -95,7 +96,7 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
         case "azure-native:storage:BlobContainer":
             return { name: inputs.containerName };
         case "azure-native:managedidentity:UserAssignedIdentity":
-            return { clientId: `client-id-of-${name}`, principalId: `principal-id-of-${name}`, name };
+            return { clientId: `client-id-of-${name}`, principalId: `principal-id-of-${name}`, tenantId: MOCK_TENANT, name };
         case "azure-native:resources:ResourceGroup":
             return { name: inputs.resourceGroupName };
         case "docker:index/image:Image":
@@ -104,6 +105,21 @@ function computed(type: string, name: string, inputs: Record<string, any>): Reco
             return { result: MOCK_SIGNING_KEY };
         default:
             return {};
+    }
+}
+
+export const MOCK_SUBSCRIPTION = "5d2c1f0e-8a7b-4c3d-9e1f-2a3b4c5d6e7f";
+
+/** Ids as the providers return them where the program reads them (Azure resource ids are paths). */
+function mockId(type: string, name: string, inputs: Record<string, any>): string {
+    const group = `/subscriptions/${MOCK_SUBSCRIPTION}/resourceGroups/${inputs.resourceGroupName}`;
+    switch (type) {
+        case "azure-native:storage:StorageAccount":
+            return `${group}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}`;
+        case "azure-native:storage:BlobContainer":
+            return `${group}/providers/Microsoft.Storage/storageAccounts/${inputs.accountName}/blobServices/default/containers/${inputs.containerName}`;
+        default:
+            return `${name}-id`;
     }
 }
 
@@ -146,7 +162,7 @@ export async function runStack(stackFile: string, opts: RunOptions): Promise<Sta
                 const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
                 const o = received.get(`${args.type}::${args.name}`)!;
                 resources.push({ type: args.type, name: args.name, inputs: args.inputs, opts: o });
-                return { id: `${args.name}-id`, state };
+                return { id: mockId(args.type, args.name, args.inputs), state };
             },
             call(args) {
                 switch (args.token) {

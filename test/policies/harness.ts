@@ -15,13 +15,13 @@ const sentinels = require("@pulumi/policy/proxy") as { unknownStringValue: strin
 /** The engine's sentinel for an unknown string (what a bucket ARN is at the first preview). */
 export const UNKNOWN_STRING = sentinels.unknownStringValue;
 
-export function resourceArgs(type: string, props: Record<string, any>, name = "r", config: object = {}): ResourceValidationArgs {
+export function resourceArgs(type: string, props: Record<string, any>, name = "r", config: object = {}, opts: { protect?: boolean } = {}): ResourceValidationArgs {
     return {
         type,
         props: unknownCheckingProxy(props),
         urn: `urn:pulumi:test::krystalinex-backup::${type}::${name}`,
         name,
-        opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+        opts: { protect: opts.protect ?? false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
         stackTags: new Map(),
         isType: () => false,
         getConfig: <T extends object>() => config as T,

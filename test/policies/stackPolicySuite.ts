@@ -31,7 +31,7 @@ export async function mandatoryViolations(resources: RecordedResource[], stack: 
     for (const r of resources) {
         for (const p of resourcePolicies) {
             if (level(p.name, p.enforcementLevel as Level) === "mandatory") {
-                for (const v of await violationsOf(p, resourceArgs(r.type, r.inputs, r.name, settings(p.name)))) {
+                for (const v of await violationsOf(p, resourceArgs(r.type, r.inputs, r.name, settings(p.name), { protect: r.opts.protect }))) {
                     found.push(`${p.name}: ${r.name}: ${v}`);
                 }
             }
@@ -88,6 +88,24 @@ export function stackPolicySuite(stackFile: string, stack: string, opts: { repli
             `kx-k8s-images-pinned: ${verify.name}: container kx-backup: image ghcr.io/krystalinex/kx-backup:latest uses latest: pin it by digest or an exact version tag`,
             `kx-k8s-no-literal-secrets: ${cron.name}: container kx-backup: env PGPASSWORD is a literal; use valueFrom.secretKeyRef`,
             `kx-s3-versioning: ${versioning.name}: versioning must be Enabled, is "Suspended"`,
+        ]);
+    });
+
+    it("a bucket, key or account that loses its protection, a force-destroyable bucket, a suspended backup are each caught", async () => {
+        const broken = structuredClone(run.resources);
+        const bucket = broken.find((r) => r.type === "aws:s3/bucket:Bucket" && !r.name.includes("replica"))!;
+        bucket.inputs.forceDestroy = true;
+        const key = broken.find((r) => r.type === "aws:kms/key:Key" && !r.name.includes("replica"))!;
+        key.opts.protect = false;
+        const account = broken.find((r) => r.type === "azure-native:storage:StorageAccount")!;
+        account.opts.protect = false;
+        const cron = broken.find((r) => r.type === "kubernetes:batch/v1:CronJob" && r.inputs.metadata.name === "kx-backup-backup-kong")!;
+        cron.inputs.spec.suspend = true;
+        expect((await mandatoryViolations(broken, stack)).sort()).toEqual([
+            `kx-k8s-cronjob-hardening: ${cron.name}: the CronJob is suspended: it never runs, and nothing but the RPO alert says so`,
+            `kx-keep-backup-stores: ${account.name}: this storage account is not protected: a pulumi destroy or a replacing change would delete it and the backups with it (protect and retainOnDelete, components/storage/keep.ts)`,
+            `kx-keep-backup-stores: ${bucket.name}: forceDestroy is true: deleting the bucket would first delete every backup and every version in it`,
+            `kx-keep-backup-stores: ${key.name}: this KMS key (without it no backup decrypts) is not protected: a pulumi destroy or a replacing change would delete it and the backups with it (protect and retainOnDelete, components/storage/keep.ts)`,
         ]);
     });
 

@@ -1,7 +1,7 @@
 /** Volume and configuration archives as the prod stack renders them (with one volume added). */
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadSettings } from "../../jobs/src/settings";
-import { runStack, StackRun } from "../helpers/pulumiMocks";
+import { MOCK_SUBSCRIPTION, runStack, StackRun } from "../helpers/pulumiMocks";
 import { envToProcessEnv } from "./stackSuite";
 
 let run: StackRun;
@@ -24,17 +24,21 @@ describe("volume archive CronJob", () => {
         expect(p.automountServiceAccountToken).toBe(false);
     });
 
-    it("keeps 4 weeks: in the job's settings and in the lifecycle rules of both clouds", () => {
+    it("keeps 4 weeks: prune in the job enforces it, the replica's lifecycle expires at it, and no lifecycle deletes it behind prune", () => {
         const loaded = loadSettings(envToProcessEnv(pod("kx-backup-archive-kyc-documents").containers[0].env));
         if (!loaded.ok) {
             throw new Error(loaded.errors.join("\n"));
         }
         expect(loaded.settings.retentionDays).toBe(28);
         expect(loaded.settings.pgDatabase).toBeUndefined();
-        const s3 = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", (r) => !r.name.includes("replica"));
-        expect(s3.inputs.rules.find((r: any) => r.filter.prefix === "krystalinex/kyc-documents/").expiration.days).toBe(28);
+        expect(loaded.settings.pruneAfterBackup).toBe(true);
+        const rule = (replica: boolean) => run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", (r) => r.name.includes("replica") === replica)
+            .inputs.rules.find((r: any) => r.filter.prefix === "krystalinex/kyc-documents/");
+        expect(rule(false).expiration).toEqual({ expiredObjectDeleteMarker: true });
+        expect(rule(true).expiration).toEqual({ days: 28 });
         const az = run.one("azure-native:storage:ManagementPolicy");
-        expect(az.inputs.policy.rules.find((r: any) => r.definition.filters.prefixMatch.includes("backups/krystalinex/kyc-documents/")).definition.actions.baseBlob.delete.daysAfterModificationGreaterThan).toBe(28);
+        const azRule = az.inputs.policy.rules.find((r: any) => r.definition.filters.prefixMatch.includes("backups/krystalinex/kyc-documents/"));
+        expect(azRule.definition.actions).toEqual({ version: { delete: { daysAfterCreationGreaterThan: 28 + 7 } } });
     });
 });
 
@@ -62,6 +66,7 @@ describe("configuration export CronJob", () => {
             id: "clean-up-k8s-config",
             status: "Enabled",
             filter: { prefix: "krystalinex/k8s-config/" },
+            expiration: { expiredObjectDeleteMarker: true },
             noncurrentVersionExpiration: { noncurrentDays: 7 },
             abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
         });
@@ -110,6 +115,9 @@ describe("configuration export CronJob", () => {
         const assignment = (id: string) => run.one("azure-native:authorization:RoleAssignment", (r) => r.name === `kx-azure-${id}-blob-contributor`).inputs;
         const jobs = assignment("jobs");
         expect(jobs.conditionVersion).toBe("2.0");
+        // The built-in role in the account's subscription, on the container alone.
+        expect(jobs.roleDefinitionId).toBe(`/subscriptions/${MOCK_SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`);
+        expect(jobs.scope).toMatch(/\/storageAccounts\/[a-z0-9]+\/blobServices\/default\/containers\/backups$/);
         for (const folder of ["crypto_exchange", "kong", "goalert", "kyc-documents"]) {
             expect(jobs.condition).toContain(`StringStartsWith 'krystalinex/${folder}/'`);
         }

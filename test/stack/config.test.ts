@@ -115,7 +115,9 @@ describe("stack config validation", () => {
         ["duplicate database names", (v) => (v.databases[2].name = "kong"), /databases: got "kong"; allowed: each database name once/],
         ["an invalid database name", (v) => (v.databases[1].name = "Kong-DB"), /databases\[1\]\.name: got "Kong-DB"; allowed: a PostgreSQL name/],
         ["a name too long for a CronJob", (v) => (v.databases[1].name = "k".repeat(40)), /databases\[1\]\.name: got "k{40}"; allowed: a name whose CronJob name "kx-backup-backup-k{40}" is a DNS label of at most 52/],
-        ["a prefix that makes an invalid bucket name", (v) => (v.namePrefix = "kx-" + "b".repeat(60)), /namePrefix: got "kx-b+"; allowed: a prefix that, with the stack name, makes a valid S3 bucket name \(3 to 63 characters\)/],
+        ["a prefix that makes an invalid bucket name", (v) => (v.namePrefix = "kx-" + "b".repeat(60)), /namePrefix: got "kx-b+"; allowed: a prefix that, with the stack name, makes valid S3 bucket names \("kx-b+-prod-" is 69 characters: the provider allows 37/],
+        // The provider refuses a bucketPrefix over 37 characters; the replica's is the longer one.
+        ["a prefix too long for the replica bucket's prefix", (v) => (v.namePrefix = "krystalinex-backup-system"), /namePrefix: got "krystalinex-backup-system"; allowed: .*\("krystalinex-backup-system-prod-replica-" is 39 characters: the provider allows 37 \(it appends 26\)\)/],
         ["an invalid storage account name", (v) => (v.targets.azure.accountName = "KX_Backup"), /targets\.azure\.accountName: got "KX_Backup"; allowed: 3 to 24 lowercase letters and digits/],
         ["an invalid namespace", (v) => (v.kubernetes.namespace = "Krystal_inex"), /kubernetes\.namespace: got "Krystal_inex"; allowed: a Kubernetes namespace name/],
         ["an image tagged latest", (v) => (v.image = { build: false, ref: "ghcr.io/kx/kx-backup:latest" }), /image\.ref: got "ghcr.io\/kx\/kx-backup:latest"; allowed: an explicit version tag or digest, never latest/],
@@ -125,6 +127,7 @@ describe("stack config validation", () => {
         ["workload identity without the cluster's issuer", (v) => { delete v.kubernetes.oidcIssuer; v.targets.s3.access = "static-keys"; }, /kubernetes\.oidcIssuer: got nothing; allowed: .*required when targets\.azure\.access is workload-identity/],
         ["a second issuer for Azure", (v) => (v.kubernetes.azureOidcIssuer = "https://westeurope.oic.prod-aks.azure.com/tenant/issuer/"), /kubernetes\.azureOidcIssuer: got "https:.*"; allowed: no such key: replaced by kubernetes\.oidcIssuer: a ServiceAccount token has one issuer/],
         ["a separate IRSA provider ARN", (v) => (v.kubernetes.irsaOidcProviderArn = "arn:aws:iam::210987654321:oidc-provider/x"), /kubernetes\.irsaOidcProviderArn: .*no such key: replaced by kubernetes\.oidcIssuer \(the IAM provider ARN is derived/],
+        ["an EKS issuer with a trailing slash (IRSA would work, Azure never)", (v) => (v.kubernetes.oidcIssuer += "/"), /kubernetes\.oidcIssuer: got "https:\/\/oidc\.eks\.eu-west-1\.amazonaws\.com\/id\/\w+\/"; allowed: an EKS issuer exactly as its tokens' iss spells it, without a trailing slash/],
         ["an issuer without https", (v) => (v.kubernetes.oidcIssuer = "oidc.eks.eu-west-1.amazonaws.com/id/ABC"), /kubernetes\.oidcIssuer: got "oidc\.eks.*"; allowed: the cluster's OIDC issuer URL \(https:\/\//],
         ["a verify scratch size of zero", (v) => (v.kubernetes.verifyScratchGi = 0), /kubernetes\.verifyScratchGi: got 0; allowed: GiB for the verify pod's restored database and its download/],
         ["no kubeconfig context", (v) => delete v.kubernetes.context, /kubernetes\.context: got nothing; allowed: the kubeconfig context of this stack's cluster \(required: never the ambient current-context\)/],

@@ -1,9 +1,9 @@
 /** The job image: one list of pins for the Dockerfile, the config and the sidecar; a tag derived from content. */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
-import { contentTag, contextHash, IMAGE_INPUTS } from "../../components/image/contextHash";
+import { contentTag, contextHash, IMAGE_INPUTS, imageTag } from "../../components/image/contextHash";
 import { dockerBuildArgs, IMAGE_PINS, scratchPostgresImage, SUPPORTED_PG_MAJORS } from "../../components/image/pins";
 import { imageProblem } from "../../policies/kubernetes";
 import { ROOT } from "../helpers/pulumiMocks";
@@ -71,5 +71,37 @@ describe("content-derived tag", () => {
 
     it("tags as <version>-<12 hex digits>", () => {
         expect(contentTag("0.1.0", "0123456789abcdef0123")).toBe("0.1.0-0123456789ab");
+    });
+
+    it("differs by platform: an arm64 build never reuses an amd64 build's tag", () => {
+        expect(imageTag("0.1.0", ROOT, "linux/amd64")).toMatch(/^0\.1\.0-[0-9a-f]{12}$/);
+        expect(imageTag("0.1.0", ROOT, "linux/amd64")).toBe(imageTag("0.1.0", ROOT, "linux/amd64"));
+        expect(imageTag("0.1.0", ROOT, "linux/arm64")).not.toBe(imageTag("0.1.0", ROOT, "linux/amd64"));
+    });
+});
+
+/**
+ * The docker provider rebuilds and pushes whenever a file of the build context changes (it hashes
+ * the context through .dockerignore), while the tag changes only with IMAGE_INPUTS. Any other file
+ * in the context means a stack-only change pushes the same tag with a rebuilt image: ECR with
+ * immutable tags refuses it and `pulumi up` fails. So the context must be exactly IMAGE_INPUTS.
+ */
+describe("the docker build context (.dockerignore)", () => {
+    const patterns = readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+
+    it("is written in the simple form this test evaluates: '*' then exceptions of top-level names", () => {
+        for (const p of patterns) {
+            expect(p, p).toMatch(/^(\*|!?[A-Za-z0-9._-]+)$/);
+        }
+    });
+
+    it("holds exactly the image's inputs, so only they can trigger a rebuild", () => {
+        const included = (name: string) => patterns.reduce((inc, p) => {
+            const negated = p.startsWith("!");
+            const pattern = negated ? p.slice(1) : p;
+            return pattern === "*" || pattern === name ? negated : inc;
+        }, true);
+        const context = readdirSync(ROOT).filter(included).sort();
+        expect(context).toEqual([...IMAGE_INPUTS].sort());
     });
 });

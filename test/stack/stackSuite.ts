@@ -8,7 +8,7 @@ import { DatabaseConfig, StackConfig } from "../../components/config";
 import { minIntervalMinutes } from "../../components/cron";
 import { IMAGE_PINS } from "../../components/image/pins";
 import { loadSettings } from "../../jobs/src/settings";
-import { plainStrings, RecordedResource, runStack, StackRun, unwrapSecret } from "../helpers/pulumiMocks";
+import { MOCK_TENANT, plainStrings, RecordedResource, runStack, StackRun, unwrapSecret } from "../helpers/pulumiMocks";
 import { validatedFrom } from "../helpers/stackFiles";
 
 export interface StackExpectations {
@@ -189,20 +189,22 @@ export function stackSuite(x: StackExpectations) {
             }
         });
 
-        it("expires its S3 prefix at its retention", () => {
-            const lifecycle = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", (r) => !r.name.includes("replica"));
-            const rule = lifecycle.inputs.rules.find((r: { filter: { prefix: string } }) => r.filter.prefix === `krystalinex/${expected.name}/`);
-            expect(rule.expiration.days).toBe(expected.retentionDays);
+        it("never expires its current S3 backups behind prune (keep-min, the last good one); only the replica expires them at the retention", () => {
+            const rules = (replica: boolean) => run.byType("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+                .filter((r) => r.name.includes("replica") === replica)
+                .map((lc) => lc.inputs.rules.find((r: { filter: { prefix: string } }) => r.filter.prefix === `krystalinex/${expected.name}/`));
+            const [rule] = rules(false);
+            expect(rule.expiration).toEqual({ expiredObjectDeleteMarker: true });
             expect(rule.noncurrentVersionExpiration.noncurrentDays).toBe(config.targets.s3!.noncurrentVersionDays);
             expect(rule.abortIncompleteMultipartUpload.daysAfterInitiation).toBe(1);
+            expect(rules(true).map((r) => r.expiration)).toEqual(x.replica ? [{ days: expected.retentionDays }] : []);
         });
 
-        it("deletes its Azure prefix at its retention, and keeps a deleted version noncurrentVersionDays after that", () => {
+        it("never deletes its current Azure backups behind prune, and keeps a deleted version noncurrentVersionDays past the retention", () => {
             const policy = run.one("azure-native:storage:ManagementPolicy");
             const rule = policy.inputs.policy.rules.find((r: any) => r.definition.filters.prefixMatch.includes(`backups/krystalinex/${expected.name}/`));
-            expect(rule.definition.actions.baseBlob.delete.daysAfterModificationGreaterThan).toBe(expected.retentionDays);
             // Azure ages a version from when it was written: retention + noncurrent days.
-            expect(rule.definition.actions.version.delete.daysAfterCreationGreaterThan).toBe(expected.retentionDays + config.targets.azure!.noncurrentVersionDays);
+            expect(rule.definition.actions).toEqual({ version: { delete: { daysAfterCreationGreaterThan: expected.retentionDays + config.targets.azure!.noncurrentVersionDays } } });
         });
 
         it("reads its password from its own Secret, annotated with its database", () => {
@@ -341,6 +343,8 @@ export function stackSuite(x: StackExpectations) {
                 const annotations = sa(name).inputs.metadata.annotations;
                 expect(annotations["eks.amazonaws.com/role-arn"]).toBe(`arn:aws:iam::210987654321:role/kx-s3-${id}-role`);
                 expect(annotations["azure.workload.identity/client-id"]).toBe(`client-id-of-kx-azure-${id}-identity`);
+                // Outside AKS the webhook may have no default tenant: the ServiceAccount names it.
+                expect(annotations["azure.workload.identity/tenant-id"]).toBe(MOCK_TENANT);
             }
         } else {
             expect(run.byType("aws:iam/accessKey:AccessKey")).toHaveLength(2);
