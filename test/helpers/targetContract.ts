@@ -129,9 +129,10 @@ export function targetContract(kind: string, make: () => Target, o: ContractOpti
             // The second writer fails when it stages (local: the .partial is taken) or when it commits.
             const upB = t.upload(key, { expectedBytes: b.length, signal: new AbortController().signal });
             upB.sink.on("error", () => undefined);
-            const stagedB = Promise.all([writeAll(upB.sink, b), upB.done()]);
+            // Handled at once: the local target fails B while A is still committing.
+            const stagedB = Promise.all([writeAll(upB.sink, b), upB.done()]).then(() => undefined, (e) => e as Error);
             await upA.commit();
-            const lost = await stagedB.then(() => upB.commit()).then(() => undefined, (e) => e as Error);
+            const lost = (await stagedB) ?? (await upB.commit().then(() => undefined, (e) => e as Error));
             expect(lost).toBeInstanceOf(ObjectExistsError);
             expect(lost?.message).toMatch(/already exists on .*never overwrites/);
             // The loser cleans up after itself only: the winner's object is untouched.
