@@ -11,9 +11,10 @@ import { connect, userObjects } from "../db";
 import { fetchVerified, Fetched, locate, Located } from "../fetch";
 import { fetchGlobals } from "../globals";
 import { formatDuration, JobError, Logger } from "../log";
-import { newRunId } from "../naming";
+import { checkDatabaseName, newRunId } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
 import { Settings } from "../settings";
+import { stopping, throwIfStopping } from "../shutdown";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { CheckResult, compareRestored } from "./compare";
@@ -79,8 +80,10 @@ async function ensureRoles(admin: Client, o: RestoreOptions, located: Located, n
 }
 
 export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): Promise<RestoreResult | RestorePlan> {
-    if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(o.into)) {
-        throw new JobError(`--into ${o.into}: not a database name`, 2);
+    // Any name backup accepts can be restored into: `kong-db`, `my db`, unicode.
+    const badInto = checkDatabaseName(o.into);
+    if (badInto) {
+        throw new JobError(`--into: ${badInto}`, 2);
     }
     if (RESERVED.includes(o.into)) {
         throw new JobError(`--into ${o.into}: a restore never replaces ${o.into}; restore into another database`, 2);
@@ -131,10 +134,15 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
             throw new JobError(`the restored database does not match the backup: ${wrong.map((c) => `${c.check}: ${c.detail}`).join("; ")}`);
         }
         log.info(`restored ${key} into ${built.name} in ${formatDuration(durationMs)}; ${checks.filter((c) => !c.skipped).map((c) => c.check).join(", ")} match the backup`, { event: "restore.checked", checks });
+        // A stop (SIGTERM, Ctrl-C) asked for while the database was built must never be answered
+        // by replacing the original: the swap starts only if nobody asked to stop.
+        throwIfStopping();
         await swapIn(admin, { scratch: built.name, into: o.into, old: plan.old, terminate: o.terminateConnections }, log);
         swapped = true;
         built.release();
-        if (plan.old && !o.keepOriginal) {
+        if (plan.old && stopping()) {
+            log.warn(`stopped right after the swap: ${o.into} is the restored database; the original is kept as ${plan.old} (drop it when you no longer need it)`, { event: "restore.keep-original", old: plan.old });
+        } else if (plan.old && !o.keepOriginal) {
             await dropDatabase(admin, plan.old).then(
                 () => log.info(`dropped the original (${plan!.old})`, { event: "restore.drop-original" }),
                 (e: Error) => log.warn(`the restore is done, but the original could not be dropped: ${e.message}; drop ${plan!.old} by hand`, { event: "restore.drop-original" }),

@@ -7,6 +7,7 @@
 import { Client } from "pg";
 import { quoteIdent } from "../db";
 import { JobError, Logger } from "../log";
+import { throwIfStopping } from "../shutdown";
 
 export interface SwapOptions {
     scratch: string;
@@ -34,6 +35,8 @@ export async function swapIn(admin: Client, o: SwapOptions, log: Logger): Promis
             }
             terminated += o.terminate ? n : 0;
         }
+        // The last moment a stop can still leave the original in place.
+        throwIfStopping();
         try {
             await admin.query("BEGIN");
             if (o.old) {
