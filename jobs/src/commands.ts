@@ -1,5 +1,5 @@
 /** `list` and `prune`: thin I/O around the catalog and the pure retention plan. */
-import { BackupEntry, listBackups } from "./catalog";
+import { BackupEntry, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { formatBytes, JobError, Logger } from "./log";
 import { planPrune, PrunePlan, RetentionPolicy } from "./retention";
 import { DeleteOutcome, describeDelete, Target } from "./targets";
@@ -50,7 +50,7 @@ export async function collectList(targets: Target[], database: string | undefine
                 status: statusWord(e),
                 ...(e.manifest ? { scope: e.manifest.scope, purpose: e.manifest.purpose } : {}),
                 ...(e.manifest?.anomaly ? { anomaly: e.manifest.anomaly.reasons } : {}),
-                ...(e.problem ? { problem: e.problem } : {}),
+                ...(e.problem ? { problem: e.problem } : e.kind === "full" && fromTheFuture(e, now) ? { problem: futureNote(e, now) } : {}),
             });
         }
     }
@@ -108,9 +108,12 @@ export async function runPrune(
         const entries = await listBackups(t, database, { manifests: true, signingKey: opts.signingKey }).catch((e) => {
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         });
-        const databases = [...new Set(entries.map((e) => e.database))].sort();
-        for (const db of databases) {
-            const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
+        // Per database, and apart for dumps and archives sharing its folder (archive --name kong):
+        // an archive never counts toward a database's keep-min or stale guard, nor the reverse.
+        const groups = [...new Set(entries.map((e) => `${e.database}\u0000${e.family}`))].sort();
+        for (const group of groups) {
+            const [db, family] = group.split("\u0000");
+            const plan = planPrune(entries.filter((e) => e.database === db && e.family === family), policy, opts.now);
             const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], hidden: [], retained: [], errors: [] };
             reports.push(report);
             for (const note of plan.notes) {

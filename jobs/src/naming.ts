@@ -38,6 +38,17 @@ export const SAFETY_FOLDER = "safety";
 /** Extensions by artifact kind: a custom-format dump, a tarred directory-format dump, plain SQL, a tar.gz archive. */
 export type ArtifactExtension = "dump" | "dump.tar" | "sql" | "tar.gz";
 
+/**
+ * What an artifact is, from its name: a database dump (custom, tarred directory, plain SQL) or
+ * an archive of files. An archive and a database may share a folder name (`archive --name kong`):
+ * each is only ever compared, counted and restored with its own family.
+ */
+export type ArtifactFamily = "dump" | "archive";
+
+export function artifactFamily(ext: ArtifactExtension): ArtifactFamily {
+    return ext === "tar.gz" ? "archive" : "dump";
+}
+
 /** A fresh run id: 6 lowercase hex characters, part of every name the run writes. */
 export function newRunId(): string {
     return randomBytes(3).toString("hex");
