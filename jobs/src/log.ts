@@ -22,7 +22,8 @@ export class Logger {
 
     /** Values that must never be printed (passwords, connection strings, tokens). */
     addSecrets(values: readonly string[]): void {
-        this.secrets.push(...values.filter((v) => v.length >= 3));
+        // As written, and as a JSON line writes it (a `"` or `\` in a password is escaped there).
+        this.secrets.push(...values.filter((v) => v.length >= 3).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]));
         // Longest first, so a secret containing another is masked whole.
         this.secrets.sort((a, b) => b.length - a.length);
     }
@@ -32,10 +33,12 @@ export class Logger {
         for (const s of this.secrets) {
             out = out.split(s).join("***");
         }
-        // Credentials in URLs (postgres://user:pass@host) and connection-string keys.
+        // Credentials in URLs (postgres://user:pass@host), connection-string keys, and the
+        // signing parts of pre-signed URLs (Azure SAS `sig=`, S3 `X-Amz-Signature=`).
         return out
             .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, "$1***@")
-            .replace(/\b(AccountKey|SharedAccessSignature|password)=([^;\s]+)/gi, "$1=***");
+            .replace(/\b(AccountKey|SharedAccessSignature|password)=([^;\s]+)/gi, "$1=***")
+            .replace(/([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|access_token)=)[^&\s"]+/gi, "$1***");
     }
 
     info(msg: string, fields: Record<string, unknown> = {}): void {
