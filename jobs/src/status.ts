@@ -118,6 +118,11 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         for (const e of v.entries!) {
             const record = e.kind === "full" && !e.anomalous && e.verified && !fromTheFuture(e, now) ? v.verifies.get(e.key) : undefined;
             const at = record ? new Date(record.finishedAt) : undefined;
+            if (at && fromTheFuture({ takenAt: at }, now)) {
+                // A verify pod whose clock ran ahead would keep "verify age" met until the clock caught up.
+                problems.push(`${database}: clock: the restore test of ${e.key} on ${v.target} is ${futureNote({ takenAt: at }, now).replace("never counted as the newest or a good backup", "not counted")}`);
+                continue;
+            }
             if (record && at && !Number.isNaN(at.getTime()) && (!newestVerified || at.toISOString() > newestVerified.verifiedAt)) {
                 newestVerified = {
                     key: e.key,

@@ -4,7 +4,7 @@
  * leak a secret or fail on the real service, and fails without its fix.
  */
 import { execFileSync, spawn } from "child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";

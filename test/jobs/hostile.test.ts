@@ -111,6 +111,18 @@ describe("a backup dated in the future (a clock that was wrong) never stands for
     });
 });
 
+describe("a restore test recorded by a clock that ran ahead", () => {
+    it("does not keep the verify age met: it is named as a clock problem", () => {
+        const verified = full(1, { verified: true });
+        const future = new Date(NOW.getTime() + 300 * DAY).toISOString();
+        const r = assessStatus("kong", [{ target: "local", entries: [verified], verifies: new Map([[verified.key, { finishedAt: future, restoreDurationMs: 1000 }]]) }],
+            { rpoHours: 48, rtoMinutes: 30, verifyMaxAgeDays: 7 }, NOW);
+        expect(r.newestVerified).toBeUndefined();
+        expect(r.problems.join("\n")).toMatch(/kong: clock: the restore test of .* on local is dated 7200 h ahead of this clock/);
+        expect(r.problems.join("\n")).toMatch(/verify age: no backup has passed a restore test/);
+    });
+});
+
 describe("an archive named like a database (archive --name kong) is never one of its backups", () => {
     it("does not count toward the database's keep-min or stale guard: its last good dumps survive", async () => {
         const dir = tmp();
@@ -148,7 +160,7 @@ describe("a verify record counts only when it is this backup's, passing, and (wi
     const key = "kong/kong-20260601-000000-aaaaaa.dump";
     const other = "kong/kong-20260501-000000-bbbbbb.dump";
     const manifest = manifestFor(key, "x");
-    const record = (over: Record<string, unknown> = {}) => ({ kind: "kx-backup/verify", database: "kong", key, sha256: manifest.sha256, ok: true, finishedAt: NOW.toISOString(), ...over });
+    const record = (over: Record<string, unknown> = {}): Record<string, unknown> & { signature?: unknown } => ({ kind: "kx-backup/verify", database: "kong", key, sha256: manifest.sha256, ok: true, finishedAt: NOW.toISOString(), ...over });
     const listing = () => groupBackups([key, manifestKey(key), `${key}.verify.json`].map((k) => ({ key: k, size: 1, lastModified: NOW })));
     const describe1 = async (rec: unknown, signingKey?: string) => {
         const entries = listing();
