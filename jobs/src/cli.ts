@@ -469,6 +469,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         values = parseArgs({ args: rest, options: { ...COMMON, ...command.options }, allowPositionals: false, strict: true }).values;
     } catch (e) {
         process.stderr.write(`kx-backup ${name}: ${(e as Error).message}\n\nUsage: ${command.usage}\n`);
+        if (command.notifies) {
+            // A CronJob whose arguments this image does not know (a stack newer than its image)
+            // would otherwise fail every run in silence.
+            await notifyBroken(name, env, `bad arguments: ${(e as Error).message}`);
+        }
         return 2;
     }
     if (values.help) {
@@ -484,10 +489,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
             process.stderr.write(`kx-backup ${name}: ${quiet.redact(err)}\n`);
         }
         if (command.notifies) {
-            // A broken CronJob must not fail in silence: notify with what can be read.
-            const partial = notificationSettings({ ...env, ...flagEnv(values) });
-            quiet.addSecrets(secretValues(partial));
-            await notify(partial, { command: name as Event["command"], ok: false, database: partial.pgDatabase, message: quiet.redact(`invalid settings: ${loaded.errors.join("; ")}`) }, quiet);
+            await notifyBroken(name, { ...env, ...flagEnv(values) }, `invalid settings: ${loaded.errors.join("; ")}`);
         }
         return 2;
     }
@@ -525,6 +527,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         await notify(s, { command: commandName, ok: true, ...done }, log);
     }
     return 0;
+}
+
+/** A broken CronJob must not fail in silence: notifies with what can be read of the environment, redacted. */
+async function notifyBroken(name: string, env: Record<string, string | undefined>, message: string): Promise<void> {
+    const partial = notificationSettings(env);
+    const quiet = new Logger("text", process.stderr);
+    quiet.addSecrets([...rawSecretValues(env), ...secretValues(partial)]);
+    await notify(partial, { command: name as Event["command"], ok: false, database: partial.pgDatabase, message: quiet.redact(message) }, quiet);
 }
 
 /** The running command's logger, so even an internal error is redacted. */

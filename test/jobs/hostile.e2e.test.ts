@@ -309,3 +309,18 @@ describe("restore --tables with names only a quote tells apart", () => {
         expect(pg.psql("dots", `SELECT (SELECT count(*) FROM "a.b".c) || ' ' || (SELECT count(*) FROM a."b.c")`)).toBe("7 3");
     }, 60_000);
 });
+
+describe("failures a CronJob must not keep to itself", () => {
+    it("arguments this image does not know (a stack newer than its image) exit 2 and notify", async () => {
+        const hook = await webhookSink();
+        try {
+            const r = await runCli(["verify", "--from-every-target"], { PGDATABASE: "kong", BACKUP_LOCAL_DIR: dir("args"), BACKUP_WEBHOOK_URL: hook.url });
+            expect(r.code).toBe(2);
+            expect(hook.events).toHaveLength(1);
+            expect(hook.events[0]).toMatchObject({ command: "verify", ok: false, database: "kong" });
+            expect(hook.events[0].message).toMatch(/bad arguments: .*--from-every-target/);
+        } finally {
+            await hook.close();
+        }
+    });
+});
