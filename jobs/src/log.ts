@@ -35,7 +35,7 @@ export class Logger {
         }
         // Credentials in URLs (postgres://user:pass@host), connection-string keys, and the
         // signing parts of pre-signed URLs (Azure SAS `sig=`, S3 `X-Amz-Signature=`).
-        return out
+        return withoutRowValues(out)
             .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, "$1***@")
             .replace(/\b(AccountKey|SharedAccessSignature|password)=([^;\s]+)/gi, "$1=***")
             .replace(/([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|access_token)=)[^&\s"]+/gi, "$1***");
@@ -69,7 +69,9 @@ export class Logger {
             this.progressShown = false;
         }
         if (this.format === "json") {
-            const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
+            // Values are scrubbed before JSON escapes their quotes; secrets after (as written, or escaped).
+            const clean = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? withoutRowValues(v) : v]));
+            const line = JSON.stringify({ time: new Date().toISOString(), level, msg: withoutRowValues(msg), ...clean });
             this.out.write(`${this.redact(line)}\n`);
         } else {
             const extra = Object.entries(fields)
@@ -80,6 +82,24 @@ export class Logger {
             this.out.write(`${this.redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`)}\n`);
         }
     }
+}
+
+/** A quoted value PostgreSQL puts in a message, up to a quote that ends it (a value may hold quotes). */
+const QUOTED = String.raw`"[^\n]*?"(?=$|[\s.,;)])`;
+
+/**
+ * PostgreSQL's messages that carry a row's values, with the values left out: a restore that fails
+ * on `invalid input syntax for type integer: "alice@example.com"` (a column changed since the
+ * backup) must not send a customer's data to ntfy, a webhook or the log collector. Pure.
+ */
+export function withoutRowValues(text: string): string {
+    return text
+        .replace(new RegExp(String.raw`(invalid input (?:syntax|value) for (?:type|enum) [^:\n]+: )${QUOTED}`, "g"), '$1"…"')
+        .replace(new RegExp(String.raw`(\b(?:value|input) )${QUOTED}( is out of range)`, "g"), '$1"…"$2')
+        .replace(new RegExp(String.raw`((?:field value out of range|invalid value|invalid input string)[^:\n]*: )${QUOTED}`, "g"), '$1"…"')
+        .replace(/(\bKey \([^)\n]*\)=)\(.*?\)(?=( already exists| is not present| conflicts|\.|$))/gm, "$1(…)")
+        .replace(/(Failing row contains )\(.*\)/g, "$1(…)")
+        .replace(new RegExp(String.raw`(\bCOPY [^,\n]+, line \d+, column [^:\n]+: )${QUOTED}`, "g"), '$1"…"');
 }
 
 export function formatBytes(n: number): string {

@@ -324,3 +324,22 @@ describe("failures a CronJob must not keep to itself", () => {
         }
     });
 });
+
+describe("customer data never travels in a failure message", () => {
+    it("a --tables restore failing on a changed column names the error, not the row's value", async () => {
+        createDb("pii", "CREATE TABLE users (id int PRIMARY KEY, email text); INSERT INTO users VALUES (1, 'alice@customer.example');");
+        const e = env("pii", dir("pii"));
+        expect((await runCli(["backup"], e)).code).toBe(0);
+        pg.psql("pii", "ALTER TABLE users ALTER COLUMN email TYPE int USING 0");
+        const hook = await webhookSink();
+        try {
+            const r = await runCli(["restore", "--into", "pii", "--tables", "users", "--data-only", "--force", "--no-safety-dump"], { ...e, BACKUP_WEBHOOK_URL: hook.url });
+            expect(r.code).toBe(1);
+            expect(logLines(r.stderr).find((l) => l.event === "restore.failed")?.msg).toMatch(/invalid input syntax for type integer: "…"\. pii is as it was/);
+            expect(hook.events).toHaveLength(1);
+            expect(`${r.stderr}${JSON.stringify(hook.events)}`).not.toContain("alice@customer.example");
+        } finally {
+            await hook.close();
+        }
+    }, 60_000);
+});

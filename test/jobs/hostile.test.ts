@@ -11,7 +11,7 @@ import { BackupEntry, describeBackups, groupBackups } from "../../jobs/src/catal
 import { runPrune } from "../../jobs/src/commands";
 import { commitManifest } from "../../jobs/src/commit";
 import { dbnameArg, tablePatternMatcher } from "../../jobs/src/db";
-import { Logger } from "../../jobs/src/log";
+import { Logger, withoutRowValues } from "../../jobs/src/log";
 import { Manifest, signManifest } from "../../jobs/src/manifest";
 import { globalsKey, manifestKey } from "../../jobs/src/naming";
 import { headerText, ntfyRequest } from "../../jobs/src/notify";
@@ -250,5 +250,28 @@ describe("backup --table patterns are read as pg_dump reads them, so the rows it
         expect(m({ schema: "ledger", name: "entries" })).toBe(true);
         expect(m({ schema: "we", name: "ird" })).toBe(false);
         expect(m({ schema: "public", name: "Orders" })).toBe(false);
+    });
+});
+
+describe("PostgreSQL messages that carry a row's values lose the values", () => {
+    it.each([
+        ['invalid input syntax for type integer: "alice@customer.example". x is as it was', 'invalid input syntax for type integer: "…". x is as it was'],
+        ['invalid input syntax for type integer: "a"b"', 'invalid input syntax for type integer: "…"'],
+        ['value "99999999999" is out of range for type integer', 'value "…" is out of range for type integer'],
+        ['invalid input value for enum order_side: "sideways"', 'invalid input value for enum order_side: "…"'],
+        ['DETAIL:  Key (email)=(alice@x.com) already exists.', 'DETAIL:  Key (email)=(…) already exists.'],
+        ['DETAIL:  Failing row contains (1, alice, null).', 'DETAIL:  Failing row contains (…).'],
+        ['CONTEXT:  COPY users, line 1, column email: "alice@x"', 'CONTEXT:  COPY users, line 1, column email: "…"'],
+        ['relation "users" does not exist', 'relation "users" does not exist'],
+    ])("%s", (text, want) => {
+        expect(withoutRowValues(text)).toBe(want);
+    });
+
+    it("in JSON lines too, and in what is notified (redact)", () => {
+        const lines: string[] = [];
+        const log = new Logger("json", { write: (l: string) => lines.push(l) } as never);
+        log.error('restore failed: invalid input syntax for type integer: "alice@customer.example"', { detail: 'value "4242424242" is out of range for type integer' });
+        expect(lines.join("")).not.toMatch(/alice|4242424242/);
+        expect(log.redact('COPY users, line 3, column email: "bob@customer.example"')).not.toContain("bob@");
     });
 });
