@@ -132,6 +132,11 @@ export async function runPrune(
                     const outcomes: DeleteOutcome[] = [];
                     for (const obj of action.objects) {
                         outcomes.push(await t.delete(obj));
+                        if (outcomes.at(-1)!.result === "retained") {
+                            // A lock or legal hold keeps the dump: its manifest and globals stay with it,
+                            // or it would be left unrestorable and listed as someone else's (foreign).
+                            break;
+                        }
                     }
                     const outcome = backupOutcome(outcomes);
                     const detail = describeDelete(outcome);

@@ -275,3 +275,27 @@ describe("PostgreSQL messages that carry a row's values lose the values", () => 
         expect(log.redact('COPY users, line 3, column email: "bob@customer.example"')).not.toContain("bob@");
     });
 });
+
+describe("prune on a store where a lock or legal hold keeps a dump", () => {
+    it("leaves that backup's manifest and globals with it: still complete, retried next run, never 'foreign'", async () => {
+        const dir = tmp();
+        const local = new LocalTarget(dir);
+        const key = `kong/kong-${stamp(new Date(Date.now() - 40 * DAY))}-aaaaaa.dump`;
+        const newer = `kong/kong-${stamp(new Date(Date.now() - DAY))}-bbbbbb.dump`;
+        for (const k of [key, newer]) {
+            mkdirSync(path.join(dir, "kong"), { recursive: true });
+            writeFileSync(path.join(dir, k), "dump");
+            writeFileSync(path.join(dir, manifestKey(k)), JSON.stringify(manifestFor(k, "dump")));
+            writeFileSync(path.join(dir, globalsKey(k)), "CREATE ROLE x;");
+        }
+        // The old dump is under a legal hold: the store refuses to delete it (Azure says so).
+        const held: Target = Object.assign(Object.create(local), {
+            delete: async (k: string) => (k === key ? { result: "retained" as const, note: "legal hold" } : local.delete(k)),
+        });
+        const reports = await runPrune([held], "kong", { retentionDays: 30, keepMin: 1 }, { dryRun: false, now: new Date() }, new Logger("json", { write: () => true } as never));
+        expect(reports[0].retained.map((r) => r.key)).toEqual([key]);
+        expect(existsSync(path.join(dir, manifestKey(key)))).toBe(true);
+        expect(existsSync(path.join(dir, globalsKey(key)))).toBe(true);
+        expect(groupBackups(await local.list("kong/")).find((e) => e.key === key)?.kind).toBe("full");
+    });
+});
