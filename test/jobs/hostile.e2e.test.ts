@@ -185,6 +185,35 @@ describe("SIGTERM never lets a restore replace the original", () => {
     }, 120_000);
 });
 
+describe("the original a restore replaced is dropped only when nothing was written to it meanwhile", () => {
+    it("writers ended by --terminate-connections wrote what neither the backup nor the safety dump holds: the original is kept", async () => {
+        createDb("busy", `CREATE FUNCTION slow(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';
+            CREATE TABLE t (id int CHECK (slow(id)), v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 200) g;`);
+        const e = env("busy", dir("busy"));
+        expect((await runCli(["backup"], e)).code).toBe(0);
+        // An application nobody stopped: a row every 50 ms until the swap ends its session.
+        const writer = spawn(path.join(PG_BIN, "psql"), ["-X", "-q", "-d", "busy", "-c",
+            "DO $$ BEGIN FOR i IN 1..400 LOOP INSERT INTO t VALUES (-i, 'live'); COMMIT; PERFORM pg_sleep(0.05); END LOOP; END $$"], {
+            env: { PATH: process.env.PATH ?? "", ...pg.env("busy") }, stdio: "ignore",
+        });
+        const writerDone = new Promise((r) => writer.on("close", r));
+        await new Promise((r) => setTimeout(r, 500));
+        const r = await runCli(["restore", "--into", "busy", "--force", "--terminate-connections"], e);
+        await writerDone;
+        expect(r.code, r.stderr).toBe(0);
+        const kept = logLines(r.stderr).find((l) => l.event === "restore.keep-original");
+        expect(kept?.msg).toMatch(/the original is kept as kx_old_[0-9a-f]{6}_busy: \d+ row change\(s\) were made in it while the restore ran/);
+        expect(logLines(r.stderr).some((l) => l.event === "restore.drop-original")).toBe(false);
+        expect(Number(pg.psql(kept!.old, "SELECT count(*) FROM t WHERE v = 'live'"))).toBeGreaterThan(0);
+        expect(pg.psql("busy", "SELECT count(*) FROM t")).toBe("200");
+        // Nobody writes now: the next restore drops what it replaces.
+        const again = await runCli(["restore", "--into", "busy", "--force", "--no-safety-dump"], e);
+        expect(again.code, again.stderr).toBe(0);
+        expect(logLines(again.stderr).some((l) => l.event === "restore.drop-original")).toBe(true);
+        pg.psql("postgres", `DROP DATABASE ${q(kept!.old)}`);
+    }, 120_000);
+});
+
 describe("a backup dated in the future (a node's clock ran ahead once)", () => {
     it("is never `latest`, and status names the clock instead of reporting the RPO met", async () => {
         createDb("clock", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);");
