@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, PG_BIN, PgCluster, S3Emulator, startPostgres, startS3 } from "../../jobs/dev/services";
-import { CLI, logLines, runCli } from "../helpers/cli";
+import { CliResult, logLines, runCli } from "../helpers/cli";
 import { webhookSink } from "../helpers/proxy";
 
 let pg: PgCluster;
@@ -94,6 +94,22 @@ async function headerSink(): Promise<{ url: string; requests: http.IncomingHttpH
     return { url: `http://127.0.0.1:${port}/topic`, requests, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+/** Runs the CLI and sends it SIGTERM once `ready()` holds (polled); resolves with how it ended. */
+async function stopWhen(args: string[], e: Record<string, string>, ready: () => boolean): Promise<CliResult> {
+    let pid = 0;
+    let ended = false;
+    const run = runCli(args, e, { onStart: (p) => (pid = p) }).finally(() => (ended = true));
+    const deadline = Date.now() + 60_000;
+    while (!ready()) {
+        if (ended || Date.now() > deadline) {
+            throw new Error(`kx-backup ${args.join(" ")} ${ended ? "ended" : "ran 60 s"} before the moment to stop it:\n${(await run).stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(pid, "SIGTERM");
+    return run;
+}
+
 describe("database names pg_dump has to quote", () => {
     // pg_dump writes `\encoding SQL_ASCII` + `\connect -reuse-previous=on "dbname='…'"` for any name
     // outside [A-Za-z0-9_.]: refused as a meta-command, no such database could be verified or restored.
@@ -133,20 +149,8 @@ describe("SIGTERM never lets a restore replace the original", () => {
         const e = env("slowload", dir("slowload"), { BACKUP_FORMAT: "plain" });
         expect((await runCli(["backup"], e)).code).toBe(0);
         pg.psql("slowload", "INSERT INTO t VALUES (-1, 'written after the backup: must survive')");
-        const child = spawn(process.execPath, ["--unhandled-rejections=strict", CLI, "restore", "--into", "slowload", "--force", "--no-safety-dump"], {
-            env: { PATH: process.env.PATH ?? "", BACKUP_LOG_FORMAT: "json", ...e },
-            stdio: ["ignore", "ignore", "pipe"],
-        });
-        let stderr = "";
-        child.stderr.on("data", (d) => (stderr += d));
-        const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? -1)));
-        const deadline = Date.now() + 60_000;
-        while (pg.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%COPY public.t %' AND pid <> pg_backend_pid()") !== "1") {
-            expect(Date.now()).toBeLessThan(deadline);
-            await new Promise((r) => setTimeout(r, 50));
-        }
-        child.kill("SIGTERM");
-        const code = await exited;
+        const { code, stderr } = await stopWhen(["restore", "--into", "slowload", "--force", "--no-safety-dump"], e,
+            () => pg.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%COPY public.t %' AND pid <> pg_backend_pid()") === "1");
         expect(code, stderr).toBe(143);
         expect(pg.psql("slowload", "SELECT count(*) FROM t WHERE id = -1")).toBe("1");
         expect(databases().filter((d) => d.includes("slowload"))).toEqual(["slowload"]);
@@ -166,20 +170,8 @@ describe("SIGTERM never lets a restore replace the original", () => {
         }
         writeFileSync(path.join(bin, "pg_dumpall"), `#!/bin/sh\ntrap '' TERM\ntouch ${mark}\nsleep 2\nexec ${path.join(PG_BIN, "pg_dumpall")} "$@"\n`, { mode: 0o755 });
         const local = dir("stopglobals");
-        const child = spawn(process.execPath, ["--unhandled-rejections=strict", CLI, "backup"], {
-            env: { PATH: process.env.PATH ?? "", BACKUP_LOG_FORMAT: "json", ...env("stopglobals", local, { BACKUP_PG_BIN_DIR: bin }) },
-            stdio: ["ignore", "ignore", "pipe"],
-        });
-        let stderr = "";
-        child.stderr.on("data", (d) => (stderr += d));
-        const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? -1)));
-        const deadline = Date.now() + 60_000;
-        while (!existsSync(mark)) {
-            expect(Date.now()).toBeLessThan(deadline);
-            await new Promise((r) => setTimeout(r, 20));
-        }
-        child.kill("SIGTERM");
-        expect(await exited, stderr).toBe(143);
+        const { code, stderr } = await stopWhen(["backup"], env("stopglobals", local, { BACKUP_PG_BIN_DIR: bin }), () => existsSync(mark));
+        expect(code, stderr).toBe(143);
         expect(logLines(stderr).at(-1)?.msg).toMatch(/backup stopped by SIGTERM before it finished: nothing was committed/);
         expect(files(local)).toEqual([]);
     }, 120_000);
