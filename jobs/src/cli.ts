@@ -90,7 +90,7 @@ const COMMANDS: Record<string, Command> = {
                 details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256, scope: manifest.scope, anomalous, ...(anomalous ? { anomaly: manifest.anomaly } : {}) },
             };
             if (s.pruneAfterBackup && !v["no-prune"]) {
-                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log);
+                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date(), signingKey: s.signingKey, family: "dump" }, log);
                 const problems = pruneProblems(reports);
                 if (problems.length > 0) {
                     // The backup itself is good and committed; report its metrics, then fail the run for the prune.
@@ -359,7 +359,7 @@ const COMMANDS: Record<string, Command> = {
                 }
             }
             if (!r.skipped && s.pruneAfterBackup && !v["no-prune"]) {
-                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log));
+                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date(), signingKey: s.signingKey, family: "archive" }, log));
                 if (problems.length > 0) {
                     throw new JobError(`archive ok, prune failed: ${problems.join("; ")}`);
                 }

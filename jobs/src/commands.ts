@@ -2,6 +2,7 @@
 import { BackupEntry, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { formatBytes, JobError, Logger } from "./log";
 import { planPrune, PrunePlan, RetentionPolicy } from "./retention";
+import { ArtifactFamily } from "./naming";
 import { DeleteOutcome, describeDelete, Target } from "./targets";
 
 export interface ListedBackup {
@@ -100,7 +101,7 @@ export async function runPrune(
     targets: Target[],
     database: string | undefined,
     policy: RetentionPolicy,
-    opts: { dryRun: boolean; now: Date; signingKey?: string },
+    opts: { dryRun: boolean; now: Date; signingKey?: string; family?: ArtifactFamily },
     log: Logger,
 ): Promise<PruneReport[]> {
     const reports: PruneReport[] = [];
@@ -110,7 +111,8 @@ export async function runPrune(
         });
         // Per database, and apart for dumps and archives sharing its folder (archive --name kong):
         // an archive never counts toward a database's keep-min or stale guard, nor the reverse.
-        const groups = [...new Set(entries.map((e) => `${e.database}\u0000${e.family}`))].sort();
+        // A backup's or an archive's own prune (opts.family) never applies its retention to the other.
+        const groups = [...new Set(entries.filter((e) => !opts.family || e.family === opts.family).map((e) => `${e.database}\u0000${e.family}`))].sort();
         for (const group of groups) {
             const [db, family] = group.split("\u0000");
             const plan = planPrune(entries.filter((e) => e.database === db && e.family === family), policy, opts.now);

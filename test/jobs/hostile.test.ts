@@ -147,6 +147,24 @@ describe("an archive named like a database (archive --name kong) is never one of
         expect(dumps.plan.stale).toMatch(/is older than 30 days/);
     });
 
+    it("the archive job's prune applies its retention to archives only, never to the database's dumps", async () => {
+        const dir = tmp();
+        const now = new Date();
+        const at = (days: number) => stamp(new Date(now.getTime() - days * DAY));
+        const dumps = [1, 10, 20].map((d, i) => `kong/kong-${at(d)}-aaaaa${i}.dump`);
+        const archive = `kong/kong-${at(1)}-bbbbbb.tar.gz`;
+        mkdirSync(path.join(dir, "kong"), { recursive: true });
+        for (const key of dumps) {
+            writeFileSync(path.join(dir, key), "dump");
+            writeFileSync(path.join(dir, manifestKey(key)), JSON.stringify(manifestFor(key, "dump")));
+        }
+        writeFileSync(path.join(dir, archive), "tgz");
+        writeFileSync(path.join(dir, manifestKey(archive)), JSON.stringify(manifestFor(archive, "tgz", { kind: "kx-backup/archive", format: "tar.gz", container: "tar.gz" })));
+        // Volumes are kept 7 days; the database's dumps 35 (its own CronJob's setting).
+        await runPrune([new LocalTarget(dir)], "kong", { retentionDays: 7, keepMin: 1 }, { dryRun: false, now, family: "archive" }, new Logger("json", { write: () => true } as never));
+        expect(dumps.every((k) => existsSync(path.join(dir, k)))).toBe(true);
+    });
+
     it("a manifest claiming the other family makes the backup unreadable, never used", async () => {
         const key = "kong/kong-20260601-000000-aaaaaa.dump";
         const entries = groupBackups([{ key, size: 1, lastModified: NOW }, { key: manifestKey(key), size: 1, lastModified: NOW }]);
