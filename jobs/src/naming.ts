@@ -127,8 +127,9 @@ export function isSafetyKey(key: string): boolean {
  * in a name, but a `/`, a control character or a leading dot would change where backups land.
  */
 export function checkDatabaseName(name: string): string | undefined {
-    if (name.length === 0 || name.length > 63) {
-        return `database name "${name}": expected 1 to 63 characters`;
+    // PostgreSQL cuts names at 63 bytes (a NOTICE, no error): a longer one would name another database.
+    if (name.length === 0 || Buffer.byteLength(name, "utf8") > 63) {
+        return `database name "${name}": expected 1 to 63 bytes (UTF-8)`;
     }
     if (/[/\\\u0000-\u001f\u007f]/.test(name) || name.startsWith(".")) {
         return `database name "${name}": "/", "\\", control characters and a leading "." cannot be used in backup names`;

@@ -13,7 +13,7 @@ import { commitManifest } from "../../jobs/src/commit";
 import { dbnameArg, tablePatternMatcher } from "../../jobs/src/db";
 import { Logger, withoutRowValues } from "../../jobs/src/log";
 import { Manifest, signManifest } from "../../jobs/src/manifest";
-import { globalsKey, manifestKey } from "../../jobs/src/naming";
+import { checkDatabaseName, globalsKey, manifestKey } from "../../jobs/src/naming";
 import { headerText, ntfyRequest } from "../../jobs/src/notify";
 import { normalizeSchema } from "../../jobs/src/restore/compare";
 import { parseDatabaseEntries } from "../../jobs/src/restore/database";
@@ -80,6 +80,12 @@ describe("database names pg_dump quotes (kong-db, my db, unicode) restore and ve
 
     it("compares schemas without the \\encoding line (the scratch database's name needs none)", () => {
         expect(normalizeSchema(entries, "\"kong-db\"")).not.toContain("\\encoding SQL_ASCII");
+    });
+
+    it("measures a name as PostgreSQL does, in bytes: a longer one would be cut to another database's name", () => {
+        expect(checkDatabaseName("日本".repeat(10))).toBeUndefined();
+        expect(checkDatabaseName("日本".repeat(11))).toMatch(/expected 1 to 63 bytes/);
+        expect(checkDatabaseName("a".repeat(63))).toBeUndefined();
     });
 
     it("gives libpq a database name that holds '=' as a name, never as a connection string", () => {
