@@ -32,6 +32,7 @@ export function statusWord(e: BackupEntry): string {
 
 export async function collectList(targets: Target[], database: string | undefined, now: Date, o: { signingKey?: string } = {}): Promise<ListedBackup[]> {
     const rows: ListedBackup[] = [];
+    const finished = new Map<ListedBackup, string>();
     for (const t of targets) {
         let entries: BackupEntry[];
         try {
@@ -40,7 +41,7 @@ export async function collectList(targets: Target[], database: string | undefine
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         }
         for (const e of entries) {
-            rows.push({
+            const row: ListedBackup = {
                 target: t.kind,
                 database: e.database,
                 name: e.key.slice(e.key.indexOf("/") + 1),
@@ -52,11 +53,16 @@ export async function collectList(targets: Target[], database: string | undefine
                 ...(e.manifest ? { scope: e.manifest.scope, purpose: e.manifest.purpose } : {}),
                 ...(e.manifest?.anomaly ? { anomaly: e.manifest.anomaly.reasons } : {}),
                 ...(e.problem ? { problem: e.problem } : e.kind === "full" && fromTheFuture(e, now) ? { problem: futureNote(e, now) } : {}),
-            });
+            };
+            rows.push(row);
+            if (e.manifest) {
+                finished.set(row, e.manifest.finishedAt);
+            }
         }
     }
-    // Per database and target, newest first.
-    return rows.sort((a, b) => a.database.localeCompare(b.database) || a.target.localeCompare(b.target) || b.takenAt.localeCompare(a.takenAt));
+    // Per database and target, newest first; two backups of the same second by when they finished.
+    return rows.sort((a, b) => a.database.localeCompare(b.database) || a.target.localeCompare(b.target) || b.takenAt.localeCompare(a.takenAt) ||
+        (finished.get(b) ?? "").localeCompare(finished.get(a) ?? ""));
 }
 
 export function formatAge(hours: number): string {
