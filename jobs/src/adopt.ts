@@ -138,6 +138,12 @@ async function inspect(file: string, ext: string, head: Buffer, o: AdoptOptions)
     if (listing.format !== "CUSTOM") {
         throw new JobError(`a ${listing.format.toLowerCase()}-format archive cannot be adopted: kx-backup stores custom, directory (tarred) and plain dumps`);
     }
+    // A file named for one database may hold another's dump (a hand-made copy, a wrong `aws s3 cp`):
+    // adopted, it would become that database's backup, and a restore would replace it with the other.
+    const dumped = listing.entries.find((e) => e.desc === "DATABASE")?.name;
+    if (dumped !== undefined && dumped !== o.database && !dumped.startsWith(`${o.database} `)) {
+        throw new JobError(`it is a dump of database "${dumped}", not of ${o.database}: move it under ${dumped}/ (named ${dumped}-YYYYMMDD-HHMMSS.dump) to adopt it there`);
+    }
     return { format: "custom", server: listing.serverVersion, pgDump: listing.pgDumpVersion, toc: listing.entries, scope: o.scope ?? scopeFromToc(listing.entries) };
 }
 
@@ -207,7 +213,8 @@ export async function runAdopt(targets: Target[], o: AdoptOptions, log: Logger):
         const entries = await listBackups(t, o.database).catch((e) => {
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         });
-        const candidates = entries.filter((e) => (name === undefined ? e.kind === "foreign" : e.key === name));
+        // Archives of files (.tar.gz) sharing the folder are not database dumps: never adopted as one.
+        const candidates = entries.filter((e) => (name === undefined ? e.kind === "foreign" && e.family === "dump" : e.key === name));
         for (const e of candidates) {
             seen++;
             if (e.kind !== "foreign") {

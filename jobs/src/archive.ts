@@ -9,7 +9,7 @@ import { createReadStream, promises as fs } from "fs";
 import * as path from "path";
 import { listBackups } from "./catalog";
 import { commitManifest, discardArtifact, streamToTargets } from "./commit";
-import { killGroup, spawnManaged } from "./shutdown";
+import { killGroup, spawnManaged, throwIfStopping } from "./shutdown";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest } from "./manifest";
 import { backupKey } from "./naming";
@@ -130,6 +130,8 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
             archive: { files: tree.files, totalBytes: tree.totalBytes, contentHash: tree.contentHash },
             targets: targets.map((t) => t.kind),
         };
+        // Stopped meanwhile: the run ends uncommitted, as its exit code and message will say.
+        throwIfStopping();
         await commitManifest(targets, manifest, o.signingKey);
         log.info(`archive ${o.name} ok: ${formatBytes(manifest.size)} (${tree.files} files) in ${formatDuration(manifest.durationMs)} to ${manifest.targets.join(", ")}`, { event: "archive.done", name: o.name, key, bytes: manifest.size });
         return { skipped: false, key, manifest };
@@ -144,7 +146,7 @@ export async function runArchive(o: ArchiveOptions, targets: Target[], log: Logg
 async function unchangedOn(targets: Target[], name: string, contentHash: string): Promise<string | undefined> {
     let newestKey: string | undefined;
     for (const t of targets) {
-        const newest = (await listBackups(t, name)).find((e) => e.complete);
+        const newest = (await listBackups(t, name)).find((e) => e.complete && e.family === "archive");
         if (!newest) {
             return undefined;
         }

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
-import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, parseQualified, serverInfo, tablePatternMatcher, userTables } from "./db";
+import { connect, countRows, databaseSize, dbnameArg, exportSnapshot, libpqEnv, parseQualified, serverInfo, tablePatternMatcher, userTables } from "./db";
 import { commitManifest, discardArtifact, streamToTargets } from "./commit";
-import { backupGlobals } from "./globals";
+import { backupGlobals, removeGlobals } from "./globals";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
 import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
@@ -18,8 +18,8 @@ import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
 import { Target } from "./targets";
 import { anomalyReasons, AnomalyThresholds } from "./anomaly";
-import { newestGoodFull } from "./catalog";
-import { killGroup, onStop, spawnManaged } from "./shutdown";
+import { BackupEntry, newestGoodFull } from "./catalog";
+import { killGroup, onStop, spawnManaged, throwIfStopping } from "./shutdown";
 
 export interface BackupOptions {
     schemaOnly: boolean;
@@ -53,7 +53,7 @@ const EXTENSIONS: Record<Settings["format"], ArtifactExtension> = {
 
 /** pg_dump's arguments for a format and the runbook's variants. Pure. */
 export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | undefined, outDir?: string): string[] {
-    const args = ["--no-password", "--dbname", s.pgDatabase!];
+    const args = ["--no-password", "--dbname", dbnameArg(s.pgDatabase!)];
     if (snapshot) {
         args.push("--snapshot", snapshot);
     }
@@ -146,6 +146,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     let tar: ChildProcess | undefined;
     let workDir: string | undefined;
     let releaseWorkDir = () => undefined as void;
+    let globalsWritten = false;
+    let committing = false;
     try {
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
@@ -252,7 +254,12 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         }
         // The roles a restore onto a new server needs, beside the dump and covered by the manifest.
         manifest.globals = await backupGlobals(s, tools, targets, key);
-        // Every target holds the dump: now, and only now, commit it everywhere.
+        globalsWritten = true;
+        // Stopped meanwhile: the run ends uncommitted, as its exit code and message will say.
+        throwIfStopping();
+        // Every target holds the dump: now, and only now, commit it everywhere. A copy committed
+        // with its manifest stays complete even if another target fails: its globals stay too.
+        committing = true;
         await commitManifest(targets, manifest, s.signingKey);
         const secs = Math.max(manifest.durationMs / 1000, 0.001);
         log.info(
@@ -268,8 +275,11 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             }
         }
         // Failed after the dump was committed but before its manifest (globals, counts): the
-        // run's own copies go; nothing that looks like a backup but is not one stays.
+        // run's own copies go, its globals too; nothing that looks like a backup but is not one stays.
         await discardArtifact(key, e as Error);
+        if (globalsWritten && !committing) {
+            await removeGlobals(targets, key);
+        }
         throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);
@@ -281,16 +291,24 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     }
 }
 
-/** The newest good full backup's manifest on the first target that can be listed. */
+/**
+ * The newest good full backup's manifest on any target. Not the first target's alone: a fresh or
+ * emptied one (a new PVC) would leave nothing to compare with, and the first backup after a
+ * loss of most rows would pass as good on every target.
+ */
 async function findBaseline(targets: Target[], database: string, signingKey: string | undefined, log: Logger): Promise<Manifest | undefined> {
+    let newest: BackupEntry | undefined;
     for (const t of targets) {
         try {
-            return (await newestGoodFull(t, database, { signingKey }))?.manifest;
+            const e = await newestGoodFull(t, database, { signingKey });
+            if (e && (!newest || e.takenAt.getTime() > newest.takenAt.getTime())) {
+                newest = e;
+            }
         } catch (e) {
             log.warn(`cannot read earlier backups on ${t.kind} for the anomaly check: ${(e as Error).message}`, { event: "backup.baseline-unreadable", target: t.kind });
         }
     }
-    return undefined;
+    return newest?.manifest;
 }
 
 function dumpFailure(database: string, line: string): JobError {

@@ -10,8 +10,8 @@
  *      ones are flagged; a manifest that cannot be read or (with a signing key) does not verify
  *      makes the backup `unreadable`: kept, listed, never used.
  */
-import { checkSignature, Manifest, parseManifest, SignatureCheck } from "./manifest";
-import { GLOBALS_SUFFIX, IN_PROGRESS_SUFFIX, isSafetyKey, MANIFEST_SUFFIX, parseBackupName } from "./naming";
+import { checkSignature, Manifest, MANIFEST_KIND_ARCHIVE, parseManifest, SignatureCheck } from "./manifest";
+import { ArtifactFamily, artifactFamily, GLOBALS_SUFFIX, IN_PROGRESS_SUFFIX, isSafetyKey, MANIFEST_SUFFIX, parseBackupName } from "./naming";
 import { PARTIAL_SUFFIX } from "./targets/local";
 import { readText, StoredObject, Target } from "./targets";
 
@@ -30,6 +30,8 @@ export type EntryKind = "full" | "partial" | "safety" | "foreign" | "incomplete"
 
 export interface BackupEntry {
     database: string;
+    /** A database dump or an archive of files (by extension): the two never count for each other. */
+    family: ArtifactFamily;
     /** Key of the artifact (for leftovers: the first object of theirs). */
     key: string;
     takenAt: Date;
@@ -88,6 +90,7 @@ export function groupBackups(objects: readonly StoredObject[]): BackupEntry[] {
         }
         entries.push({
             database: parsed.database,
+            family: artifactFamily(parsed.ext),
             key: o.key,
             takenAt: parsed.takenAt,
             size: o.size,
@@ -112,6 +115,7 @@ export function groupBackups(objects: readonly StoredObject[]): BackupEntry[] {
         const parsed = parseBackupName(artifact)!;
         entries.push({
             database: parsed.database,
+            family: artifactFamily(parsed.ext),
             key: sides[0],
             takenAt: parsed.takenAt,
             size: 0,
@@ -127,9 +131,38 @@ export function groupBackups(objects: readonly StoredObject[]): BackupEntry[] {
 }
 
 /**
+ * Why a `.verify.json` beside a backup cannot be trusted as "this backup passed a restore test",
+ * or undefined when it can: it must be a passing record of this very backup (its key, its
+ * sha256) and, with a signing key, signed with it. A record copied from another backup or
+ * written by hand would otherwise keep a backup as "newest verified" (so prune lets the really
+ * verified one go) and make `status` report a restore test that never ran. Pure.
+ */
+export function verifyRecordProblem(text: string, key: string, manifest: Manifest, signingKey: string | undefined): string | undefined {
+    let r: { kind?: unknown; key?: unknown; ok?: unknown; sha256?: unknown; signature?: { alg?: string; value?: string } };
+    try {
+        r = JSON.parse(text);
+    } catch {
+        return "its verify record is not JSON";
+    }
+    if (!r || r.kind !== "kx-backup/verify" || r.ok !== true) {
+        return "its verify record is not a passing kx-backup verify";
+    }
+    if (r.key !== key || (r.sha256 !== undefined && r.sha256 !== manifest.sha256)) {
+        return "its verify record is about another backup";
+    }
+    if (signingKey) {
+        const check = checkSignature(r, signingKey);
+        if (check !== "valid") {
+            return `its verify record is ${check === "unsigned" ? "not signed" : "signed with another key or altered"} (BACKUP_SIGNING_KEY is set)`;
+        }
+    }
+    return undefined;
+}
+
+/**
  * Refines complete entries with their manifests (pure: the reader is injected). A manifest that
  * cannot be read, describes another backup, or (with a signing key) does not verify makes the
- * entry `unreadable`.
+ * entry `unreadable`. A verify record that does not hold (verifyRecordProblem) makes it unverified.
  */
 export async function describeBackups(
     entries: BackupEntry[],
@@ -147,6 +180,9 @@ export async function describeBackups(
                 if (manifest.key !== e.key || manifest.database !== e.database) {
                     throw new Error(`manifest describes ${manifest.key}, not ${e.key}`);
                 }
+                if ((manifest.kind === MANIFEST_KIND_ARCHIVE) !== (e.family === "archive")) {
+                    throw new Error(`manifest describes ${manifest.kind === MANIFEST_KIND_ARCHIVE ? "an archive" : "a database dump"}, not what ${e.key} is`);
+                }
                 if (o.signingKey) {
                     e.signature = checkSignature(JSON.parse(text), o.signingKey);
                     if (e.signature !== "valid") {
@@ -155,6 +191,16 @@ export async function describeBackups(
                 }
                 e.manifest = manifest;
                 e.anomalous = Boolean(manifest.anomaly);
+                if (e.verified) {
+                    const problem = await read(`${e.key}${VERIFY_SUFFIX}`).then(
+                        (record) => verifyRecordProblem(record, e.key, manifest, o.signingKey),
+                        (err: Error) => `its verify record cannot be read: ${err.message}`,
+                    );
+                    if (problem) {
+                        e.verified = false;
+                        e.problem = `not verified: ${problem}`;
+                    }
+                }
                 if (e.kind === "full" && (manifest.scope !== "full" || manifest.purpose === "safety")) {
                     e.kind = manifest.purpose === "safety" ? "safety" : "partial";
                 }
@@ -187,8 +233,9 @@ export async function listBackups(target: Target, database?: string, o: ListOpti
  * The newest good full backup of a database on a target, reading manifests newest first and
  * stopping at the first that qualifies (cheaper than describing every backup).
  */
-export async function newestGoodFull(target: Target, database: string, o: { signingKey?: string } = {}): Promise<BackupEntry | undefined> {
-    const entries = (await listBackups(target, database)).filter((e) => e.kind === "full");
+export async function newestGoodFull(target: Target, database: string, o: { signingKey?: string; now?: Date } = {}): Promise<BackupEntry | undefined> {
+    const now = o.now ?? new Date();
+    const entries = (await listBackups(target, database)).filter((e) => e.kind === "full" && e.family === "dump" && !fromTheFuture(e, now));
     for (const e of entries) {
         await describeBackups([e], (k) => readText(target, k), { signingKey: o.signingKey });
         if (e.kind === "full" && !e.anomalous) {
@@ -198,7 +245,25 @@ export async function newestGoodFull(target: Target, database: string, o: { sign
     return undefined;
 }
 
-/** Full backups that count as good ones: complete, whole-database, not anomalous. */
-export function goodFullBackups(entries: readonly BackupEntry[]): BackupEntry[] {
-    return entries.filter((e) => e.kind === "full" && !e.anomalous);
+/**
+ * How far a backup's name may lie ahead of this clock. Names carry the writer's clock: a node
+ * whose clock ran a year ahead once would otherwise leave a backup that stays `latest`, the
+ * anomaly baseline and "inside the RPO" for that whole year.
+ */
+export const CLOCK_SKEW_MS = 60 * 60_000;
+
+/** True when a backup is dated beyond the tolerated skew after `now`. Pure. */
+export function fromTheFuture(e: { takenAt: Date }, now: Date): boolean {
+    return e.takenAt.getTime() > now.getTime() + CLOCK_SKEW_MS;
+}
+
+/** "dated 9600 h ahead of this clock": for messages. Pure. */
+export function futureNote(e: { takenAt: Date }, now: Date): string {
+    const hours = Math.round((e.takenAt.getTime() - now.getTime()) / 3_600_000);
+    return `dated ${hours} h ahead of this clock (${e.takenAt.toISOString()}): a clock was wrong when it was taken, or is now; never counted as the newest or a good backup`;
+}
+
+/** Full backups that count as good ones: complete, whole-database, not anomalous, not dated in the future. */
+export function goodFullBackups(entries: readonly BackupEntry[], now: Date = new Date()): BackupEntry[] {
+    return entries.filter((e) => e.kind === "full" && !e.anomalous && !fromTheFuture(e, now));
 }

@@ -21,7 +21,7 @@ import { Event, notify } from "./notify";
 import { runRestore, runVerify } from "./restore";
 import { runRestoreArchive } from "./restore/archive";
 import { collectDeleted, renderDeleted, runUndelete } from "./undelete";
-import { describeSettings, loadSettings, notificationSettings, secretValues, Settings } from "./settings";
+import { describeSettings, loadSettings, notificationSettings, rawSecretValues, secretValues, Settings } from "./settings";
 import { settleWithin, targetsFrom } from "./targets";
 import { requestStop, runCleanups, ShutdownError, shutdownSignal, stopChildren, stopping, whenStopped } from "./shutdown";
 
@@ -90,7 +90,7 @@ const COMMANDS: Record<string, Command> = {
                 details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256, scope: manifest.scope, anomalous, ...(anomalous ? { anomaly: manifest.anomaly } : {}) },
             };
             if (s.pruneAfterBackup && !v["no-prune"]) {
-                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log);
+                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date(), signingKey: s.signingKey, family: "dump" }, log);
                 const problems = pruneProblems(reports);
                 if (problems.length > 0) {
                     // The backup itself is good and committed; report its metrics, then fail the run for the prune.
@@ -359,7 +359,7 @@ const COMMANDS: Record<string, Command> = {
                 }
             }
             if (!r.skipped && s.pruneAfterBackup && !v["no-prune"]) {
-                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log));
+                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date(), signingKey: s.signingKey, family: "archive" }, log));
                 if (problems.length > 0) {
                     throw new JobError(`archive ok, prune failed: ${problems.join("; ")}`);
                 }
@@ -469,6 +469,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         values = parseArgs({ args: rest, options: { ...COMMON, ...command.options }, allowPositionals: false, strict: true }).values;
     } catch (e) {
         process.stderr.write(`kx-backup ${name}: ${(e as Error).message}\n\nUsage: ${command.usage}\n`);
+        if (command.notifies) {
+            // A CronJob whose arguments this image does not know (a stack newer than its image)
+            // would otherwise fail every run in silence.
+            await notifyBroken(name, env, `bad arguments: ${(e as Error).message}`);
+        }
         return 2;
     }
     if (values.help) {
@@ -477,15 +482,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     const loaded = loadSettings({ ...env, ...flagEnv(values) });
     if (!loaded.ok) {
+        // Redacted too: a mistyped setting may hold a secret (a SAS URL pasted as the account URL).
+        const quiet = new Logger("text", process.stderr);
+        quiet.addSecrets(rawSecretValues({ ...env, ...flagEnv(values) }));
         for (const err of loaded.errors) {
-            process.stderr.write(`kx-backup ${name}: ${err}\n`);
+            process.stderr.write(`kx-backup ${name}: ${quiet.redact(err)}\n`);
         }
         if (command.notifies) {
-            // A broken CronJob must not fail in silence: notify with what can be read.
-            const partial = notificationSettings({ ...env, ...flagEnv(values) });
-            const quiet = new Logger("text", process.stderr);
-            quiet.addSecrets(secretValues(partial));
-            await notify(partial, { command: name as Event["command"], ok: false, database: partial.pgDatabase, message: quiet.redact(`invalid settings: ${loaded.errors.join("; ")}`) }, quiet);
+            await notifyBroken(name, { ...env, ...flagEnv(values) }, `invalid settings: ${loaded.errors.join("; ")}`);
         }
         return 2;
     }
@@ -509,15 +513,28 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         done = await Promise.race([running, whenStopped()]);
     } catch (e) {
         if (stopping()) {
-            return stopped(name, running, log, failed);
+            const late = await stopped(name, running, log, failed);
+            if (typeof late === "number") {
+                return late;
+            }
+            done = late.done;
+        } else {
+            const err = e instanceof JobError ? e : new JobError(`${name} failed: ${(e as Error).message}`);
+            return failed(err.message, err.exitCode, `${name}.failed`);
         }
-        const err = e instanceof JobError ? e : new JobError(`${name} failed: ${(e as Error).message}`);
-        return failed(err.message, err.exitCode, `${name}.failed`);
     }
     if (command.notifies && done) {
         await notify(s, { command: commandName, ok: true, ...done }, log);
     }
     return 0;
+}
+
+/** A broken CronJob must not fail in silence: notifies with what can be read of the environment, redacted. */
+async function notifyBroken(name: string, env: Record<string, string | undefined>, message: string): Promise<void> {
+    const partial = notificationSettings(env);
+    const quiet = new Logger("text", process.stderr);
+    quiet.addSecrets([...rawSecretValues(env), ...secretValues(partial)]);
+    await notify(partial, { command: name as Event["command"], ok: false, database: partial.pgDatabase, message: quiet.redact(message) }, quiet);
 }
 
 /** The running command's logger, so even an internal error is redacted. */
@@ -531,10 +548,16 @@ const UNWIND_MS = 20_000;
  * uploads, remove partial files, drop scratch databases), run what cleanups remain, then report
  * one failure line and notify. Exit 143.
  */
-async function stopped(name: string, running: Promise<unknown>, log: Logger, failed: (m: string, code: number, event: string) => Promise<number>): Promise<number> {
+async function stopped<T>(name: string, running: Promise<T>, log: Logger, failed: (m: string, code: number, event: string) => Promise<number>): Promise<number | { done: T }> {
     const reason = shutdownSignal.reason as ShutdownError;
     const settled = await settleWithin(running, UNWIND_MS);
     const leftovers = await runCleanups();
+    if (settled === "resolved") {
+        // It finished before it could stop (a step that cannot be interrupted, the last commit):
+        // its result stands, and saying "nothing was committed" would be a lie.
+        log.warn(`${name} received ${reason.signalName} after its work was done: the result stands (see above)`, { event: `${name}.stopped-late` });
+        return { done: await running };
+    }
     const what = settled === "timeout" ? `; it did not stop within ${UNWIND_MS / 1000} s, cleanups were forced` : "";
     const cleanup = leftovers.length ? `; cleanup failed: ${leftovers.join("; ")}` : "; partial uploads and temporary files removed";
     return failed(`${name} stopped by ${reason.signalName} before it finished: nothing was committed${what}${cleanup}`, reason.exitCode, `${name}.stopped`);

@@ -1,7 +1,8 @@
 /** `list` and `prune`: thin I/O around the catalog and the pure retention plan. */
-import { BackupEntry, listBackups } from "./catalog";
+import { BackupEntry, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { formatBytes, JobError, Logger } from "./log";
 import { planPrune, PrunePlan, RetentionPolicy } from "./retention";
+import { ArtifactFamily } from "./naming";
 import { DeleteOutcome, describeDelete, Target } from "./targets";
 
 export interface ListedBackup {
@@ -31,6 +32,7 @@ export function statusWord(e: BackupEntry): string {
 
 export async function collectList(targets: Target[], database: string | undefined, now: Date, o: { signingKey?: string } = {}): Promise<ListedBackup[]> {
     const rows: ListedBackup[] = [];
+    const finished = new Map<ListedBackup, string>();
     for (const t of targets) {
         let entries: BackupEntry[];
         try {
@@ -39,7 +41,7 @@ export async function collectList(targets: Target[], database: string | undefine
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         }
         for (const e of entries) {
-            rows.push({
+            const row: ListedBackup = {
                 target: t.kind,
                 database: e.database,
                 name: e.key.slice(e.key.indexOf("/") + 1),
@@ -50,12 +52,17 @@ export async function collectList(targets: Target[], database: string | undefine
                 status: statusWord(e),
                 ...(e.manifest ? { scope: e.manifest.scope, purpose: e.manifest.purpose } : {}),
                 ...(e.manifest?.anomaly ? { anomaly: e.manifest.anomaly.reasons } : {}),
-                ...(e.problem ? { problem: e.problem } : {}),
-            });
+                ...(e.problem ? { problem: e.problem } : e.kind === "full" && fromTheFuture(e, now) ? { problem: futureNote(e, now) } : {}),
+            };
+            rows.push(row);
+            if (e.manifest) {
+                finished.set(row, e.manifest.finishedAt);
+            }
         }
     }
-    // Per database and target, newest first.
-    return rows.sort((a, b) => a.database.localeCompare(b.database) || a.target.localeCompare(b.target) || b.takenAt.localeCompare(a.takenAt));
+    // Per database and target, newest first; two backups of the same second by when they finished.
+    return rows.sort((a, b) => a.database.localeCompare(b.database) || a.target.localeCompare(b.target) || b.takenAt.localeCompare(a.takenAt) ||
+        (finished.get(b) ?? "").localeCompare(finished.get(a) ?? ""));
 }
 
 export function formatAge(hours: number): string {
@@ -100,7 +107,7 @@ export async function runPrune(
     targets: Target[],
     database: string | undefined,
     policy: RetentionPolicy,
-    opts: { dryRun: boolean; now: Date; signingKey?: string },
+    opts: { dryRun: boolean; now: Date; signingKey?: string; family?: ArtifactFamily },
     log: Logger,
 ): Promise<PruneReport[]> {
     const reports: PruneReport[] = [];
@@ -108,9 +115,13 @@ export async function runPrune(
         const entries = await listBackups(t, database, { manifests: true, signingKey: opts.signingKey }).catch((e) => {
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         });
-        const databases = [...new Set(entries.map((e) => e.database))].sort();
-        for (const db of databases) {
-            const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
+        // Per database, and apart for dumps and archives sharing its folder (archive --name kong):
+        // an archive never counts toward a database's keep-min or stale guard, nor the reverse.
+        // A backup's or an archive's own prune (opts.family) never applies its retention to the other.
+        const groups = [...new Set(entries.filter((e) => !opts.family || e.family === opts.family).map((e) => `${e.database}\u0000${e.family}`))].sort();
+        for (const group of groups) {
+            const [db, family] = group.split("\u0000");
+            const plan = planPrune(entries.filter((e) => e.database === db && e.family === family), policy, opts.now);
             const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], hidden: [], retained: [], errors: [] };
             reports.push(report);
             for (const note of plan.notes) {
@@ -129,6 +140,11 @@ export async function runPrune(
                     const outcomes: DeleteOutcome[] = [];
                     for (const obj of action.objects) {
                         outcomes.push(await t.delete(obj));
+                        if (outcomes.at(-1)!.result === "retained") {
+                            // A lock or legal hold keeps the dump: its manifest and globals stay with it,
+                            // or it would be left unrestorable and listed as someone else's (foreign).
+                            break;
+                        }
                     }
                     const outcome = backupOutcome(outcomes);
                     const detail = describeDelete(outcome);

@@ -220,6 +220,10 @@ export async function commitManifest(targets: Target[], manifest: Manifest, sign
         if (at >= 0) {
             await discard([t], [entry!.uploads[at]], [true], manifest.key, r.reason as Error, entry!.log);
         }
+        if (manifest.globals) {
+            // Written by this run beside the copy that is gone: it goes too.
+            await t.delete(manifest.globals.key).catch(() => undefined);
+        }
         failed.push(`${t.kind} ${t.location}: ${(r.reason as Error).message}`);
     }));
     if (failed.length > 0) {

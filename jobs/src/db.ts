@@ -6,6 +6,7 @@ import { Client, ClientConfig } from "pg";
 import { Settings } from "./settings";
 import { JobError } from "./log";
 import { tableLabel } from "./manifest";
+import { parseTableName } from "./restore/toc";
 
 export function clientConfig(s: Settings, database?: string): ClientConfig {
     const ssl = ["require", "verify-ca", "verify-full"].includes(s.pgSslMode)
@@ -109,15 +110,22 @@ export function qualified(t: TableRef): string {
     return tableLabel(t);
 }
 
-/** pg_dump -t patterns: `*` and `?` wildcards, optional schema part. */
+/**
+ * pg_dump -t patterns, read as pg_dump reads them: unquoted parts fold to lower case, "quoted"
+ * parts are exact (dots and capitals included), `*` and `?` are wildcards, an optional schema
+ * part. (Read otherwise, `--table Orders` or `--table '"We.ird".t'` dumps a table whose rows are
+ * never counted.) A pattern this cannot read matches nothing here; pg_dump stays the judge.
+ */
 export function tablePatternMatcher(patterns: readonly string[]): (t: TableRef) => boolean {
     if (patterns.length === 0) {
         return () => true;
     }
-    const toRegex = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
-    const compiled = patterns.map((p) => {
-        const dot = p.indexOf(".");
-        return dot >= 0 ? { schema: toRegex(p.slice(0, dot)), name: toRegex(p.slice(dot + 1)) } : { schema: undefined, name: toRegex(p) };
+    const compiled = patterns.flatMap((p) => {
+        try {
+            return [parseTableName(p)];
+        } catch {
+            return [];
+        }
     });
     return (t) => compiled.some((c) => (c.schema ? c.schema.test(t.schema) : true) && c.name.test(t.name));
 }
@@ -166,6 +174,18 @@ export function parseQualified(key: string): TableRef {
         }
     }
     return { schema: parts[0] ?? "", name: parts[1] ?? "" };
+}
+
+/**
+ * A database name as a libpq `--dbname` argument. libpq reads a dbname holding "=" or starting
+ * with a URI prefix as a connection string (`x host=elsewhere` would send the password to
+ * another server): such a name is given as `dbname='…'`, which libpq takes literally. Pure.
+ */
+export function dbnameArg(name: string): string {
+    if (!name.includes("=") && !/^postgres(ql)?:\/\//.test(name)) {
+        return name;
+    }
+    return `dbname='${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
 /** What a child process may see besides its connection: where programs are, and the locale. */

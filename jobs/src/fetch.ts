@@ -10,10 +10,10 @@ import * as path from "path";
 import { Transform } from "stream";
 import { pipeline } from "stream/promises";
 import { promisify } from "util";
-import { BackupEntry, listBackups } from "./catalog";
+import { BackupEntry, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { JobError, Logger } from "./log";
 import { checkSignature, Manifest, readManifestRaw } from "./manifest";
-import { isSafetyKey, manifestKey } from "./naming";
+import { ArtifactFamily, isSafetyKey, manifestKey } from "./naming";
 import { onStop } from "./shutdown";
 import { Target } from "./targets";
 
@@ -49,6 +49,10 @@ export interface LocateOptions {
      * restoring a database that just lost most of a table must be asked for by name.
      */
     allowAnomalous?: boolean;
+    /** What is looked for: a database dump (restore, verify; the default) or an archive (restore-archive). */
+    family?: ArtifactFamily;
+    /** The clock `latest` is judged by (a backup dated beyond it is never `latest`). Default: now. */
+    now?: Date;
 }
 
 let warnedUnsigned = false;
@@ -60,9 +64,12 @@ let warnedUnsigned = false;
  * what it may be used for. With a signing key, the manifest's signature must be valid.
  */
 export async function locate(target: Target, database: string, backup: string, o: LocateOptions = {}): Promise<Located> {
-    const entries = await listBackups(target, database).catch((e) => {
+    const family = o.family ?? "dump";
+    const all = await listBackups(target, database).catch((e) => {
         throw new JobError(`cannot list ${target.location}: ${(e as Error).message}`);
     });
+    // An archive sharing a database's folder (archive --name kong) is never a database's backup, nor the reverse.
+    const entries = all.filter((e) => e.family === family);
     const read = async (entry: BackupEntry): Promise<Manifest> => {
         const { raw, manifest } = await readManifestRaw(target, entry.key).catch((e) => {
             throw new JobError(`manifest of ${entry.key} on ${target.kind} is unreadable: ${(e as Error).message}`);
@@ -87,8 +94,15 @@ export async function locate(target: Target, database: string, backup: string, o
     let entry: BackupEntry | undefined;
     let manifest: Manifest | undefined;
     if (backup === "latest") {
+        const now = o.now ?? new Date();
+        const future: string[] = [];
         for (const e of entries) {
             if (!e.complete || isSafetyKey(e.key)) {
+                continue;
+            }
+            if (fromTheFuture(e, now)) {
+                future.push(e.key);
+                o.log?.warn(`${e.key} on ${target.kind} is ${futureNote(e, now)}: \`latest\` skips it (name it with --backup to use it)`, { event: "backup.future", key: e.key });
                 continue;
             }
             const m = await read(e);
@@ -109,11 +123,17 @@ export async function locate(target: Target, database: string, backup: string, o
             break;
         }
         if (!entry || !manifest) {
-            throw new JobError(`no complete full backup of ${database} on ${target.kind} (${target.location})`);
+            throw new JobError(`no complete full backup of ${database} on ${target.kind} (${target.location})` +
+                (future.length ? `; ${future.length} dated ahead of this clock (${future[0]}): check the clock, or name one with --backup` : ""));
         }
     } else {
         const name = backup.includes("/") && backup.startsWith(`${database}/`) ? backup : `${database}/${backup}`;
         entry = entries.find((e) => e.key === name);
+        if (!entry && all.some((e) => e.key === name)) {
+            throw new JobError(family === "dump"
+                ? `${name} is an archive of files, not a database backup: use restore-archive --name ${database}`
+                : `${name} is a database backup, not an archive: use restore --database ${database}`, 2);
+        }
         if (!entry) {
             throw new JobError(`backup ${name} not found on ${target.kind}`);
         }

@@ -9,7 +9,7 @@
  * parsed are executed (see restore/roles.ts).
  */
 import { createHash } from "crypto";
-import { connect } from "./db";
+import { connect, dbnameArg } from "./db";
 import { JobError, Logger } from "./log";
 import { Manifest } from "./manifest";
 import { globalsKey } from "./naming";
@@ -123,7 +123,7 @@ export function parseGlobals(sql: string): Globals {
 
 /** Dumps the globals with the same client tools as the dump, connected to the database backed up. */
 export async function dumpGlobals(s: Settings, tools: ClientTools): Promise<string> {
-    return toolText(tools, "pg_dumpall", ["--globals-only", "--no-role-passwords", "--no-password", "--database", s.pgDatabase!], s, `pg_dumpall --globals-only of ${s.pgHost}`);
+    return toolText(tools, "pg_dumpall", ["--globals-only", "--no-role-passwords", "--no-password", "--database", dbnameArg(s.pgDatabase!)], s, `pg_dumpall --globals-only of ${s.pgHost}`);
 }
 
 /**

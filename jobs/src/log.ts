@@ -22,7 +22,8 @@ export class Logger {
 
     /** Values that must never be printed (passwords, connection strings, tokens). */
     addSecrets(values: readonly string[]): void {
-        this.secrets.push(...values.filter((v) => v.length >= 3));
+        // As written, and as a JSON line writes it (a `"` or `\` in a password is escaped there).
+        this.secrets.push(...values.filter((v) => v.length >= 3).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]));
         // Longest first, so a secret containing another is masked whole.
         this.secrets.sort((a, b) => b.length - a.length);
     }
@@ -32,10 +33,12 @@ export class Logger {
         for (const s of this.secrets) {
             out = out.split(s).join("***");
         }
-        // Credentials in URLs (postgres://user:pass@host) and connection-string keys.
-        return out
+        // Credentials in URLs (postgres://user:pass@host), connection-string keys, and the
+        // signing parts of pre-signed URLs (Azure SAS `sig=`, S3 `X-Amz-Signature=`).
+        return withoutRowValues(out)
             .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s]+@/gi, "$1***@")
-            .replace(/\b(AccountKey|SharedAccessSignature|password)=([^;\s]+)/gi, "$1=***");
+            .replace(/\b(AccountKey|SharedAccessSignature|password)=([^;\s]+)/gi, "$1=***")
+            .replace(/([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|access_token)=)[^&\s"]+/gi, "$1***");
     }
 
     info(msg: string, fields: Record<string, unknown> = {}): void {
@@ -66,7 +69,9 @@ export class Logger {
             this.progressShown = false;
         }
         if (this.format === "json") {
-            const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
+            // Values are scrubbed before JSON escapes their quotes; secrets after (as written, or escaped).
+            const clean = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? withoutRowValues(v) : v]));
+            const line = JSON.stringify({ time: new Date().toISOString(), level, msg: withoutRowValues(msg), ...clean });
             this.out.write(`${this.redact(line)}\n`);
         } else {
             const extra = Object.entries(fields)
@@ -77,6 +82,24 @@ export class Logger {
             this.out.write(`${this.redact(`${prefix}${msg}${extra ? `  ${extra}` : ""}`)}\n`);
         }
     }
+}
+
+/** A quoted value PostgreSQL puts in a message, up to a quote that ends it (a value may hold quotes). */
+const QUOTED = String.raw`"[^\n]*?"(?=$|[\s.,;)])`;
+
+/**
+ * PostgreSQL's messages that carry a row's values, with the values left out: a restore that fails
+ * on `invalid input syntax for type integer: "alice@example.com"` (a column changed since the
+ * backup) must not send a customer's data to ntfy, a webhook or the log collector. Pure.
+ */
+export function withoutRowValues(text: string): string {
+    return text
+        .replace(new RegExp(String.raw`(invalid input (?:syntax|value) for (?:type|enum) [^:\n]+: )${QUOTED}`, "g"), '$1"…"')
+        .replace(new RegExp(String.raw`(\b(?:value|input) )${QUOTED}( is out of range)`, "g"), '$1"…"$2')
+        .replace(new RegExp(String.raw`((?:field value out of range|invalid value|invalid input string)[^:\n]*: )${QUOTED}`, "g"), '$1"…"')
+        .replace(/(\bKey \([^)\n]*\)=)\(.*?\)(?=( already exists| is not present| conflicts|\.|$))/gm, "$1(…)")
+        .replace(/(Failing row contains )\(.*\)/g, "$1(…)")
+        .replace(new RegExp(String.raw`(\bCOPY [^,\n]+, line \d+, column [^:\n]+: )${QUOTED}`, "g"), '$1"…"');
 }
 
 export function formatBytes(n: number): string {

@@ -38,6 +38,17 @@ export const SAFETY_FOLDER = "safety";
 /** Extensions by artifact kind: a custom-format dump, a tarred directory-format dump, plain SQL, a tar.gz archive. */
 export type ArtifactExtension = "dump" | "dump.tar" | "sql" | "tar.gz";
 
+/**
+ * What an artifact is, from its name: a database dump (custom, tarred directory, plain SQL) or
+ * an archive of files. An archive and a database may share a folder name (`archive --name kong`):
+ * each is only ever compared, counted and restored with its own family.
+ */
+export type ArtifactFamily = "dump" | "archive";
+
+export function artifactFamily(ext: ArtifactExtension): ArtifactFamily {
+    return ext === "tar.gz" ? "archive" : "dump";
+}
+
 /** A fresh run id: 6 lowercase hex characters, part of every name the run writes. */
 export function newRunId(): string {
     return randomBytes(3).toString("hex");
@@ -116,8 +127,9 @@ export function isSafetyKey(key: string): boolean {
  * in a name, but a `/`, a control character or a leading dot would change where backups land.
  */
 export function checkDatabaseName(name: string): string | undefined {
-    if (name.length === 0 || name.length > 63) {
-        return `database name "${name}": expected 1 to 63 characters`;
+    // PostgreSQL cuts names at 63 bytes (a NOTICE, no error): a longer one would name another database.
+    if (name.length === 0 || Buffer.byteLength(name, "utf8") > 63) {
+        return `database name "${name}": expected 1 to 63 bytes (UTF-8)`;
     }
     if (/[/\\\u0000-\u001f\u007f]/.test(name) || name.startsWith(".")) {
         return `database name "${name}": "/", "\\", control characters and a leading "." cannot be used in backup names`;

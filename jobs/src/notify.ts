@@ -48,12 +48,21 @@ async function send(url: string, init: RequestInit, attempts: Attempts): Promise
     throw last instanceof Error ? last : new Error(String(last));
 }
 
+/**
+ * A header value any HTTP client sends: printable ASCII as is, anything else (a database named
+ * `日本` or `Zoë`) as an RFC 2047 encoded word, which ntfy decodes. A raw non-Latin-1 character
+ * makes fetch throw, and the failure notification would never leave. Pure.
+ */
+export function headerText(text: string): string {
+    return /^[\x20-\x7e]*$/.test(text) ? text : `=?UTF-8?B?${Buffer.from(text, "utf8").toString("base64")}?=`;
+}
+
 /** ntfy headers as the runbook uses them: urgent with rotating_light on failure. */
 export function ntfyRequest(e: Event, token?: string): RequestInit {
     const what = !e.ok ? "FAILED" : e.urgent ? "needs attention" : "ok";
     const title = `KrystalineX ${e.command} ${what}${e.database ? `: ${e.database}` : ""}`;
     const headers: Record<string, string> = {
-        Title: title,
+        Title: headerText(title),
         Priority: e.ok && !e.urgent ? "default" : "urgent",
         Tags: !e.ok ? "rotating_light,floppy_disk" : e.urgent ? "warning,floppy_disk" : "white_check_mark,floppy_disk",
     };

@@ -10,7 +10,7 @@
  * backup. When the newest good full backup is itself past retention (backups have been
  * failing), it deletes nothing at all.
  */
-import { BackupEntry, goodFullBackups } from "./catalog";
+import { BackupEntry, fromTheFuture, futureNote, goodFullBackups } from "./catalog";
 import { GLOBALS_SUFFIX, IN_PROGRESS_SUFFIX, MANIFEST_SUFFIX } from "./naming";
 
 export interface RetentionPolicy {
@@ -46,7 +46,7 @@ export function planPrune(entries: readonly BackupEntry[], policy: RetentionPoli
     const cutoff = now.getTime() - policy.retentionDays * DAY;
     const safetyCutoff = now.getTime() - (policy.safetyRetentionDays ?? 7) * DAY;
     const sorted = [...entries].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-    const good = goodFullBackups(sorted);
+    const good = goodFullBackups(sorted, now);
     const plan: PrunePlan = { keep: [], delete: [], notes: [] };
     const keep = (e: BackupEntry, reason: string) => plan.keep.push({ key: e.key, reason, objects: e.objects });
     const remove = (e: BackupEntry, reason: string) => plan.delete.push({ key: e.key, reason, objects: order(e.objects) });
@@ -56,6 +56,8 @@ export function planPrune(entries: readonly BackupEntry[], policy: RetentionPoli
             plan.notes.push(`${e.key} was not written by kx-backup: kept (kx-backup adopt brings it under retention)`);
         } else if (e.kind === "unreadable") {
             plan.notes.push(`${e.key}: ${e.problem ?? "manifest unreadable"}: kept, never used`);
+        } else if (e.kind === "full" && fromTheFuture(e, now)) {
+            plan.notes.push(`${e.key} is ${futureNote(e, now)}; kept`);
         }
     }
     const own = sorted.filter((e) => e.kind !== "foreign" && e.kind !== "unreadable");
@@ -87,7 +89,7 @@ export function planPrune(entries: readonly BackupEntry[], policy: RetentionPoli
                 } else if (e === newestVerified) {
                     keep(e, "newest verified");
                 } else if (!old(e)) {
-                    keep(e, e.anomalous ? `anomalous, within ${policy.retentionDays} days` : `within ${policy.retentionDays} days`);
+                    keep(e, fromTheFuture(e, now) ? "dated in the future" : e.anomalous ? `anomalous, within ${policy.retentionDays} days` : `within ${policy.retentionDays} days`);
                 } else {
                     remove(e, e.anomalous ? `anomalous, older than ${policy.retentionDays} days` : `older than ${policy.retentionDays} days`);
                 }

@@ -243,6 +243,22 @@ export function notificationSettings(env: Record<string, string | undefined>): S
     return out as Settings;
 }
 
+/**
+ * `="value"` for a message about a plain setting, unless the value looks like it carries a secret
+ * (a SAS token, credentials in a URL): a mistake must not put one into logs and notifications.
+ */
+function shown(value: string): string {
+    return /[?#@]/.test(value) ? "" : `="${value}"`;
+}
+
+/** Every secret setting's raw value in an environment: what messages must never show, even when the settings do not load. */
+export function rawSecretValues(env: Record<string, string | undefined>): string[] {
+    return (Object.values(SETTINGS) as Setting<unknown>[])
+        .filter((d) => d.secret)
+        .map((d) => env[d.env])
+        .filter((v): v is string => typeof v === "string" && v.length > 0);
+}
+
 function crossCheck(s: Settings): string[] {
     const errors: string[] = [];
     if (!s.localDir && !s.s3Bucket && !s.azureContainer) {
@@ -256,11 +272,14 @@ function crossCheck(s: Settings): string[] {
                 "(workload identity) or AZURE_STORAGE_CONNECTION_STRING",
         );
     }
-    if (s.azureAccountUrl && !/^https?:\/\/[^/\s]+\/?$/.test(s.azureAccountUrl)) {
-        errors.push(`BACKUP_AZURE_ACCOUNT_URL="${s.azureAccountUrl}" is not allowed: expected https://<account>.blob.core.windows.net`);
+    if (s.azureAccountUrl && !/^https?:\/\/[^/\s?#@]+\/?$/.test(s.azureAccountUrl)) {
+        errors.push(`BACKUP_AZURE_ACCOUNT_URL${shown(s.azureAccountUrl)} is not allowed: expected https://<account>.blob.core.windows.net` +
+            (/[?#@]/.test(s.azureAccountUrl) ? " alone (a SAS token or credentials in a URL are secrets: the job signs in with workload identity, or AZURE_STORAGE_CONNECTION_STRING)" : ""));
     }
     if (s.s3Endpoint && !/^https?:\/\/\S+$/.test(s.s3Endpoint)) {
-        errors.push(`BACKUP_S3_ENDPOINT="${s.s3Endpoint}" is not allowed: expected an http(s) URL`);
+        errors.push(`BACKUP_S3_ENDPOINT${shown(s.s3Endpoint)} is not allowed: expected an http(s) URL`);
+    } else if (s.s3Endpoint && /^https?:\/\/[^/\s]*@/.test(s.s3Endpoint)) {
+        errors.push("BACKUP_S3_ENDPOINT holds credentials: give the endpoint alone; keys come from the AWS SDK chain (IRSA) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (secrets)");
     }
     if (Boolean(s.awsAccessKeyId) !== Boolean(s.awsSecretAccessKey)) {
         errors.push("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither");

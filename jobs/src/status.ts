@@ -3,7 +3,7 @@
  * RTO? Read from the targets themselves (manifests and verify records), so it answers the same on
  * a laptop as in the cluster. `assessStatus` is pure: every rule is tested without storage.
  */
-import { BackupEntry, EntryKind, listBackups, VERIFY_SUFFIX } from "./catalog";
+import { BackupEntry, EntryKind, fromTheFuture, futureNote, listBackups, VERIFY_SUFFIX } from "./catalog";
 import { formatAge, renderTable } from "./commands";
 import { formatBytes, formatDuration, JobError } from "./log";
 import { MANIFEST_KIND } from "./manifest";
@@ -74,12 +74,21 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                 counts.verified = (counts.verified ?? 0) + 1;
             }
         }
-        const newest = v.entries?.find((e) => e.kind === "full");
+        const newest = v.entries?.find((e) => e.kind === "full" && !fromTheFuture(e, now));
         return { target: v.target, newestFull: newest?.key, counts, ...(v.error ? { error: v.error } : {}) };
     });
 
+    // A backup dated ahead of this clock would hold the RPO "met" until the clock caught up.
+    const ahead = new Set<string>();
+    for (const e of readable.flatMap((v) => v.entries!.filter((x) => x.kind === "full" && fromTheFuture(x, now)))) {
+        if (!ahead.has(e.key)) {
+            ahead.add(e.key);
+            problems.push(`${database}: clock: ${e.key} is ${futureNote(e, now)}`);
+        }
+    }
+
     // The newest full backup anywhere: its age is the data at risk.
-    const fulls = readable.flatMap((v) => v.entries!.filter((e) => e.kind === "full"));
+    const fulls = readable.flatMap((v) => v.entries!.filter((e) => e.kind === "full" && !fromTheFuture(e, now)));
     fulls.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
     const newest = fulls[0];
     let newestFull: DatabaseStatus["newestFull"];
@@ -107,8 +116,13 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
     let newestVerified: DatabaseStatus["newestVerified"];
     for (const v of readable) {
         for (const e of v.entries!) {
-            const record = e.kind === "full" && !e.anomalous && e.verified ? v.verifies.get(e.key) : undefined;
+            const record = e.kind === "full" && !e.anomalous && e.verified && !fromTheFuture(e, now) ? v.verifies.get(e.key) : undefined;
             const at = record ? new Date(record.finishedAt) : undefined;
+            if (at && fromTheFuture({ takenAt: at }, now)) {
+                // A verify pod whose clock ran ahead would keep "verify age" met until the clock caught up.
+                problems.push(`${database}: clock: the restore test of ${e.key} on ${v.target} is ${futureNote({ takenAt: at }, now).replace("never counted as the newest or a good backup", "not counted")}`);
+                continue;
+            }
             if (record && at && !Number.isNaN(at.getTime()) && (!newestVerified || at.toISOString() > newestVerified.verifiedAt)) {
                 newestVerified = {
                     key: e.key,
@@ -151,12 +165,12 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
     return { database, objectives: o, newestFull, newestVerified, targets, targetsAgree, trend, problems, ok: problems.length === 0 };
 }
 
-async function viewOf(target: Target, database: string | undefined, signingKey: string | undefined): Promise<Map<string, TargetView>> {
+async function viewOf(target: Target, database: string | undefined, signingKey: string | undefined, now: Date): Promise<Map<string, TargetView>> {
     const entries = await listBackups(target, database, { manifests: true, signingKey });
     const byDb = new Map<string, BackupEntry[]>();
     for (const e of entries) {
         // Archives (volumes, configuration) share the layout; status is about databases.
-        if (e.manifest && e.manifest.kind !== MANIFEST_KIND) {
+        if (e.family !== "dump" || (e.manifest && e.manifest.kind !== MANIFEST_KIND)) {
             continue;
         }
         byDb.set(e.database, [...(byDb.get(e.database) ?? []), e]);
@@ -168,7 +182,7 @@ async function viewOf(target: Target, database: string | undefined, signingKey: 
     for (const [db, list] of byDb) {
         const verifies = new Map<string, VerifyRecord>();
         // Only the newest verified good full backup's record matters.
-        const newest = list.find((e) => e.kind === "full" && !e.anomalous && e.verified);
+        const newest = list.find((e) => e.kind === "full" && !e.anomalous && e.verified && !fromTheFuture(e, now));
         if (newest) {
             try {
                 const r = JSON.parse(await readText(target, `${newest.key}${VERIFY_SUFFIX}`)) as VerifyRecord;
@@ -187,7 +201,7 @@ export async function collectStatus(targets: Target[], database: string | undefi
     const perDb = new Map<string, TargetView[]>();
     for (const t of targets) {
         try {
-            for (const [db, view] of await viewOf(t, database, signingKey)) {
+            for (const [db, view] of await viewOf(t, database, signingKey, now)) {
                 perDb.set(db, [...(perDb.get(db) ?? []), view]);
             }
         } catch (e) {

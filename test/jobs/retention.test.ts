@@ -25,6 +25,7 @@ function entry(age: number, o: Opts = {}): BackupEntry {
     const complete = kind === "full" || kind === "partial" || kind === "safety";
     return {
         database: "kong",
+        family: "dump",
         key,
         takenAt,
         size: 1,

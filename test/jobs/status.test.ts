@@ -15,7 +15,7 @@ function full(hoursAgo: number, o: { verified?: boolean; anomalous?: boolean; ke
         tables: [{ schema: "public", name: "trades", rows: 1000 }],
         ...(o.anomalous ? { anomaly: { reasons: ["public.trades: 10000 → 1000 rows (-90 %)"], comparedWith: "ce/older.dump" } } : {}),
     });
-    return { database: "ce", key, takenAt, size: o.size ?? 100, kind: "full", complete: true, verified: Boolean(o.verified), anomalous: Boolean(o.anomalous), objects: [key], manifest };
+    return { database: "ce", family: "dump", key, takenAt, size: o.size ?? 100, kind: "full", complete: true, verified: Boolean(o.verified), anomalous: Boolean(o.anomalous), objects: [key], manifest };
 }
 
 function view(target: string, entries: BackupEntry[], verifies: [string, VerifyRecord][] = []): TargetView {

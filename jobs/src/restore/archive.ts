@@ -237,7 +237,7 @@ export interface RestoreArchiveOptions {
 }
 
 export async function runRestoreArchive(o: RestoreArchiveOptions, log: Logger): Promise<{ key: string; files: number }> {
-    const located = await locate(o.target, o.name, o.backup, { signingKey: o.signingKey, log });
+    const located = await locate(o.target, o.name, o.backup, { signingKey: o.signingKey, log, family: "archive" });
     if (located.manifest.kind !== MANIFEST_KIND_ARCHIVE) {
         throw new JobError(`${located.entry.key} is not an archive: use restore for database dumps`, 2);
     }

@@ -7,7 +7,7 @@
  */
 import { createReadStream } from "fs";
 import { Client } from "pg";
-import { connect, ConnectionVars, PG_VARS, quoteIdent } from "../db";
+import { connect, ConnectionVars, dbnameArg, PG_VARS, quoteIdent } from "../db";
 import { JobError, Logger } from "../log";
 import { Settings } from "../settings";
 import { onStop } from "../shutdown";
@@ -17,7 +17,7 @@ import { startTool } from "./tools";
 
 /** pg_restore's arguments for a whole-database restore into `database`. Pure. */
 export function pgRestoreArgs(database: string, jobs: number, input: string): string[] {
-    return ["--no-password", "--exit-on-error", "--jobs", String(jobs), "--dbname", database, input];
+    return ["--no-password", "--exit-on-error", "--jobs", String(jobs), "--dbname", dbnameArg(database), input];
 }
 
 /** Drops a database the restore made (sessions ended first). */

@@ -5,7 +5,7 @@
  * it compared; none copies row data into its message.
  */
 import { Client } from "pg";
-import { sqlTable } from "../db";
+import { dbnameArg, sqlTable } from "../db";
 import { Manifest, tableLabel } from "../manifest";
 import { ClientTools } from "../pgtools";
 import { Settings } from "../settings";
@@ -64,7 +64,7 @@ export function normalizeSchema(sql: string, databaseText: string): string[] {
     return sql
         .split("\n")
         .map((l) => l.replace(/\s+$/, ""))
-        .filter((l) => l !== "" && !l.startsWith("--") && !/^\\(restrict|unrestrict|connect)\b/.test(l) && !/^REFRESH MATERIALIZED VIEW /.test(l))
+        .filter((l) => l !== "" && !l.startsWith("--") && !/^\\(restrict|unrestrict|connect|encoding)\b/.test(l) && !/^REFRESH MATERIALIZED VIEW /.test(l))
         .map((l) => l.replace(name, "DATABASE <db>"))
         // pg_dump lists a policy's roles in catalog order, which follows their OIDs: the order the
         // roles were created on that server, not a property of the policy.
@@ -102,7 +102,7 @@ export async function compareSchema(tools: ClientTools, server: Settings, databa
         const detail = expected.schemaSkip ?? "not compared";
         return [{ check: "schema", ok: true, skipped: true, detail }, { check: "properties", ok: true, skipped: true, detail }];
     }
-    const actualSql = await toolText(tools, "pg_dump", ["--schema-only", "--create", "--no-password", "--dbname", database], { ...server, pgDatabase: database }, `pg_dump --schema-only of ${database}`);
+    const actualSql = await toolText(tools, "pg_dump", ["--schema-only", "--create", "--no-password", "--dbname", dbnameArg(database)], { ...server, pgDatabase: database }, `pg_dump --schema-only of ${database}`);
     const want = normalizeSchema(expected.schemaSql, expected.databaseText);
     const got = normalizeSchema(actualSql, database);
     const results: CheckResult[] = [];

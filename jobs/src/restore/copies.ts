@@ -79,7 +79,7 @@ export function rotationTarget(kinds: readonly string[], history: readonly Resto
 export async function restoreHistory(targets: readonly Target[], database: string): Promise<RestoreRecord[]> {
     const seen = new Map<string, RestoreRecord>();
     for (const t of targets) {
-        const verified = (await listBackups(t, database).catch(() => [])).filter((e) => e.verified).slice(0, targets.length + 1);
+        const verified = (await listBackups(t, database).catch(() => [])).filter((e) => e.verified && e.family === "dump").slice(0, targets.length + 1);
         for (const e of verified) {
             const record = await readText(t, `${e.key}${VERIFY_SUFFIX}`).then((x) => JSON.parse(x) as Partial<RestoreRecord>).catch(() => undefined);
             if (typeof record?.target === "string" && typeof record.finishedAt === "string") {

@@ -11,16 +11,17 @@ import { connect, userObjects } from "../db";
 import { fetchVerified, Fetched, locate, Located } from "../fetch";
 import { fetchGlobals } from "../globals";
 import { formatDuration, JobError, Logger } from "../log";
-import { newRunId } from "../naming";
+import { checkDatabaseName, newRunId } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
 import { Settings } from "../settings";
+import { stopping, throwIfStopping } from "../shutdown";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { CheckResult, compareRestored } from "./compare";
 import { planRestore, RestoreFlags, RestorePlan, TargetState } from "./plan";
 import { prepare } from "./prepare";
 import { createRoles, missingRoles, rolesToCreate } from "./roles";
-import { swapIn } from "./swap";
+import { rowChanges, swapIn } from "./swap";
 import { checkTables, restoreTables, TablesResult } from "./tables";
 import { resolveTables } from "./toc";
 
@@ -79,8 +80,10 @@ async function ensureRoles(admin: Client, o: RestoreOptions, located: Located, n
 }
 
 export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): Promise<RestoreResult | RestorePlan> {
-    if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(o.into)) {
-        throw new JobError(`--into ${o.into}: not a database name`, 2);
+    // Any name backup accepts can be restored into: `kong-db`, `my db`, unicode.
+    const badInto = checkDatabaseName(o.into);
+    if (badInto) {
+        throw new JobError(`--into: ${badInto}`, 2);
     }
     if (RESERVED.includes(o.into)) {
         throw new JobError(`--into ${o.into}: a restore never replaces ${o.into}; restore into another database`, 2);
@@ -111,6 +114,8 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         }
         const makeRoles = await ensureRoles(admin, o, located, prepared.roles, log);
 
+        // Counted before the safety dump: any change after it exists only in the original.
+        const changesBefore = plan.old ? await rowChanges(admin, o.into) : undefined;
         if (plan.nonEmpty && o.safetyDump) {
             const safety = await runBackup({ ...s, pgDatabase: o.into, format: "custom", jobs: 1 }, { schemaOnly: false, dataOnly: false, tables: [], safety: true }, o.safetyTargets, log);
             safetyKey = safety.key;
@@ -131,14 +136,21 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
             throw new JobError(`the restored database does not match the backup: ${wrong.map((c) => `${c.check}: ${c.detail}`).join("; ")}`);
         }
         log.info(`restored ${key} into ${built.name} in ${formatDuration(durationMs)}; ${checks.filter((c) => !c.skipped).map((c) => c.check).join(", ")} match the backup`, { event: "restore.checked", checks });
+        // A stop (SIGTERM, Ctrl-C) asked for while the database was built must never be answered
+        // by replacing the original: the swap starts only if nobody asked to stop.
+        throwIfStopping();
         await swapIn(admin, { scratch: built.name, into: o.into, old: plan.old, terminate: o.terminateConnections }, log);
         swapped = true;
         built.release();
-        if (plan.old && !o.keepOriginal) {
-            await dropDatabase(admin, plan.old).then(
-                () => log.info(`dropped the original (${plan!.old})`, { event: "restore.drop-original" }),
-                (e: Error) => log.warn(`the restore is done, but the original could not be dropped: ${e.message}; drop ${plan!.old} by hand`, { event: "restore.drop-original" }),
-            );
+        if (plan.old && stopping()) {
+            log.warn(`stopped right after the swap: ${o.into} is the restored database; the original is kept as ${plan.old} (drop it when you no longer need it)`, { event: "restore.keep-original", old: plan.old });
+        } else if (plan.old && !o.keepOriginal) {
+            if (await droppable(admin, plan.old, changesBefore, log)) {
+                await dropDatabase(admin, plan.old).then(
+                    () => log.info(`dropped the original (${plan!.old})`, { event: "restore.drop-original" }),
+                    (e: Error) => log.warn(`the restore is done, but the original could not be dropped: ${e.message}; drop ${plan!.old} by hand`, { event: "restore.drop-original" }),
+                );
+            }
         } else if (plan.old) {
             log.info(`the original is kept as ${plan.old} (--keep-original); drop it when you no longer need it`, { event: "restore.keep-original", old: plan.old });
         }
@@ -156,6 +168,23 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         fetched?.cleanup();
         await admin.end().catch(() => undefined);
     }
+}
+
+/**
+ * Whether the replaced original may be dropped: only when no row in it changed since the restore
+ * began (before its safety dump). Writers that --terminate-connections ended at the swap, or that
+ * nobody stopped, wrote what neither the backup nor the safety dump holds: then it is kept.
+ */
+async function droppable(admin: Client, old: string, before: number | undefined, log: Logger): Promise<boolean> {
+    const after = await rowChanges(admin, old).catch(() => undefined);
+    if (before !== undefined && after === before) {
+        return true;
+    }
+    const why = before === undefined || after === undefined
+        ? "PostgreSQL counts no row changes here (track_counts is off), so nothing proves it unchanged"
+        : `${after - before} row change(s) were made in it while the restore ran (after the safety dump, if one was taken)`;
+    log.warn(`the original is kept as ${old}: ${why}; compare it with the restored database, then drop it yourself`, { event: "restore.keep-original", old, reason: "changed" });
+    return false;
 }
 
 /** What a failed or refused restore (no plan: refused before anything ran) left, and the exact backup a retry restores. Pure. */

@@ -10,6 +10,7 @@
 import { Client } from "pg";
 import { Readable } from "stream";
 import { JobError } from "../log";
+import { throwIfStopping } from "../shutdown";
 import { CopyIn } from "./copyIn";
 import { identName, isKeyword, SqlLexer, Token } from "./sqlLexer";
 
@@ -227,17 +228,26 @@ export async function scanScript(input: Readable, sink: ScriptSink, o: ScriptOpt
     }
 }
 
-/** Runs a script on a connection (its own transaction or none; see ScriptOptions.inTransaction). */
+/**
+ * Runs a script on a connection (its own transaction or none; see ScriptOptions.inTransaction).
+ * A stop (SIGTERM) ends it at the next statement or block of COPY data: no child process to
+ * kill carries a plain restore, so it listens itself.
+ */
 export async function runScript(client: Client, input: Readable, o: ScriptOptions): Promise<ScriptStats> {
     let copy: CopyIn | undefined;
     return scanScript(input, {
         statement: async (sql) => {
+            throwIfStopping();
             await client.query(sql);
         },
         copyBegin: async (sql) => {
+            throwIfStopping();
             copy = await CopyIn.begin(client, sql);
         },
-        copyData: (data) => copy!.write(data),
+        copyData: (data) => {
+            throwIfStopping();
+            return copy!.write(data);
+        },
         copyEnd: async () => {
             const rows = await copy!.end();
             copy = undefined;

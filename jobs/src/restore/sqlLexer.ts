@@ -320,12 +320,18 @@ export interface Statement {
     tokens: Token[];
 }
 
-const META_LINE = /^\\(restrict|unrestrict|connect|c)(\s[^\n]*)?$/;
+/**
+ * What pg_dump itself writes outside statements. `\encoding SQL_ASCII` precedes its `\connect`
+ * of any database name outside [A-Za-z0-9_.] (`kong-db`, `my db`, unicode): refusing it would
+ * make every such database impossible to verify or restore.
+ */
+const META_LINE = /^\\(?:(?:restrict|unrestrict|connect|c)(?:\s[^\n]*)?|encoding SQL_ASCII\s*)$/;
 
 /**
  * The statements of a complete piece of SQL written by pg_dump/pg_dumpall, with their text.
- * `\restrict`, `\unrestrict` and `\connect` lines are dropped (the caller decides where it is
- * connected); any other psql meta-command is refused. Pure; throws naming the line.
+ * `\restrict`, `\unrestrict`, `\connect` and pg_dump's `\encoding SQL_ASCII` lines are dropped
+ * (the caller decides where it is connected, and always talks UTF-8); any other psql
+ * meta-command is refused. Pure; throws naming the line.
  */
 export function splitStatements(sql: string): Statement[] {
     let text = sql;

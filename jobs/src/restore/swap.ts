@@ -7,6 +7,7 @@
 import { Client } from "pg";
 import { quoteIdent } from "../db";
 import { JobError, Logger } from "../log";
+import { throwIfStopping } from "../shutdown";
 
 export interface SwapOptions {
     scratch: string;
@@ -23,6 +24,20 @@ async function otherSessions(admin: Client, name: string, terminate: boolean): P
     return r.rowCount ?? 0;
 }
 
+/**
+ * Row changes PostgreSQL has counted in a database (inserted + updated + deleted), or undefined
+ * when it counts none (track_counts off). Read before a restore and again before the replaced
+ * original is dropped: the proof that dropping it loses nothing written meanwhile.
+ */
+export async function rowChanges(admin: Client, name: string): Promise<number | undefined> {
+    const r = await admin.query<{ tracked: string; n: string | null }>(
+        "SELECT current_setting('track_counts') AS tracked, (SELECT (tup_inserted + tup_updated + tup_deleted)::text FROM pg_stat_database WHERE datname = $1) AS n",
+        [name],
+    );
+    const row = r.rows[0];
+    return row.tracked === "on" && row.n !== null ? Number(row.n) : undefined;
+}
+
 /** Swaps; returns the sessions terminated. Throws (exit 1) with nothing changed when it cannot. */
 export async function swapIn(admin: Client, o: SwapOptions, log: Logger): Promise<number> {
     let terminated = 0;
@@ -34,6 +49,8 @@ export async function swapIn(admin: Client, o: SwapOptions, log: Logger): Promis
             }
             terminated += o.terminate ? n : 0;
         }
+        // The last moment a stop can still leave the original in place.
+        throwIfStopping();
         try {
             await admin.query("BEGIN");
             if (o.old) {

@@ -10,6 +10,7 @@ import { connect, sqlTable } from "../db";
 import { JobError, Logger } from "../log";
 import { tableLabel } from "../manifest";
 import { Settings } from "../settings";
+import { throwIfStopping } from "../shutdown";
 import { Prepared, writeUseList } from "./prepare";
 import { runScript } from "./script";
 import { tableEntries, TableRef } from "./toc";
@@ -21,25 +22,28 @@ export interface TablesResult {
     counts: Record<string, { restored: number; expected?: number }>;
 }
 
+/** One key per table that no schema or table name can make ambiguous ("a.b"."c" vs "a"."b.c"). */
+const keyOf = (t: TableRef) => `${t.schema}\u0000${t.name}`;
+
 async function existing(c: Client, tables: readonly TableRef[]): Promise<Set<string>> {
-    const r = await c.query<{ label: string }>(
-        "SELECT s || '.' || t AS label FROM unnest($1::text[], $2::text[]) AS x(s, t) WHERE to_regclass(format('%I.%I', s, t)) IS NOT NULL",
+    const r = await c.query<TableRef>(
+        "SELECT s AS schema, t AS name FROM unnest($1::text[], $2::text[]) AS x(s, t) WHERE to_regclass(format('%I.%I', s, t)) IS NOT NULL",
         [tables.map((t) => t.schema), tables.map((t) => t.name)],
     );
-    return new Set(r.rows.map((x) => x.label));
+    return new Set(r.rows.map(keyOf));
 }
 
 /** Refusals that need the target: exit 2, nothing touched. */
 export async function checkTables(server: Settings, into: string, p: Prepared, tables: readonly TableRef[], dataOnly: boolean): Promise<void> {
-    const withData = new Set(tableEntries(p.toc, tables, ["TABLE DATA"]).map((e) => `${e.schema}.${e.name}`));
-    const noData = tables.filter((t) => !withData.has(`${t.schema}.${t.name}`));
+    const withData = new Set(tableEntries(p.toc, tables, ["TABLE DATA"]).map(keyOf));
+    const noData = tables.filter((t) => !withData.has(keyOf(t)));
     if (noData.length > 0) {
         throw new JobError(`the backup holds no data for ${noData.map((t) => tableLabel(t)).join(", ")}`, 2);
     }
     const c = await connect(server, into);
     try {
         const have = await existing(c, tables);
-        const wrong = tables.filter((t) => have.has(`${t.schema}.${t.name}`) !== dataOnly);
+        const wrong = tables.filter((t) => have.has(keyOf(t)) !== dataOnly);
         if (wrong.length > 0) {
             throw new JobError(
                 dataOnly
@@ -56,7 +60,7 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
 export async function restoreTables(server: Settings, into: string, p: Prepared, tables: readonly TableRef[], dataOnly: boolean, log: Logger): Promise<TablesResult> {
     const key = p.located.entry.key;
     const list = writeUseList(p.fetched, "tables", tableEntries(p.toc, tables, dataOnly ? ["TABLE DATA"] : ["TABLE", "TABLE DATA"]));
-    const expected = new Map(p.located.manifest.counts.method === "none" ? [] : p.located.manifest.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
+    const expected = new Map(p.located.manifest.counts.method === "none" ? [] : p.located.manifest.tables.map((t) => [keyOf(t), t.rows]));
     const c = await connect(server, into);
     try {
         await c.query("BEGIN");
@@ -77,7 +81,7 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
         const wrong: string[] = [];
         for (const t of tables) {
             const r = await c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`);
-            const want = expected.get(`${t.schema}.${t.name}`);
+            const want = expected.get(keyOf(t));
             counts[tableLabel(t)] = { restored: Number(r.rows[0].n), expected: want };
             if (want !== undefined && Number(r.rows[0].n) !== want) {
                 wrong.push(`${tableLabel(t)} ${r.rows[0].n} ≠ ${want}`);
@@ -86,6 +90,8 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
         if (wrong.length > 0) {
             throw new JobError(`row counts differ from the backup's snapshot: ${wrong.join("; ")}`);
         }
+        // Stopped while loading: roll back rather than commit what nobody waits for any more.
+        throwIfStopping();
         await c.query("COMMIT");
         log.info(`restored ${tables.map((t) => tableLabel(t)).join(", ")} into ${into} in one transaction: ${loaded[0].rows} row(s), counts match`, { event: "restore.tables", into, rows: loaded[0].rows });
         return { tables: [...tables], rows: loaded[0].rows, counts };

@@ -13,6 +13,7 @@ import { connect, PG_VARS, sqlTable, VERIFY_VARS } from "../db";
 import { fetchVerified, Fetched, locate, Located, pickTarget } from "../fetch";
 import { fetchGlobals } from "../globals";
 import { formatDuration, JobError, Logger } from "../log";
+import { signManifest } from "../manifest";
 import { manifestKey } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
 import { Settings } from "../settings";
@@ -40,6 +41,8 @@ export interface VerifyReport {
     kind: "kx-backup/verify";
     database: string;
     key: string;
+    /** The backup's sha256 (its manifest's): binds the record to these very bytes. */
+    sha256?: string;
     /** The target whose copy was test-restored. */
     target: string;
     ok: boolean;
@@ -54,6 +57,8 @@ export interface VerifyReport {
     checks: { ran: string[]; skipped: string[] };
     steps: StepResult[];
     failure?: string;
+    /** HMAC-SHA256 with BACKUP_SIGNING_KEY, as manifests: only a signed record counts as "verified" when a key is set. */
+    signature?: { alg: "HMAC-SHA256"; value: string };
 }
 
 export interface VerifyOptions {
@@ -140,6 +145,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         const chosen = await chooseCopy(s, o, log);
         located = chosen.located;
         report.key = located.entry.key;
+        report.sha256 = located.manifest.sha256;
         report.size = located.manifest.size;
         steps.record(true, `${located.entry.key} (${located.manifest.size} bytes) with manifest on ${located.target.kind}`);
 
@@ -271,16 +277,16 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         scratch?.release();
         fetched?.cleanup();
     }
-    return finish(report, o, located, log);
+    return finish(report, o, located, log, s.signingKey);
 }
 
 /** Judges the copies, records `.verify.json` beside each good copy, and logs the outcome. */
-async function finish(report: VerifyReport, o: VerifyOptions, located: Located | undefined, log: Logger): Promise<VerifyReport> {
+async function finish(report: VerifyReport, o: VerifyOptions, located: Located | undefined, log: Logger, signingKey: string | undefined): Promise<VerifyReport> {
     report.finishedAt = new Date().toISOString();
     const good = report.copies.filter((c) => c.ok).map((c) => c.target);
     if (report.ok && located) {
         // The restored copy passed everything: recorded beside each good copy (list and prune read it as "verified").
-        await record(report, o, located, good);
+        await record(report, o, located, good, signingKey);
     }
     const bad = report.copies.filter((c) => !c.ok);
     if (bad.length > 0) {
@@ -298,8 +304,8 @@ async function finish(report: VerifyReport, o: VerifyOptions, located: Located |
     return report;
 }
 
-async function record(report: VerifyReport, o: VerifyOptions, located: Located, good: string[]): Promise<void> {
-    const body = `${JSON.stringify(report, null, 2)}\n`;
+async function record(report: VerifyReport, o: VerifyOptions, located: Located, good: string[], signingKey: string | undefined): Promise<void> {
+    const body = `${JSON.stringify(signManifest(report, signingKey), null, 2)}\n`;
     for (const t of o.targets.filter((x) => good.includes(x.kind))) {
         // The newest result replaces an earlier one: the only write kx-backup lets overwrite.
         await t.putSmall(`${located.entry.key}${VERIFY_SUFFIX}`, body, { replace: true }).catch((e) => {
