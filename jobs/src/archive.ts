@@ -17,7 +17,11 @@ import { fetchVerified, locate } from "./fetch";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest } from "./manifest";
 import { backupKey } from "./naming";
+import { TarEntry, TarHeaderReader } from "./tar";
 import { Target } from "./targets";
+
+export { parseTarEntries, TarHeaderReader } from "./tar";
+export type { TarEntry } from "./tar";
 
 const execFileP = promisify(execFile);
 
@@ -160,146 +164,6 @@ async function unchangedOn(targets: Target[], name: string, contentHash: string)
         newestKey = newest.key;
     }
     return newestKey;
-}
-
-// ---------- Reading tar headers (to refuse unsafe archives before extracting) ----------
-
-export interface TarEntry {
-    name: string;
-    type: "file" | "directory" | "symlink" | "hardlink" | "other";
-    linkname: string;
-}
-
-function cString(buf: Buffer, start: number, length: number): string {
-    const slice = buf.subarray(start, start + length);
-    const end = slice.indexOf(0);
-    return slice.subarray(0, end < 0 ? slice.length : end).toString("utf8");
-}
-
-function octal(buf: Buffer, start: number, length: number): number {
-    if (buf[start] & 0x80) {
-        // GNU base-256 for large sizes.
-        let n = 0;
-        for (let i = start + 1; i < start + length; i++) {
-            n = n * 256 + buf[i];
-        }
-        return n;
-    }
-    return parseInt(cString(buf, start, length).trim() || "0", 8);
-}
-
-function paxRecords(data: Buffer): Record<string, string> {
-    const out: Record<string, string> = {};
-    let i = 0;
-    while (i < data.length) {
-        const space = data.indexOf(0x20, i);
-        if (space < 0) {
-            break;
-        }
-        const len = Number(data.subarray(i, space).toString());
-        if (!len) {
-            break;
-        }
-        const record = data.subarray(space + 1, i + len - 1).toString("utf8");
-        const eq = record.indexOf("=");
-        out[record.slice(0, eq)] = record.slice(eq + 1);
-        i += len;
-    }
-    return out;
-}
-
-/**
- * Reads tar headers incrementally (ustar, GNU long names, pax), skipping file data: memory stays
- * at one block whatever the archive size.
- */
-export class TarHeaderReader {
-    readonly entries: TarEntry[] = [];
-    private pending: Buffer = Buffer.alloc(0);
-    private skip = 0;
-    private collect: { flag: string; need: number; parts: Buffer[] } | undefined;
-    private longName: string | undefined;
-    private longLink: string | undefined;
-    private pax: Record<string, string> = {};
-    private ended = false;
-
-    push(chunk: Buffer): void {
-        this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-        while (!this.ended) {
-            if (this.skip > 0) {
-                const n = Math.min(this.skip, this.pending.length);
-                if (this.collect && this.collect.need > 0) {
-                    const take = Math.min(n, this.collect.need);
-                    this.collect.parts.push(this.pending.subarray(0, take));
-                    this.collect.need -= take;
-                }
-                this.pending = this.pending.subarray(n);
-                this.skip -= n;
-                if (this.skip > 0) {
-                    return;
-                }
-                this.finishCollect();
-            }
-            if (this.pending.length < 512) {
-                return;
-            }
-            const header = this.pending.subarray(0, 512);
-            this.pending = this.pending.subarray(512);
-            if (header.every((b) => b === 0)) {
-                this.ended = true;
-                return;
-            }
-            this.header(header);
-        }
-    }
-
-    private header(header: Buffer): void {
-        const size = octal(header, 124, 12);
-        const flag = String.fromCharCode(header[156] || 0x30);
-        this.skip = Math.ceil(size / 512) * 512;
-        if (flag === "L" || flag === "K" || flag === "x") {
-            this.collect = { flag, need: size, parts: [] };
-            if (this.skip === 0) {
-                this.finishCollect();
-            }
-            return;
-        }
-        if (flag === "g") {
-            return;
-        }
-        const prefix = header.subarray(257, 262).toString() === "ustar" ? cString(header, 345, 155) : "";
-        const shortName = cString(header, 0, 100);
-        const type: TarEntry["type"] = flag === "0" || flag === "7" ? "file" : flag === "5" ? "directory" : flag === "2" ? "symlink" : flag === "1" ? "hardlink" : "other";
-        this.entries.push({
-            name: this.pax.path ?? this.longName ?? (prefix ? `${prefix}/${shortName}` : shortName),
-            type,
-            linkname: this.pax.linkpath ?? this.longLink ?? cString(header, 157, 100),
-        });
-        this.longName = undefined;
-        this.longLink = undefined;
-        this.pax = {};
-    }
-
-    private finishCollect(): void {
-        if (!this.collect) {
-            return;
-        }
-        const data = Buffer.concat(this.collect.parts);
-        if (this.collect.flag === "L") {
-            this.longName = cString(data, 0, data.length);
-        } else if (this.collect.flag === "K") {
-            this.longLink = cString(data, 0, data.length);
-        } else {
-            this.pax = paxRecords(data);
-        }
-        this.collect = undefined;
-    }
-}
-
-/** The entries of a whole (decompressed) tar. Pure. */
-export function parseTarEntries(tar: Buffer): TarEntry[] {
-    const reader = new TarHeaderReader();
-    reader.push(tar);
-    return reader.entries;
 }
 
 /** Why an archive is unsafe to extract into a directory, or undefined. Pure. */
