@@ -1,0 +1,124 @@
+/**
+ * Counting a dump as the job streams it, without holding up the uploads: `tap()` passes every
+ * byte on unchanged and copies it to a worker thread that reads the dump (see worker.ts). At most
+ * `maxInFlight` bytes wait for the worker; beyond that the tap holds the stream back, the same
+ * backpressure the targets apply, so memory stays bounded when the worker falls behind.
+ */
+import { Readable, Transform } from "stream";
+import { Worker } from "worker_threads";
+import { DumpCounts, DumpFormat } from "./counts";
+import { workerSource } from "./workersource";
+
+/** Why counting failed; `atEnd`: found when the stream ended (a cut-short dump), not mid-way. */
+export class DumpStreamError extends Error {
+    constructor(message: string, readonly atEnd: boolean) {
+        super(message);
+    }
+}
+
+type FromWorker = { type: "ack"; bytes: number } | { type: "done"; counts: DumpCounts } | { type: "error"; message: string; atEnd: boolean };
+
+export class DumpStreamCounter {
+    private readonly worker: Worker;
+    private readonly outcome: Promise<DumpCounts>;
+    private inFlight = 0;
+    private held: (() => void) | undefined;
+    private settled = false;
+
+    constructor(format: DumpFormat, private readonly maxInFlight = 4 * 1024 * 1024) {
+        this.worker = new Worker(workerSource(), {
+            eval: true,
+            workerData: { format },
+            // Its allocations are Buffers (outside the V8 heap): a small young generation keeps its RSS small.
+            resourceLimits: { maxYoungGenerationSizeMb: 4 },
+            stdout: false,
+            stderr: false,
+        });
+        this.outcome = new Promise<DumpCounts>((resolve, reject) => {
+            const settle = (fn: () => void) => {
+                if (!this.settled) {
+                    this.settled = true;
+                    fn();
+                }
+                this.release();
+            };
+            this.worker.on("message", (m: FromWorker) => {
+                if (m.type === "ack") {
+                    this.inFlight -= m.bytes;
+                    if (this.inFlight <= this.maxInFlight / 2) {
+                        this.release();
+                    }
+                } else if (m.type === "done") {
+                    settle(() => resolve(m.counts));
+                } else {
+                    settle(() => reject(new DumpStreamError(m.message, m.atEnd)));
+                }
+            });
+            this.worker.once("error", (e) => settle(() => reject(new DumpStreamError(`counting the dump failed: ${e.message}`, false))));
+            this.worker.once("exit", (code) => settle(() => reject(new DumpStreamError(`the dump-counting worker stopped (exit ${code}) before it finished`, false))));
+        });
+        this.outcome.catch(() => undefined);
+    }
+
+    private release(): void {
+        const held = this.held;
+        this.held = undefined;
+        held?.();
+    }
+
+    /** The stream to upload: `source`'s bytes, unchanged, each also counted. */
+    tap(source: Readable): Readable {
+        const worker = this.worker;
+        const tap = new Transform({
+            transform: (chunk: Buffer, _enc, done) => {
+                tap.push(chunk);
+                if (this.settled) {
+                    // Counting already failed (and says so): the bytes still flow, so the failure is reported once, cleanly.
+                    done();
+                    return;
+                }
+                // A transferable copy of just these bytes (a pipe's buffer may be a view of a larger one).
+                const copy = new ArrayBuffer(chunk.length);
+                new Uint8Array(copy).set(chunk);
+                worker.postMessage({ type: "chunk", data: copy }, [copy]);
+                this.inFlight += chunk.length;
+                if (this.inFlight > this.maxInFlight) {
+                    this.held = () => done();
+                } else {
+                    done();
+                }
+            },
+            flush: (done) => {
+                if (!this.settled) {
+                    worker.postMessage({ type: "end" });
+                }
+                done();
+            },
+        });
+        source.once("error", (e) => tap.destroy(e));
+        source.pipe(tap);
+        return tap;
+    }
+
+    /**
+     * The counts, once the stream has ended and been read whole. `producerExited` settles when
+     * the process writing the dump has exited: when the dump turns out to be cut short, that
+     * process's own failure (which says why) is left to be reported first.
+     */
+    async result(producerExited?: Promise<unknown>): Promise<DumpCounts> {
+        try {
+            return await this.outcome;
+        } catch (e) {
+            if (e instanceof DumpStreamError && e.atEnd && producerExited) {
+                await producerExited.catch(() => undefined);
+            }
+            throw e;
+        }
+    }
+
+    /** Stops the worker (whether or not it finished). */
+    async close(): Promise<void> {
+        this.release();
+        await this.worker.terminate();
+    }
+}
