@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
-import { connect, countRows, databaseSize, exportSnapshot, libpqEnv, parseQualified, serverInfo, tablePatternMatcher, userTables } from "./db";
+import { connect, databaseSize, exportSnapshot, libpqEnv, serverInfo } from "./db";
+import { DumpStreamCounter } from "./dumpstream";
 import { commitManifest, streamToTargets } from "./commit";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
@@ -130,13 +131,12 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     let dump: ChildProcess | undefined;
     let tar: ChildProcess | undefined;
     let workDir: string | undefined;
+    let counter: DumpStreamCounter | undefined;
     try {
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
         const estimate = await databaseSize(client);
         const snapshot = await exportSnapshot(client);
-        const matches = tablePatternMatcher(o.tables);
-        const tables = o.schemaOnly ? [] : (await userTables(client)).filter(matches);
         log.info(`backing up ${database}`, {
             event: "backup.start", database, key, format: s.format, server: server.version, pgDump: tools.version,
             targets: targets.map((t) => t.location), estimatedBytes: estimate,
@@ -145,16 +145,14 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         const env = libpqEnv(s);
         let source: Readable;
         let tail: StderrTail;
-        let counting: Promise<Record<string, number>>;
+        // Rows are counted in the dump as it streams out: no second read of any table.
+        counter = new DumpStreamCounter(s.format);
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
             workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
             const outDir = path.join(workDir, "dump");
             dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
             tail = new StderrTail(dump);
-            // Row counts run in the held snapshot while pg_dump works.
-            counting = countRows(client, tables);
-            counting.catch(() => undefined);
             const code = await waitExit(dump);
             if (code !== 0) {
                 throw dumpFailure(database, tail.last());
@@ -165,23 +163,23 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
             tail = new StderrTail(dump);
             source = dump.stdout!;
-            counting = countRows(client, tables);
         }
         const producer = tar ?? dump;
-        const streamed = await streamToTargets(source, targets, {
+        const exited = waitExit(producer).then((code) => {
+            if (code !== 0) {
+                throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
+            }
+        });
+        exited.catch(() => undefined);
+        const counting = counter.result(exited);
+        counting.catch(() => undefined);
+        const streamed = await streamToTargets(counter.tap(source), targets, {
             key,
             expectedBytes: estimate,
             label: database,
             log,
             startedAt: started,
-            alongside: [
-                waitExit(producer).then((code) => {
-                    if (code !== 0) {
-                        throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
-                    }
-                }),
-                counting,
-            ],
+            alongside: [exited, counting],
             onFailure: () => {
                 dump?.kill("SIGTERM");
                 tar?.kill("SIGTERM");
@@ -210,8 +208,9 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             sha256: streamed.sha256,
             pgDump: { version: tools.version },
             server: { version: server.version, versionNum: server.versionNum },
-            tables: Object.entries(counts).map(([k, rows]) => ({ ...parseQualified(k), rows })),
-            counts: { method: o.schemaOnly ? "none" : "snapshot-query" },
+            tables: counts.tables,
+            counts: o.schemaOnly ? { method: "none" } : { method: "dump-stream", largeObjects: counts.largeObjects },
+            toc: counts.toc,
             targets: targets.map((t) => t.kind),
         };
         // Every target holds the dump: now, and only now, commit it everywhere.
@@ -220,7 +219,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         log.info(
             `backup ${database} ok: ${formatBytes(bytes)} in ${formatDuration(manifest.durationMs)} ` +
                 `(${formatBytes(bytes / secs)}/s) to ${targets.map((t) => t.kind).join(", ")}`,
-            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: Object.keys(counts).length },
+            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: counts.tables.length },
         );
         return { key, manifest };
     } catch (e) {
@@ -230,6 +229,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);
         await client.end().catch(() => undefined);
+        await counter?.close();
         if (workDir) {
             rmSync(workDir, { recursive: true, force: true });
         }
