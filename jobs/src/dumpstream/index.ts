@@ -7,3 +7,5 @@ export type { DumpCounts, DumpFormat } from "./counts";
 export { DumpFormatError, parseArchiveToc } from "./archive";
 export type { ArchiveHeader, ArchiveEntry, ArchiveToc } from "./archive";
 export { createDumpReader } from "./reader";
+export { readDumpToc } from "./tocfile";
+export type { DumpToc } from "./tocfile";
