@@ -2,8 +2,10 @@
  * npm run drill: the one-command local DR drill. Starts a throwaway PostgreSQL with the runbook's
  * databases, the S3 and Azure emulators, then runs the real kx-backup CLI: backup of every database
  * to local + S3 + Azure, list, verify, restore of crypto_exchange into crypto_exchange_test, prune
- * as a dry run. Prints a DR report against the runbook's RPO/RTO, and removes everything it started.
+ * as a dry run, then `kx-backup status` per database. Prints a DR report from status against the
+ * runbook's RPO/RTO, and removes everything it started.
  */
+import type { DatabaseStatus } from "../src/status";
 import { spawn } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
@@ -157,18 +159,47 @@ async function main(): Promise<number> {
             failures++;
         }
 
-        say("\nDR report (targets from the runbook: RPO per database, RTO 30 min for one database, 2 h for all)");
-        const header = ["database", "size", "backup time", "schedule (RPO)", "verify", "restore time (RTO)", "within RTO"];
+        say("\n6. status: each database against its RPO and the single-database RTO (kx-backup status)");
+        const statuses = new Map<string, DatabaseStatus>();
+        for (const row of rows) {
+            const t = RUNBOOK_TARGETS[row.database];
+            const r = await cli(["status", "--json"], { ...base, ...pg.env(row.database), BACKUP_RPO_HOURS: String(t.rpoHours), BACKUP_RTO_MINUTES: String(SINGLE_DB_RTO_MINUTES) });
+            const parsed = (() => {
+                try {
+                    return (JSON.parse(r.stdout) as DatabaseStatus[])[0];
+                } catch {
+                    return undefined;
+                }
+            })();
+            if (!parsed) {
+                failures++;
+                say(`   ✗ ${row.database}: ${r.lines.find((l) => l.level === "error")?.msg ?? r.stderr.trim()}`);
+                continue;
+            }
+            statuses.set(row.database, parsed);
+            if (parsed.ok) {
+                say(`   ✓ ${row.database}: within RPO and RTO on ${parsed.targets.map((x) => x.target).join(", ")}`);
+            } else {
+                failures++;
+                parsed.problems.forEach((p) => say(`   ✗ ${p}`));
+            }
+        }
+
+        say("\nDR report (kx-backup status; targets from the runbook: RPO per database, RTO 30 min for one database, 2 h for all)");
+        const header = ["database", "size", "backup time", "schedule (RPO)", "verify", "restore time (RTO)", "within RTO", "status"];
         const table = rows.map((r) => {
             const t = RUNBOOK_TARGETS[r.database];
+            const st = statuses.get(r.database);
+            const restoreMs = st?.newestVerified?.restoreMinutes !== undefined ? st.newestVerified.restoreMinutes * 60_000 : r.restoreMs;
             return [
                 r.database,
-                r.size === undefined ? "-" : size(r.size),
+                st?.newestFull ? size(st.newestFull.size) : r.size === undefined ? "-" : size(r.size),
                 secs(r.backupMs),
                 `${t.schedule} (${t.rpoHours} h)`,
-                r.verify || "-",
-                secs(r.restoreMs),
-                r.restoreMs === undefined ? "-" : r.restoreMs < SINGLE_DB_RTO_MINUTES * 60_000 ? "yes" : "NO",
+                st?.newestVerified ? "passed" : r.verify || "-",
+                secs(restoreMs),
+                restoreMs === undefined ? "-" : restoreMs < SINGLE_DB_RTO_MINUTES * 60_000 ? "yes" : "NO",
+                st ? (st.ok ? "ok" : `${st.problems.length} problem(s)`) : "unknown",
             ];
         });
         const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));

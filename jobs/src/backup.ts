@@ -3,7 +3,7 @@
  * committed with a manifest on each. On any failure: every upload is aborted, partial objects
  * are removed, and no manifest is written anywhere.
  */
-import { ChildProcess, spawn } from "child_process";
+import { ChildProcess } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -13,10 +13,13 @@ import { DumpStreamCounter } from "./dumpstream";
 import { commitManifest, streamToTargets } from "./commit";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
-import { ArtifactExtension, backupKey } from "./naming";
+import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
 import { Target } from "./targets";
+import { anomalyReasons, AnomalyThresholds } from "./anomaly";
+import { newestGoodFull } from "./catalog";
+import { killGroup, onStop, spawnManaged } from "./shutdown";
 
 export interface BackupOptions {
     schemaOnly: boolean;
@@ -26,6 +29,8 @@ export interface BackupOptions {
     purpose?: BackupPurpose;
     /** A restore's safety dump: stored in `<db>/safety/`, purpose `safety`, never `latest`. */
     safety?: boolean;
+    /** The anomaly guard's thresholds (full backups only); `accept` records a known drop as the new baseline. */
+    anomaly?: AnomalyThresholds & { accept: boolean };
     /** Injected for tests; defaults to the current time. */
     now?: Date;
 }
@@ -121,6 +126,10 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     if (!database) {
         throw new JobError("no database to back up: set PGDATABASE or --database", 2);
     }
+    const badName = checkDatabaseName(database);
+    if (badName) {
+        throw new JobError(badName, 2);
+    }
     if (o.schemaOnly && o.dataOnly) {
         throw new JobError("--schema-only and --data-only exclude each other", 2);
     }
@@ -131,11 +140,14 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     let dump: ChildProcess | undefined;
     let tar: ChildProcess | undefined;
     let workDir: string | undefined;
+    let releaseWorkDir = () => undefined as void;
     let counter: DumpStreamCounter | undefined;
     try {
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
         const estimate = await databaseSize(client);
+        // The baseline is read before the dump: a listing problem is reported, never a reason to skip the backup.
+        const baseline = o.anomaly && backupScope(o) === "full" && !o.safety ? await findBaseline(targets, database, s.signingKey, log) : undefined;
         const snapshot = await exportSnapshot(client);
         log.info(`backing up ${database}`, {
             event: "backup.start", database, key, format: s.format, server: server.version, pgDump: tools.version,
@@ -150,28 +162,31 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
             workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
+            const dir = workDir;
+            releaseWorkDir = onStop(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
             const outDir = path.join(workDir, "dump");
-            dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
+            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
             tail = new StderrTail(dump);
             const code = await waitExit(dump);
             if (code !== 0) {
                 throw dumpFailure(database, tail.last());
             }
-            tar = spawn("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
+            tar = spawnManaged("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
             source = tar.stdout!;
         } else {
-            dump = spawn(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
+            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
             tail = new StderrTail(dump);
             source = dump.stdout!;
         }
         const producer = tar ?? dump;
-        const exited = waitExit(producer).then((code) => {
+        const producerOk = waitExit(producer).then((code) => {
             if (code !== 0) {
                 throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
             }
         });
-        exited.catch(() => undefined);
-        const counting = counter.result(exited);
+        // Handled by streamToTargets; this keeps it handled if the streaming fails before awaiting it.
+        producerOk.catch(() => undefined);
+        const counting = counter.result(producerOk);
         counting.catch(() => undefined);
         const streamed = await streamToTargets(counter.tap(source), targets, {
             key,
@@ -179,10 +194,13 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             label: database,
             log,
             startedAt: started,
-            alongside: [exited, counting],
+            alongside: [producerOk, counting],
             onFailure: () => {
-                dump?.kill("SIGTERM");
-                tar?.kill("SIGTERM");
+                for (const child of [dump, tar]) {
+                    if (child) {
+                        killGroup(child);
+                    }
+                }
             },
         });
         const counts = await counting;
@@ -213,6 +231,18 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             toc: counts.toc,
             targets: targets.map((t) => t.kind),
         };
+        const reasons = o.anomaly ? anomalyReasons(manifest, baseline, o.anomaly) : [];
+        if (reasons.length > 0 && baseline) {
+            const finding = { reasons, comparedWith: baseline.key };
+            if (o.anomaly?.accept) {
+                manifest.acceptedAnomaly = finding;
+                log.warn(`backup ${database}: accepted as the new baseline despite: ${reasons.join("; ")}`, { event: "backup.anomaly-accepted", database, key, reasons });
+            } else {
+                manifest.anomaly = finding;
+                log.warn(`backup ${database} is ANOMALOUS against ${baseline.key}: ${reasons.join("; ")}. It is kept and restorable, but never counts as a good backup; ` +
+                    "if the drop is expected, take a backup with --accept-anomaly", { event: "backup.anomaly", database, key, reasons });
+            }
+        }
         // Every target holds the dump: now, and only now, commit it everywhere.
         await commitManifest(targets, manifest, s.signingKey);
         const secs = Math.max(manifest.durationMs / 1000, 0.001);
@@ -223,8 +253,11 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         );
         return { key, manifest };
     } catch (e) {
-        dump?.kill("SIGTERM");
-        tar?.kill("SIGTERM");
+        for (const child of [dump, tar]) {
+            if (child) {
+                killGroup(child);
+            }
+        }
         throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);
@@ -233,7 +266,20 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         if (workDir) {
             rmSync(workDir, { recursive: true, force: true });
         }
+        releaseWorkDir();
     }
+}
+
+/** The newest good full backup's manifest on the first target that can be listed. */
+async function findBaseline(targets: Target[], database: string, signingKey: string | undefined, log: Logger): Promise<Manifest | undefined> {
+    for (const t of targets) {
+        try {
+            return (await newestGoodFull(t, database, { signingKey }))?.manifest;
+        } catch (e) {
+            log.warn(`cannot read earlier backups on ${t.kind} for the anomaly check: ${(e as Error).message}`, { event: "backup.baseline-unreadable", target: t.kind });
+        }
+    }
+    return undefined;
 }
 
 function dumpFailure(database: string, line: string): JobError {

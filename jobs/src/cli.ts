@@ -10,15 +10,19 @@ import * as os from "os";
 import * as path from "path";
 import { runArchive, runRestoreArchive } from "./archive";
 import { exportNamespace } from "./k8sExport";
+import { runAdopt } from "./adopt";
+import { collectStatus, renderStatus } from "./status";
 import { runBackup } from "./backup";
+import { BackupScope } from "./manifest";
 import { collectList, pruneProblems, renderList, runPrune } from "./commands";
 import { pickTarget } from "./fetch";
 import { JobError, Logger } from "./log";
 import { Event, notify } from "./notify";
 import { runRestore } from "./restore";
 import { runVerify } from "./verify";
-import { describeSettings, loadSettings, secretValues, Settings } from "./settings";
-import { targetsFrom } from "./targets";
+import { describeSettings, loadSettings, notificationSettings, secretValues, Settings } from "./settings";
+import { settleWithin, targetsFrom } from "./targets";
+import { requestStop, runCleanups, ShutdownError, shutdownSignal, stopChildren, stopping, whenStopped } from "./shutdown";
 
 export const VERSION = "0.1.0";
 
@@ -49,10 +53,13 @@ const COMMANDS: Record<string, Command> = {
     backup: {
         summary: "dump one database to every configured target, write its manifest, then prune",
         usage: `kx-backup backup [--database NAME] [--format custom|directory|plain] [--jobs N]
-                 [--schema-only | --data-only] [--table T ...] [--no-prune]
+                 [--schema-only | --data-only] [--table T ...] [--no-prune] [--accept-anomaly]
 
   Streams pg_dump once, hashed, to every target at once; writes <name>.manifest.json beside the
-  dump on each target only when all of them hold it. Then prunes (unless --no-prune or BACKUP_PRUNE=false).`,
+  dump on each target only when all of them hold it. Then prunes (unless --no-prune or BACKUP_PRUNE=false).
+  A full backup much smaller than the previous good one (BACKUP_ANOMALY_*) is flagged anomalous:
+  kept and restorable, notified as urgent, never counted as good; --accept-anomaly records an
+  expected drop and makes this backup the new baseline.`,
         options: {
             format: { type: "string" },
             jobs: { type: "string", short: "j" },
@@ -60,6 +67,7 @@ const COMMANDS: Record<string, Command> = {
             "data-only": { type: "boolean" },
             table: { type: "string", short: "t", multiple: true },
             "no-prune": { type: "boolean" },
+            "accept-anomaly": { type: "boolean" },
         },
         notifies: true,
         async run(s, v, log) {
@@ -69,14 +77,19 @@ const COMMANDS: Record<string, Command> = {
                 dataOnly: Boolean(v["data-only"]),
                 tables: (v.table as string[] | undefined) ?? [],
                 purpose: s.trigger,
+                anomaly: { sizeDropPercent: s.anomalySizeDrop, rowsDropPercent: s.anomalyRowsDrop, minRows: s.anomalyMinRows, accept: Boolean(v["accept-anomaly"]) },
             }, targets, log);
+            const anomalous = Boolean(manifest.anomaly);
             const done = {
                 database: manifest.database,
-                message: `backup ${key}: ${manifest.size} bytes in ${(manifest.durationMs / 1000).toFixed(1)} s to ${manifest.targets.join(", ")}`,
-                details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256 },
+                urgent: anomalous,
+                message: anomalous
+                    ? `backup ${key} is ANOMALOUS (kept, but not counted as a good backup): ${manifest.anomaly!.reasons.join("; ")}`
+                    : `backup ${key}: ${manifest.size} bytes in ${(manifest.durationMs / 1000).toFixed(1)} s to ${manifest.targets.join(", ")}`,
+                details: { key, bytes: manifest.size, durationMs: manifest.durationMs, sha256: manifest.sha256, scope: manifest.scope, anomalous, ...(anomalous ? { anomaly: manifest.anomaly } : {}) },
             };
             if (s.pruneAfterBackup && !v["no-prune"]) {
-                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date() }, log);
+                const reports = await runPrune(targets, s.pgDatabase, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log);
                 const problems = pruneProblems(reports);
                 if (problems.length > 0) {
                     // The backup itself is good and committed; report its metrics, then fail the run for the prune.
@@ -93,8 +106,34 @@ const COMMANDS: Record<string, Command> = {
         options: { json: { type: "boolean" } },
         notifies: false,
         async run(s, v) {
-            const rows = await collectList(targetsFrom(s), v.database as string | undefined, new Date());
+            const rows = await collectList(targetsFrom(s), v.database as string | undefined, new Date(), { signingKey: s.signingKey });
             process.stdout.write(v.json ? `${JSON.stringify(rows, null, 2)}\n` : renderList(rows));
+            return undefined;
+        },
+    },
+    status: {
+        summary: "is every database inside its RPO, with a recent verified restore inside its RTO? (exit 1 when not)",
+        usage: `kx-backup status [--database NAME] [--json]
+
+  Per database, read from every target: the newest complete full backup and its age against
+  BACKUP_RPO_HOURS; the newest verified backup, its age against BACKUP_VERIFY_MAX_AGE_DAYS and its
+  measured restore time against BACKUP_RTO_MINUTES; backups by kind on each target and whether
+  every target holds the same newest backup; size and row-count trend; anomalies. Exit 0 when
+  every database is within its objectives, 1 otherwise with one line per problem. A table on a
+  terminal, JSON otherwise (or with --json).`,
+        options: { json: { type: "boolean" } },
+        notifies: false,
+        async run(s, v, log) {
+            const rows = await collectStatus(targetsFrom(s), s.pgDatabase, { rpoHours: s.rpoHours, rtoMinutes: s.rtoMinutes, verifyMaxAgeDays: s.verifyMaxAgeDays }, new Date(), s.signingKey);
+            process.stdout.write(v.json || !process.stdout.isTTY ? `${JSON.stringify(rows, null, 2)}\n` : renderStatus(rows));
+            const problems = rows.flatMap((r) => r.problems);
+            for (const p of problems) {
+                log.error(p, { event: "status.problem" });
+            }
+            if (problems.length > 0) {
+                throw new JobError(`status: ${problems.length} problem(s) in ${rows.filter((r) => !r.ok).map((r) => r.database).join(", ")}`);
+            }
+            log.info(`status: ${rows.length} database(s) within their objectives`, { event: "status.ok" });
             return undefined;
         },
     },
@@ -108,7 +147,7 @@ const COMMANDS: Record<string, Command> = {
         options: { "dry-run": { type: "boolean" }, json: { type: "boolean" } },
         notifies: true,
         async run(s, v, log) {
-            const reports = await runPrune(targetsFrom(s), v.database as string | undefined, s, { dryRun: Boolean(v["dry-run"]), now: new Date() }, log);
+            const reports = await runPrune(targetsFrom(s), v.database as string | undefined, s, { dryRun: Boolean(v["dry-run"]), now: new Date(), signingKey: s.signingKey }, log);
             if (v.json) {
                 process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
             }
@@ -195,6 +234,38 @@ const COMMANDS: Record<string, Command> = {
             return { database, message: `restore of ${result.plan.backup} into ${v.into} took ${(result.durationMs / 1000).toFixed(1)} s`, details: { durationMs: result.durationMs } };
         },
     },
+    adopt: {
+        summary: "take over dumps kx-backup did not write (the runbook's), so they join retention, verify and restore",
+        usage: `kx-backup adopt --database NAME [--backup NAME] [--from local|s3|azure] [--scope full|schema-only|data-only|tables]
+
+  A dump named like a backup (<db>/<db>-YYYYMMDD-HHMMSS.dump) without a manifest is "foreign":
+  listed, never pruned, never restored as latest. adopt checks it (pg_restore --list reads it;
+  format and versions from its header; sha256 and size) and writes a manifest marked adopted
+  beside it (no row counts). Without --backup: every foreign dump of the database; without
+  --from: on every target that holds one.`,
+        options: { backup: { type: "string", short: "b" }, from: { type: "string" }, scope: { type: "string" } },
+        notifies: false,
+        async run(s, v, log) {
+            const database = requireDatabase(s);
+            const scope = v.scope as string | undefined;
+            if (scope !== undefined && !["full", "schema-only", "data-only", "tables"].includes(scope)) {
+                throw new JobError(`--scope ${scope}: expected full, schema-only, data-only or tables`, 2);
+            }
+            const all = targetsFrom(s);
+            const targets = v.from === undefined ? all : [pickTarget(all, v.from as string)];
+            const adopted = await runAdopt(targets, {
+                database,
+                backup: v.backup as string | undefined,
+                scope: scope as BackupScope | undefined,
+                signingKey: s.signingKey,
+                pgBinDir: s.pgBinDir,
+                workDir: s.workDir,
+            }, log);
+            const message = adopted.length === 0 ? `adopt: no foreign dump of ${database} found` : `adopt: ${adopted.length} dump(s) adopted: ${adopted.map((a) => `${a.key} on ${a.target}`).join(", ")}`;
+            log.info(message, { event: "adopt.summary", adopted: adopted.length });
+            return undefined;
+        },
+    },
     archive: {
         summary: "archive a directory (a volume, exported configuration) as tar.gz to every target, then prune",
         usage: `kx-backup archive --name NAME (--path DIR | --kubernetes-namespace NS) [--if-changed] [--no-prune]
@@ -240,7 +311,7 @@ const COMMANDS: Record<string, Command> = {
                 }
             }
             if (!r.skipped && s.pruneAfterBackup && !v["no-prune"]) {
-                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date() }, log));
+                const problems = pruneProblems(await runPrune(targets, v.name, s, { dryRun: false, now: new Date(), signingKey: s.signingKey }, log));
                 if (problems.length > 0) {
                     throw new JobError(`archive ok, prune failed: ${problems.join("; ")}`);
                 }
@@ -357,25 +428,76 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         for (const err of loaded.errors) {
             process.stderr.write(`kx-backup ${name}: ${err}\n`);
         }
+        if (command.notifies) {
+            // A broken CronJob must not fail in silence: notify with what can be read.
+            const partial = notificationSettings({ ...env, ...flagEnv(values) });
+            const quiet = new Logger("text", process.stderr);
+            quiet.addSecrets(secretValues(partial));
+            await notify(partial, { command: name as Event["command"], ok: false, database: partial.pgDatabase, message: quiet.redact(`invalid settings: ${loaded.errors.join("; ")}`) }, quiet);
+        }
         return 2;
     }
     const s = loaded.settings;
     const log = Logger.resolve(s.logFormat);
     log.addSecrets(secretValues(s));
+    activeLog = log;
     const commandName = name as Event["command"];
-    try {
-        const done = await command.run(s, values, log);
-        if (command.notifies && done) {
-            await notify(s, { command: commandName, ok: true, ...done }, log);
-        }
-        return 0;
-    } catch (e) {
-        const err = e instanceof JobError ? e : new JobError(`${name} failed: ${(e as Error).message}`);
-        log.error(err.message, { event: `${name}.failed`, exitCode: err.exitCode });
+    const failed = async (message: string, exitCode: number, event: string): Promise<number> => {
+        log.error(message, { event, exitCode });
         if (command.notifies) {
-            await notify(s, { command: commandName, ok: false, database: s.pgDatabase, message: log.redact(err.message) }, log);
+            await notify(s, { command: commandName, ok: false, database: s.pgDatabase ?? (values.name as string | undefined), message: log.redact(message) }, log);
         }
-        return err.exitCode;
+        return exitCode;
+    };
+    const running = command.run(s, values, log);
+    // Settled below either way; this keeps a late rejection (after a stop) from going unhandled.
+    running.catch(() => undefined);
+    let done: Awaited<typeof running>;
+    try {
+        done = await Promise.race([running, whenStopped()]);
+    } catch (e) {
+        if (stopping()) {
+            return stopped(name, running, log, failed);
+        }
+        const err = e instanceof JobError ? e : new JobError(`${name} failed: ${(e as Error).message}`);
+        return failed(err.message, err.exitCode, `${name}.failed`);
+    }
+    if (command.notifies && done) {
+        await notify(s, { command: commandName, ok: true, ...done }, log);
+    }
+    return 0;
+}
+
+/** The running command's logger, so even an internal error is redacted. */
+let activeLog: Logger | undefined;
+
+/** How long a stopped command gets to unwind through its own cleanup before the backstop runs. */
+const UNWIND_MS = 20_000;
+
+/**
+ * After SIGTERM/SIGINT: children are already being stopped; let the command unwind (abort
+ * uploads, remove partial files, drop scratch databases), run what cleanups remain, then report
+ * one failure line and notify. Exit 143.
+ */
+async function stopped(name: string, running: Promise<unknown>, log: Logger, failed: (m: string, code: number, event: string) => Promise<number>): Promise<number> {
+    const reason = shutdownSignal.reason as ShutdownError;
+    const settled = await settleWithin(running, UNWIND_MS);
+    const leftovers = await runCleanups();
+    const what = settled === "timeout" ? `; it did not stop within ${UNWIND_MS / 1000} s, cleanups were forced` : "";
+    const cleanup = leftovers.length ? `; cleanup failed: ${leftovers.join("; ")}` : "; partial uploads and temporary files removed";
+    return failed(`${name} stopped by ${reason.signalName} before it finished: nothing was committed${what}${cleanup}`, reason.exitCode, `${name}.stopped`);
+}
+
+/** SIGTERM (Kubernetes: deadline, drain, delete) and SIGINT (Ctrl-C): stop cleanly, once. */
+function installSignalHandlers(): void {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+        process.on(signal, () => {
+            if (stopping()) {
+                return;
+            }
+            requestStop(signal);
+            void stopChildren();
+        });
     }
 }
 
@@ -387,9 +509,20 @@ function requireDatabase(s: Settings): string {
 }
 
 if (require.main === module) {
+    installSignalHandlers();
+    // A promise nobody handled is a bug: say so in one line (never a stack trace with secrets), exit 70.
+    process.on("uncaughtException", (e) => {
+        const message = e instanceof Error ? e.message : String(e);
+        process.stderr.write(`kx-backup: internal error (please report): ${activeLog ? activeLog.redact(message) : message}\n`);
+        process.exit(70);
+    });
     main(process.argv.slice(2)).then(
         (code) => {
             process.exitCode = code;
+            if (stopping()) {
+                // Sockets of aborted uploads may linger: the stop is reported, leave now.
+                process.exit(code);
+            }
         },
         (e) => {
             process.stderr.write(`kx-backup: unexpected failure: ${(e as Error).message}\n`);

@@ -11,15 +11,30 @@ export interface ListedBackup {
     size: number;
     takenAt: string;
     ageHours: number;
-    status: "complete" | "verified" | "incomplete";
+    /** What it is: full, partial (with its scope), safety, foreign, incomplete, orphan, unreadable. */
+    kind: BackupEntry["kind"];
+    /** One word for the table: verified / complete / anomalous / partial / safety / foreign / incomplete / orphan / unreadable. */
+    status: string;
+    scope?: string;
+    purpose?: string;
+    anomaly?: string[];
+    problem?: string;
 }
 
-export async function collectList(targets: Target[], database: string | undefined, now: Date): Promise<ListedBackup[]> {
+/** One word for a backup's state, as `list` and `status` print it. Pure. */
+export function statusWord(e: BackupEntry): string {
+    if (e.kind === "full") {
+        return e.anomalous ? "anomalous" : e.verified ? "verified" : "complete";
+    }
+    return e.kind;
+}
+
+export async function collectList(targets: Target[], database: string | undefined, now: Date, o: { signingKey?: string } = {}): Promise<ListedBackup[]> {
     const rows: ListedBackup[] = [];
     for (const t of targets) {
         let entries: BackupEntry[];
         try {
-            entries = await listBackups(t, database);
+            entries = await listBackups(t, database, { manifests: true, signingKey: o.signingKey });
         } catch (e) {
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         }
@@ -27,11 +42,15 @@ export async function collectList(targets: Target[], database: string | undefine
             rows.push({
                 target: t.kind,
                 database: e.database,
-                name: e.key.slice(e.key.lastIndexOf("/") + 1),
+                name: e.key.slice(e.key.indexOf("/") + 1),
                 size: e.size,
                 takenAt: e.takenAt.toISOString(),
                 ageHours: Math.round(((now.getTime() - e.takenAt.getTime()) / 3_600_000) * 10) / 10,
-                status: e.verified ? "verified" : e.complete ? "complete" : "incomplete",
+                kind: e.kind,
+                status: statusWord(e),
+                ...(e.manifest ? { scope: e.manifest.scope, purpose: e.manifest.purpose } : {}),
+                ...(e.manifest?.anomaly ? { anomaly: e.manifest.anomaly.reasons } : {}),
+                ...(e.problem ? { problem: e.problem } : {}),
             });
         }
     }
@@ -47,9 +66,16 @@ export function renderList(rows: ListedBackup[]): string {
     if (rows.length === 0) {
         return "no backups found\n";
     }
-    const table = [["DATABASE", "TARGET", "NAME", "SIZE", "AGE", "STATUS"], ...rows.map((r) => [r.database, r.target, r.name, formatBytes(r.size), formatAge(r.ageHours), r.status])];
-    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-    return table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
+    const detail = (r: ListedBackup) =>
+        r.kind === "partial" ? r.scope ?? "" : r.kind === "foreign" ? "not written by kx-backup: kx-backup adopt" : r.anomaly ? r.anomaly.join("; ") : r.problem ?? (r.purpose === "adopted" ? "adopted" : "");
+    const table = [["DATABASE", "TARGET", "NAME", "SIZE", "AGE", "STATUS", "NOTE"], ...rows.map((r) => [r.database, r.target, r.name, formatBytes(r.size), formatAge(r.ageHours), r.status, detail(r)])];
+    return renderTable(table);
+}
+
+/** Columns padded to their widest cell. */
+export function renderTable(table: string[][]): string {
+    const widths = table[0].map((_, i) => Math.max(...table.map((row) => (row[i] ?? "").length)));
+    return table.map((row) => row.map((c, i) => (c ?? "").padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
 }
 
 export interface PruneReport {
@@ -64,12 +90,12 @@ export async function runPrune(
     targets: Target[],
     database: string | undefined,
     policy: RetentionPolicy,
-    opts: { dryRun: boolean; now: Date },
+    opts: { dryRun: boolean; now: Date; signingKey?: string },
     log: Logger,
 ): Promise<PruneReport[]> {
     const reports: PruneReport[] = [];
     for (const t of targets) {
-        const entries = await listBackups(t, database).catch((e) => {
+        const entries = await listBackups(t, database, { manifests: true, signingKey: opts.signingKey }).catch((e) => {
             throw new JobError(`cannot list ${t.location}: ${(e as Error).message}`);
         });
         const databases = [...new Set(entries.map((e) => e.database))].sort();
@@ -77,6 +103,9 @@ export async function runPrune(
             const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
             const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], errors: [] };
             reports.push(report);
+            for (const note of plan.notes) {
+                log.warn(`prune ${db} on ${t.kind}: ${note}`, { event: "prune.note", database: db, target: t.kind });
+            }
             if (plan.stale) {
                 log.warn(`prune ${db} on ${t.kind}: ${plan.stale}`, { event: "prune.stale", database: db, target: t.kind });
                 continue;

@@ -42,6 +42,12 @@ export interface LocateOptions {
     signingKey?: string;
     /** Told once when manifests are read without a signing key. */
     log?: Logger;
+    /**
+     * `latest` may be an anomalous backup (verify: it is restorable and worth testing). Without
+     * it (restore), an anomalous newest backup is refused, naming it and the newest good one:
+     * restoring a database that just lost most of a table must be asked for by name.
+     */
+    allowAnomalous?: boolean;
 }
 
 let warnedUnsigned = false;
@@ -85,11 +91,21 @@ export async function locate(target: Target, database: string, backup: string, o
                 continue;
             }
             const m = await read(e);
-            if (m.scope === "full" && m.purpose !== "safety") {
-                entry = e;
-                manifest = m;
-                break;
+            if (m.scope !== "full" || m.purpose === "safety") {
+                continue;
             }
+            if (m.anomaly && !o.allowAnomalous) {
+                const good = await findGood(entries.slice(entries.indexOf(e) + 1), read);
+                throw new JobError(
+                    `the newest full backup of ${database} on ${target.kind}, ${e.key}, is anomalous (${m.anomaly.reasons.join("; ")}): ` +
+                        `name it with --backup ${e.key.slice(e.key.indexOf("/") + 1)} to restore it anyway` +
+                        (good ? `, or restore the newest good one: --backup ${good.slice(good.indexOf("/") + 1)}` : ""),
+                    2,
+                );
+            }
+            entry = e;
+            manifest = m;
+            break;
         }
         if (!entry || !manifest) {
             throw new JobError(`no complete full backup of ${database} on ${target.kind} (${target.location})`);
@@ -109,6 +125,19 @@ export async function locate(target: Target, database: string, backup: string, o
         throw new JobError(`backup ${entry.key} on ${target.kind} is empty`);
     }
     return { target, entry, manifest };
+}
+
+async function findGood(entries: BackupEntry[], read: (e: BackupEntry) => Promise<Manifest>): Promise<string | undefined> {
+    for (const e of entries) {
+        if (!e.complete || isSafetyKey(e.key)) {
+            continue;
+        }
+        const m = await read(e).catch(() => undefined);
+        if (m && m.scope === "full" && m.purpose !== "safety" && !m.anomaly) {
+            return e.key;
+        }
+    }
+    return undefined;
 }
 
 export interface Fetched {

@@ -74,8 +74,10 @@ export interface Manifest {
     toc?: TocEntry[];
     /** The cluster's roles, stored beside the dump (pg_dumpall --globals-only --no-role-passwords). */
     globals?: { key: string; size: number; sha256: string; roles: string[] };
-    /** Set when this backup is much smaller than the previous full one (see the anomaly guard). */
+    /** Set when this backup is much smaller than the previous good full one (see anomaly.ts). */
     anomaly?: { reasons: string[]; comparedWith: string };
+    /** The same findings, accepted by the operator (`backup --accept-anomaly`): this backup is the new baseline. */
+    acceptedAnomaly?: { reasons: string[]; comparedWith: string };
     /** For adopted dumps: when and what was checked. */
     adopted?: { at: string; originalName: string; note: string };
     /** Archives only: what the tree held, and its content hash (for --if-changed). */

@@ -11,6 +11,8 @@ export interface Event {
     command: "backup" | "prune" | "verify" | "restore" | "archive" | "restore-archive";
     database?: string;
     ok: boolean;
+    /** A success that needs a human now (an anomalous backup): notified like a failure. */
+    urgent?: boolean;
     message: string;
     details?: Record<string, unknown>;
 }
@@ -48,13 +50,12 @@ async function send(url: string, init: RequestInit, attempts: Attempts): Promise
 
 /** ntfy headers as the runbook uses them: urgent with rotating_light on failure. */
 export function ntfyRequest(e: Event, token?: string): RequestInit {
-    const title = e.ok
-        ? `KrystalineX ${e.command} ok${e.database ? `: ${e.database}` : ""}`
-        : `KrystalineX ${e.command} FAILED${e.database ? `: ${e.database}` : ""}`;
+    const what = !e.ok ? "FAILED" : e.urgent ? "needs attention" : "ok";
+    const title = `KrystalineX ${e.command} ${what}${e.database ? `: ${e.database}` : ""}`;
     const headers: Record<string, string> = {
         Title: title,
-        Priority: e.ok ? "default" : "urgent",
-        Tags: e.ok ? "white_check_mark,floppy_disk" : "rotating_light,floppy_disk",
+        Priority: e.ok && !e.urgent ? "default" : "urgent",
+        Tags: !e.ok ? "rotating_light,floppy_disk" : e.urgent ? "warning,floppy_disk" : "white_check_mark,floppy_disk",
     };
     if (token) {
         headers.Authorization = `Bearer ${token}`;
@@ -80,7 +81,12 @@ export function metricsFor(e: Event, now: Date): Metric[] {
         return [{ name: lastFailureMetric(e.command), help: `Last failed ${e.command}.`, value: t }];
     }
     if (e.command === "backup") {
+        if (d.scope !== undefined && d.scope !== "full") {
+            // The RPO is about whole-database backups: a partial one must not look like one.
+            return [];
+        }
         return [
+            { name: METRICS.anomaly, help: "1 when the last backup was flagged anomalous (a large drop in size or rows), else 0.", value: d.anomalous ? 1 : 0 },
             { name: METRICS.lastSuccess, help: "Last successful backup (alert when older than the RPO).", value: t },
             { name: METRICS.duration, help: "Duration of the last successful backup.", value: Number(d.durationMs ?? 0) / 1000 },
             { name: METRICS.size, help: "Size of the last successful backup.", value: Number(d.bytes ?? 0) },
@@ -97,7 +103,7 @@ export function metricsFor(e: Event, now: Date): Metric[] {
 
 export async function notify(s: Settings, e: Event, log: Logger, attempts: Attempts = DEFAULT_ATTEMPTS, now = new Date()): Promise<void> {
     const jobs: [string, () => Promise<void>][] = [];
-    if (!e.ok || s.notifyOnSuccess) {
+    if (!e.ok || e.urgent || s.notifyOnSuccess) {
         if (s.ntfyUrl) {
             const url = s.ntfyUrl;
             jobs.push(["ntfy", () => send(url, ntfyRequest(e, s.ntfyToken), attempts)]);

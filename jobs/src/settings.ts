@@ -222,6 +222,27 @@ export function loadSettings(env: Record<string, string | undefined>, overrides:
     return errors.length === 0 ? { ok: true, settings: s } : { ok: false, errors };
 }
 
+/**
+ * What notifying needs, read leniently: used when the settings as a whole are invalid, so a
+ * misconfigured CronJob still tells someone instead of failing in silence. A value that does not
+ * parse is left out.
+ */
+export function notificationSettings(env: Record<string, string | undefined>): Settings {
+    const names: SettingName[] = ["ntfyUrl", "ntfyToken", "webhookUrl", "pushgatewayUrl", "pgDatabase"];
+    const out: Partial<Record<SettingName, unknown>> = { notifyOnSuccess: false };
+    for (const name of names) {
+        try {
+            const v = (SETTINGS[name] as Setting<unknown>).parse(env[SETTINGS[name].env]);
+            if (typeof v !== "string" || name === "pgDatabase" || /^https?:\/\/\S+$/.test(v) || name === "ntfyToken") {
+                out[name] = v;
+            }
+        } catch {
+            // Left out.
+        }
+    }
+    return out as Settings;
+}
+
 function crossCheck(s: Settings): string[] {
     const errors: string[] = [];
     if (!s.localDir && !s.s3Bucket && !s.azureContainer) {

@@ -142,7 +142,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     let scratchDb: string | undefined;
     try {
         // 1. exists, non-empty, with its manifest.
-        located = await locate(o.target, o.database, o.backup, { signingKey: s.signingKey, log });
+        located = await locate(o.target, o.database, o.backup, { signingKey: s.signingKey, log, allowAnomalous: true });
         report.key = located.entry.key;
         report.size = located.manifest.size;
         pass(`${located.entry.key} (${located.manifest.size} bytes) with manifest`);

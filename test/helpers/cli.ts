@@ -11,16 +11,34 @@ export interface CliResult {
 }
 
 /** Runs the bundled kx-backup with exactly the given environment (plus PATH). */
-export function runCli(args: string[], env: Record<string, string>, opts: { timeoutMs?: number; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
+export interface RunOptions {
+    timeoutMs?: number;
+    onStart?: (pid: number) => void;
+    /** Called with every stderr chunk as it arrives (to act on a log line mid-run). */
+    onStderr?: (chunk: string, all: string) => void;
+    /** A command to run node under, e.g. ["faketime", "-f", "2026-11-26 10:00:00"]. */
+    wrap?: string[];
+    /** Run as this user (tests are root; a PVC's wrong owner only shows as another user). */
+    uid?: number;
+    gid?: number;
+}
+
+export function runCli(args: string[], env: Record<string, string>, opts: RunOptions = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [CLI, ...args], {
+        const argv = [process.execPath, "--unhandled-rejections=strict", CLI, ...args];
+        const [cmd, ...rest] = [...(opts.wrap ?? []), ...argv];
+        const child = spawn(cmd, rest, {
             env: { PATH: process.env.PATH ?? "", BACKUP_LOG_FORMAT: "json", ...env },
             stdio: ["ignore", "pipe", "pipe"],
+            ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
         });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
+        child.stderr.on("data", (d) => {
+            stderr += d;
+            opts.onStderr?.(String(d), stderr);
+        });
         const timer = setTimeout(() => {
             child.kill("SIGKILL");
             reject(new Error(`kx-backup ${args.join(" ")} timed out\n${stderr}`));

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureEmulator, S3Emulator, startAzurite, startS3 } from "../../jobs/dev/services";
 import { parseTarEntries, summarizeTree, unsafeEntry } from "../../jobs/src/archive";
 import { logLines, runCli } from "../helpers/cli";
+import { manifestFor } from "../helpers/manifests";
 
 let s3: S3Emulator;
 let azure: AzureEmulator;
@@ -105,16 +106,19 @@ describe("archive and restore-archive", () => {
     it("applies retention to archives like to dumps", async () => {
         const local = path.join(work, "local-ret");
         mkdirSync(path.join(local, "vol"), { recursive: true });
-        const old = "vol/vol-20200101-000000.tar.gz";
+        const old = "vol/vol-20200101-000000-0a0a0a.tar.gz";
+        const foreign = "vol/vol-20200101-000000.tar.gz";
         writeFileSync(path.join(local, old), "x");
-        writeFileSync(path.join(local, `${old}.manifest.json`), "{}");
+        writeFileSync(path.join(local, `${old}.manifest.json`), JSON.stringify(manifestFor(old, "x", { kind: "kx-backup/archive", format: "tar.gz", container: "tar.gz", counts: { method: "none" } })));
+        writeFileSync(path.join(local, foreign), "someone else's");
         const dir = path.join(work, "vol-src");
         mkdirSync(dir);
         writeFileSync(path.join(dir, "data"), "d");
         const r = await runCli(["archive", "--name", "vol", "--path", dir], { BACKUP_LOCAL_DIR: local, BACKUP_RETENTION_DAYS: "28", BACKUP_KEEP_MIN: "1" });
         expect(r.code, r.stderr).toBe(0);
         expect(existsSync(path.join(local, old))).toBe(false);
-        expect(readdirSync(path.join(local, "vol")).filter((f) => f.endsWith(".tar.gz"))).toHaveLength(1);
+        expect(existsSync(path.join(local, foreign))).toBe(true);
+        expect(readdirSync(path.join(local, "vol")).filter((f) => f.endsWith(".tar.gz"))).toHaveLength(2);
     });
 });
 

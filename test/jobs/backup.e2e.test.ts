@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AzureEmulator, freePort, PG_BIN, PgCluster, S3Emulator, startAzurite, startPostgres, startS3 } from "../../jobs/dev/services";
 import { CliResult, countsOf, logLines, runCli } from "../helpers/cli";
 import { TABLE_DIGESTS, TYPES_SCHEMA } from "../helpers/fixtures";
+import { manifestFor } from "../helpers/manifests";
 
 let pg: PgCluster;
 let s3: S3Emulator;
@@ -358,15 +359,20 @@ describe("prune", () => {
     const day = 86_400_000;
     const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 
-    /** Lays out backups of `kong` taken `ages` days ago, complete (with manifest) or not. */
-    function seed(dir: string, ages: [number, boolean][]): string[] {
+    /**
+     * Lays out backups of `kong` taken `ages` days ago: complete (with a manifest), kx-backup's
+     * own unfinished upload (with its in-progress marker), or foreign (a runbook-era dump).
+     */
+    function seed(dir: string, ages: [number, boolean | "foreign"][]): string[] {
         const names: string[] = [];
         mkdirSync(path.join(dir, "kong"), { recursive: true });
         for (const [age, complete] of ages) {
-            const name = `kong/kong-${stamp(new Date(Date.now() - age * day))}.dump`;
+            const name = `kong/kong-${stamp(new Date(Date.now() - age * day))}${complete === "foreign" ? "" : `-${Math.random().toString(16).slice(2, 8)}`}.dump`;
             writeFileSync(path.join(dir, name), "dump");
-            if (complete) {
-                writeFileSync(path.join(dir, `${name}.manifest.json`), "{}");
+            if (complete === true) {
+                writeFileSync(path.join(dir, `${name}.manifest.json`), JSON.stringify(manifestFor(name, "dump")));
+            } else if (complete === false) {
+                writeFileSync(path.join(dir, `${name}.inprogress.json`), "{}");
             }
             names.push(name);
         }
@@ -375,7 +381,7 @@ describe("prune", () => {
 
     it("--dry-run prints the plan and deletes nothing; then prune deletes what it planned", async () => {
         const dir = localDir(prefix);
-        const [fresh, , old1, old2, junk] = seed(dir, [[0.5, true], [3, true], [10, true], [12, true], [2, false]]);
+        const [fresh, , old1, old2, junk, foreign] = seed(dir, [[0.5, true], [3, true], [10, true], [12, true], [2, false], [40, "foreign"]]);
         const env = { BACKUP_LOCAL_DIR: dir, BACKUP_RETENTION_DAYS: "7", BACKUP_KEEP_MIN: "2" };
         const before = localFiles(prefix).sort();
         const dry = await runCli(["prune", "--dry-run"], env);
@@ -386,9 +392,12 @@ describe("prune", () => {
 
         const real = await runCli(["prune"], env);
         expect(real.code, real.stderr).toBe(0);
-        expect(localFiles(prefix).sort()).toEqual([fresh, `${fresh}.manifest.json`, expect.stringMatching(/^kong\/kong-.*\.dump$/), expect.stringMatching(/manifest/)].sort());
+        expect(localFiles(prefix)).toHaveLength(5);
+        expect(localFiles(prefix)).toEqual(expect.arrayContaining([fresh, `${fresh}.manifest.json`, foreign]));
         expect(localFiles(prefix)).not.toContain(old1);
         expect(localFiles(prefix)).not.toContain(junk);
+        expect(localFiles(prefix)).not.toContain(`${junk}.inprogress.json`);
+        expect(logLines(real.stderr).find((l) => l.event === "prune.note")?.msg).toMatch(/was not written by kx-backup: kept/);
     });
 
     it("stale guard: when even the newest complete backup is past retention, deletes nothing and exits 1", async () => {
@@ -397,7 +406,7 @@ describe("prune", () => {
         const before = localFiles("stale").sort();
         const r = await runCli(["prune"], { BACKUP_LOCAL_DIR: dir, BACKUP_RETENTION_DAYS: "7", BACKUP_KEEP_MIN: "1" });
         expect(r.code).toBe(1);
-        expect(logLines(r.stderr).find((l) => l.event === "prune.stale")?.msg).toMatch(/newest complete backup kong\/kong-.*\.dump is older than 7 days: backups are failing; nothing deleted/);
+        expect(logLines(r.stderr).find((l) => l.event === "prune.stale")?.msg).toMatch(/newest good full backup kong\/kong-.*\.dump is older than 7 days: backups are failing; nothing deleted/);
         expect(localFiles("stale").sort()).toEqual(before);
     });
 

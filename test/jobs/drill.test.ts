@@ -21,6 +21,10 @@ describe("npm run drill", () => {
         expect(out).toMatch(/restore crypto_exchange\/crypto_exchange-\d{8}-\d{6}-[0-9a-f]{6}\.dump → crypto_exchange_test ok/);
         expect(out).toMatch(/users in crypto_exchange_test: 2000/);
         expect(out).toMatch(/prune kong on azure: would delete 0, kept 1/);
+        for (const db of ["crypto_exchange", "kong", "goalert"]) {
+            expect(out).toMatch(new RegExp(`✓ ${db}: within RPO and RTO on local, s3, azure`));
+            expect(out).toMatch(new RegExp(`\\n  ${db}\\s.*yes\\s+ok\\n`));
+        }
         expect(out).toMatch(/\ndrill passed\n$/);
         expect(readdirSync(tmp)).toEqual([]);
         rmdirSync(tmp);

@@ -155,4 +155,26 @@ describe("the CLI notifies", () => {
         expect(logLines(good.stderr).some((l) => l.event === "notify.failed" && l.channel === "ntfy")).toBe(true);
         expect(received.some((r) => r.url.startsWith("/pgw/metrics/job/kx_backup/database/kong"))).toBe(true);
     }, 60_000);
+
+    it("when its settings are invalid: exit 2, and the failure still reaches the webhook, without the password", async () => {
+        const r = await runCli(["backup"], { ...pg.env("kong"), PGPASSWORD: "secret-pw-456", BACKUP_LOCAL_DIR: "/tmp/x", BACKUP_RETENTION_DAYS: "thirty", BACKUP_WEBHOOK_URL: `${base}/hook` });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/BACKUP_RETENTION_DAYS="thirty" is not allowed/);
+        const hook = received.find((x) => x.url === "/hook")!;
+        expect(JSON.parse(hook.body)).toMatchObject({ command: "backup", ok: false, database: "kong", message: expect.stringMatching(/invalid settings: BACKUP_RETENTION_DAYS="thirty"/) });
+        expect(hook.body).not.toContain("secret-pw-456");
+    }, 60_000);
+
+    it("a schema-only backup does not reset the RPO clock: no success metrics for partial backups", async () => {
+        const dir = mkdtempSync(path.join(os.tmpdir(), "kx-notify-"));
+        onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+        const r = await runCli(["backup", "--schema-only", "--no-prune"], { ...pg.env("kong"), BACKUP_LOCAL_DIR: dir, BACKUP_PUSHGATEWAY_URL: `${base}/pgw` });
+        expect(r.code, r.stderr).toBe(0);
+        expect(received.filter((x) => x.url.startsWith("/pgw")).map((x) => x.body).join("")).not.toContain("kx_backup_last_success_timestamp_seconds");
+        const full = await runCli(["backup", "--no-prune"], { ...pg.env("kong"), BACKUP_LOCAL_DIR: dir, BACKUP_PUSHGATEWAY_URL: `${base}/pgw` });
+        expect(full.code, full.stderr).toBe(0);
+        const pushed = received.filter((x) => x.url.startsWith("/pgw")).map((x) => x.body).join("");
+        expect(pushed).toContain("kx_backup_last_success_timestamp_seconds");
+        expect(pushed).toMatch(/kx_backup_anomaly 0/);
+    }, 60_000);
 });

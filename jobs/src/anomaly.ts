@@ -1,0 +1,51 @@
+/**
+ * The anomaly guard: a backup of a database that just lost most of a table (a bad migration, a
+ * bug, ransomware) must not quietly become "the latest good backup" and push the real ones out
+ * of retention. Each full backup is compared with the newest good (non-anomalous) full backup
+ * before it; a large drop marks it anomalous. Anomalous backups stay complete and restorable but
+ * never count toward keep-min, the stale guard or "newest verified" (see retention.ts), and
+ * `status` fails while a database's newest full backup is anomalous.
+ *
+ * A legitimate drop (an archive job, a purge) is accepted with `backup --accept-anomaly`: that
+ * backup records what it accepted and becomes the new baseline. Pure: no I/O.
+ */
+import { formatBytes } from "./log";
+import { Manifest, tableLabel } from "./manifest";
+
+export interface AnomalyThresholds {
+    /** Flag when the backup is this many percent smaller than the baseline (same format only). */
+    sizeDropPercent: number;
+    /** Flag a table that lost this many percent of its rows... */
+    rowsDropPercent: number;
+    /** ...if it had at least this many rows in the baseline. */
+    minRows: number;
+}
+
+type Comparable = Pick<Manifest, "key" | "size" | "format" | "tables" | "counts" | "scope">;
+
+/** Why `current` looks anomalous against `baseline`; empty when it does not (or cannot be compared). */
+export function anomalyReasons(current: Comparable, baseline: Comparable | undefined, t: AnomalyThresholds): string[] {
+    if (!baseline || current.scope !== "full" || baseline.scope !== "full") {
+        return [];
+    }
+    const reasons: string[] = [];
+    if (current.format === baseline.format && baseline.size > 0 && current.size < baseline.size * (1 - t.sizeDropPercent / 100)) {
+        reasons.push(`size ${formatBytes(baseline.size)} → ${formatBytes(current.size)} (${percent(current.size, baseline.size)})`);
+    }
+    if (current.counts.method !== "none" && baseline.counts.method !== "none") {
+        const now = new Map(current.tables.map((x) => [`${x.schema}\u0000${x.name}`, x.rows]));
+        for (const before of baseline.tables) {
+            const after = now.get(`${before.schema}\u0000${before.name}`);
+            if (after === undefined) {
+                reasons.push(`${tableLabel(before)}: table gone (had ${before.rows} rows)`);
+            } else if (before.rows >= t.minRows && after < before.rows * (1 - t.rowsDropPercent / 100)) {
+                reasons.push(`${tableLabel(before)}: ${before.rows} → ${after} rows (${percent(after, before.rows)})`);
+            }
+        }
+    }
+    return reasons;
+}
+
+function percent(after: number, before: number): string {
+    return `${Math.round(((after - before) / before) * 100)} %`;
+}

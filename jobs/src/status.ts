@@ -1,0 +1,223 @@
+/**
+ * `kx-backup status`: is every database inside its RPO, with a recent verified restore inside its
+ * RTO? Read from the targets themselves (manifests and verify records), so it answers the same on
+ * a laptop as in the cluster. `assessStatus` is pure: every rule is tested without storage.
+ */
+import { BackupEntry, EntryKind, listBackups, VERIFY_SUFFIX } from "./catalog";
+import { formatAge, renderTable } from "./commands";
+import { formatBytes, formatDuration, JobError } from "./log";
+import { MANIFEST_KIND } from "./manifest";
+import { readText, Target } from "./targets";
+
+export interface Objectives {
+    rpoHours: number;
+    rtoMinutes: number;
+    verifyMaxAgeDays: number;
+}
+
+/** What a verify record says, as far as status needs it. */
+export interface VerifyRecord {
+    finishedAt: string;
+    restoreDurationMs?: number;
+}
+
+export interface TargetView {
+    target: string;
+    /** Backups described with their manifests, newest first; absent when the target could not be read. */
+    entries?: BackupEntry[];
+    error?: string;
+    /** Verify records by backup key. */
+    verifies: Map<string, VerifyRecord>;
+}
+
+export interface TrendPoint {
+    key: string;
+    takenAt: string;
+    size: number;
+    rows?: number;
+}
+
+export interface DatabaseStatus {
+    database: string;
+    objectives: Objectives;
+    newestFull?: { key: string; takenAt: string; ageHours: number; size: number; anomalous: boolean; anomaly?: string[] };
+    newestVerified?: { key: string; target: string; verifiedAt: string; ageDays: number; restoreMinutes?: number };
+    targets: { target: string; newestFull?: string; counts: Partial<Record<EntryKind | "anomalous" | "verified", number>>; error?: string }[];
+    targetsAgree: boolean;
+    /** Full backups, newest first (at most 8): size and total rows over time. */
+    trend: TrendPoint[];
+    problems: string[];
+    ok: boolean;
+}
+
+const HOUR = 3_600_000;
+
+function round1(n: number): number {
+    return Math.round(n * 10) / 10;
+}
+
+/** Assesses one database from what each target holds. Pure. */
+export function assessStatus(database: string, views: readonly TargetView[], o: Objectives, now: Date): DatabaseStatus {
+    const problems: string[] = [];
+    const readable = views.filter((v) => v.entries);
+    for (const v of views.filter((x) => x.error)) {
+        problems.push(`${database}: target ${v.target} unreadable: ${v.error}`);
+    }
+    const targets = views.map((v) => {
+        const counts: DatabaseStatus["targets"][number]["counts"] = {};
+        for (const e of v.entries ?? []) {
+            counts[e.kind] = (counts[e.kind] ?? 0) + 1;
+            if (e.anomalous) {
+                counts.anomalous = (counts.anomalous ?? 0) + 1;
+            }
+            if (e.verified) {
+                counts.verified = (counts.verified ?? 0) + 1;
+            }
+        }
+        const newest = v.entries?.find((e) => e.kind === "full");
+        return { target: v.target, newestFull: newest?.key, counts, ...(v.error ? { error: v.error } : {}) };
+    });
+
+    // The newest full backup anywhere: its age is the data at risk.
+    const fulls = readable.flatMap((v) => v.entries!.filter((e) => e.kind === "full"));
+    fulls.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+    const newest = fulls[0];
+    let newestFull: DatabaseStatus["newestFull"];
+    if (!newest) {
+        problems.push(`${database}: RPO: no complete full backup on any target (RPO ${o.rpoHours} h)`);
+    } else {
+        const ageHours = (now.getTime() - newest.takenAt.getTime()) / HOUR;
+        newestFull = {
+            key: newest.key,
+            takenAt: newest.takenAt.toISOString(),
+            ageHours: round1(ageHours),
+            size: newest.size,
+            anomalous: newest.anomalous,
+            ...(newest.manifest?.anomaly ? { anomaly: newest.manifest.anomaly.reasons } : {}),
+        };
+        if (ageHours > o.rpoHours) {
+            problems.push(`${database}: RPO: newest full backup ${newest.key} is ${formatAge(round1(ageHours))} old (RPO ${o.rpoHours} h)`);
+        }
+        if (newest.anomalous) {
+            problems.push(`${database}: anomaly: newest full backup ${newest.key} is anomalous: ${newest.manifest?.anomaly?.reasons.join("; ") ?? "see list"}`);
+        }
+    }
+
+    // The newest good full backup with a verify record, on any target.
+    let newestVerified: DatabaseStatus["newestVerified"];
+    for (const v of readable) {
+        for (const e of v.entries!) {
+            const record = e.kind === "full" && !e.anomalous && e.verified ? v.verifies.get(e.key) : undefined;
+            const at = record ? new Date(record.finishedAt) : undefined;
+            if (record && at && !Number.isNaN(at.getTime()) && (!newestVerified || at.toISOString() > newestVerified.verifiedAt)) {
+                newestVerified = {
+                    key: e.key,
+                    target: v.target,
+                    verifiedAt: at.toISOString(),
+                    ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)),
+                    ...(record.restoreDurationMs !== undefined ? { restoreMinutes: round1(record.restoreDurationMs / 60_000) } : {}),
+                };
+            }
+        }
+    }
+    if (!newestVerified) {
+        problems.push(`${database}: verify age: no backup has passed a restore test (allowed age ${o.verifyMaxAgeDays} d)`);
+    } else {
+        if (newestVerified.ageDays > o.verifyMaxAgeDays) {
+            problems.push(`${database}: verify age: the last restore test (${newestVerified.key}) was ${newestVerified.ageDays} d ago (allowed ${o.verifyMaxAgeDays} d)`);
+        }
+        if (newestVerified.restoreMinutes !== undefined && newestVerified.restoreMinutes > o.rtoMinutes) {
+            problems.push(`${database}: RTO: the last restore test took ${formatDuration(newestVerified.restoreMinutes * 60_000)} (RTO ${o.rtoMinutes} min)`);
+        }
+    }
+
+    // Every target should hold the same newest full backup.
+    const names = targets.filter((t) => !t.error).map((t) => t.newestFull ?? "none");
+    const targetsAgree = new Set(names).size <= 1;
+    if (!targetsAgree) {
+        problems.push(`${database}: targets disagree: newest full backup ${targets.filter((t) => !t.error).map((t) => `on ${t.target} ${t.newestFull ?? "none"}`).join(", ")}`);
+    }
+
+    const seen = new Set<string>();
+    const trend: TrendPoint[] = [];
+    for (const e of fulls) {
+        if (seen.has(e.key) || trend.length >= 8) {
+            continue;
+        }
+        seen.add(e.key);
+        const rows = e.manifest && e.manifest.counts.method !== "none" ? e.manifest.tables.reduce((n, t) => n + t.rows, 0) : undefined;
+        trend.push({ key: e.key, takenAt: e.takenAt.toISOString(), size: e.size, ...(rows !== undefined ? { rows } : {}) });
+    }
+    return { database, objectives: o, newestFull, newestVerified, targets, targetsAgree, trend, problems, ok: problems.length === 0 };
+}
+
+async function viewOf(target: Target, database: string | undefined, signingKey: string | undefined): Promise<Map<string, TargetView>> {
+    const entries = await listBackups(target, database, { manifests: true, signingKey });
+    const byDb = new Map<string, BackupEntry[]>();
+    for (const e of entries) {
+        // Archives (volumes, configuration) share the layout; status is about databases.
+        if (e.manifest && e.manifest.kind !== MANIFEST_KIND) {
+            continue;
+        }
+        byDb.set(e.database, [...(byDb.get(e.database) ?? []), e]);
+    }
+    if (database !== undefined && !byDb.has(database)) {
+        byDb.set(database, []);
+    }
+    const views = new Map<string, TargetView>();
+    for (const [db, list] of byDb) {
+        const verifies = new Map<string, VerifyRecord>();
+        // Only the newest verified good full backup's record matters.
+        const newest = list.find((e) => e.kind === "full" && !e.anomalous && e.verified);
+        if (newest) {
+            try {
+                const r = JSON.parse(await readText(target, `${newest.key}${VERIFY_SUFFIX}`)) as VerifyRecord;
+                verifies.set(newest.key, r);
+            } catch {
+                // An unreadable record counts as no record.
+            }
+        }
+        views.set(db, { target: target.kind, entries: list, verifies });
+    }
+    return views;
+}
+
+/** Reads every target and assesses each database found (or the one asked for). */
+export async function collectStatus(targets: Target[], database: string | undefined, o: Objectives, now: Date, signingKey?: string): Promise<DatabaseStatus[]> {
+    const perDb = new Map<string, TargetView[]>();
+    for (const t of targets) {
+        try {
+            for (const [db, view] of await viewOf(t, database, signingKey)) {
+                perDb.set(db, [...(perDb.get(db) ?? []), view]);
+            }
+        } catch (e) {
+            const failed: TargetView = { target: t.kind, error: (e as Error).message, verifies: new Map() };
+            for (const db of database !== undefined ? [database] : [...perDb.keys()]) {
+                perDb.set(db, [...(perDb.get(db) ?? []), failed]);
+            }
+        }
+    }
+    if (perDb.size === 0) {
+        throw new JobError(`no backups of any database on ${targets.map((t) => t.location).join(", ")}`);
+    }
+    return [...perDb.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([db, views]) => assessStatus(db, views, o, now));
+}
+
+/** The terminal table: one row per database, then one line per problem. */
+export function renderStatus(rows: DatabaseStatus[]): string {
+    const table = [
+        ["DATABASE", "NEWEST FULL", "AGE / RPO", "SIZE", "VERIFIED", "RESTORE / RTO", "TARGETS", "STATE"],
+        ...rows.map((r) => [
+            r.database,
+            r.newestFull ? r.newestFull.key.slice(r.newestFull.key.lastIndexOf("/") + 1) : "none",
+            r.newestFull ? `${formatAge(r.newestFull.ageHours)} / ${r.objectives.rpoHours}h` : `- / ${r.objectives.rpoHours}h`,
+            r.newestFull ? formatBytes(r.newestFull.size) : "-",
+            r.newestVerified ? `${r.newestVerified.ageDays}d ago` : "never",
+            r.newestVerified?.restoreMinutes !== undefined ? `${formatDuration(r.newestVerified.restoreMinutes * 60_000)} / ${r.objectives.rtoMinutes}m` : `- / ${r.objectives.rtoMinutes}m`,
+            r.targetsAgree ? `${r.targets.length} agree` : "DISAGREE",
+            r.ok ? "ok" : r.newestFull?.anomalous ? "ANOMALOUS" : "PROBLEM",
+        ]),
+    ];
+    const problems = rows.flatMap((r) => r.problems);
+    return renderTable(table) + (problems.length ? `\n${problems.map((p) => `  ✗ ${p}`).join("\n")}\n` : "");
+}

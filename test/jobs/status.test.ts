@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { anomalyReasons } from "../../jobs/src/anomaly";
+import { BackupEntry } from "../../jobs/src/catalog";
+import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
+import { manifestFor } from "../helpers/manifests";
+
+const NOW = new Date("2026-06-30T12:00:00Z");
+const HOUR = 3_600_000;
+const OBJ = { rpoHours: 6, rtoMinutes: 30, verifyMaxAgeDays: 7 };
+
+function full(hoursAgo: number, o: { verified?: boolean; anomalous?: boolean; key?: string; size?: number } = {}): BackupEntry {
+    const takenAt = new Date(NOW.getTime() - hoursAgo * HOUR);
+    const key = o.key ?? `ce/ce-${takenAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}-aaaaaa.dump`;
+    const manifest = manifestFor(key, "x", {
+        tables: [{ schema: "public", name: "trades", rows: 1000 }],
+        ...(o.anomalous ? { anomaly: { reasons: ["public.trades: 10000 → 1000 rows (-90 %)"], comparedWith: "ce/older.dump" } } : {}),
+    });
+    return { database: "ce", key, takenAt, size: o.size ?? 100, kind: "full", complete: true, verified: Boolean(o.verified), anomalous: Boolean(o.anomalous), objects: [key], manifest };
+}
+
+function view(target: string, entries: BackupEntry[], verifies: [string, VerifyRecord][] = []): TargetView {
+    return { target, entries, verifies: new Map(verifies) };
+}
+
+const verifiedAt = (hoursAgo: number, minutes = 2): VerifyRecord => ({ finishedAt: new Date(NOW.getTime() - hoursAgo * HOUR).toISOString(), restoreDurationMs: minutes * 60_000 });
+
+describe("status", () => {
+    it("is ok inside the RPO with a recent verified restore inside the RTO, on agreeing targets", () => {
+        const b = full(2, { verified: true });
+        const s = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(1)]]), view("s3", [b])], OBJ, NOW);
+        expect(s.problems).toEqual([]);
+        expect(s.ok).toBe(true);
+        expect(s.newestFull?.ageHours).toBe(2);
+        expect(s.newestVerified).toMatchObject({ key: b.key, target: "local", restoreMinutes: 2 });
+        expect(s.trend).toEqual([{ key: b.key, takenAt: b.takenAt.toISOString(), size: 100, rows: 1000 }]);
+    });
+
+    it("names the database and the RPO when the newest full backup is too old", () => {
+        const b = full(7, { verified: true });
+        const s = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(6)]])], OBJ, NOW);
+        expect(s.problems).toEqual([expect.stringMatching(/^ce: RPO: newest full backup ce\/.* is 7\.0h old \(RPO 6 h\)$/)]);
+    });
+
+    it("no backup at all, or no verified one, are problems", () => {
+        expect(assessStatus("ce", [view("local", [])], OBJ, NOW).problems).toEqual([
+            "ce: RPO: no complete full backup on any target (RPO 6 h)",
+            "ce: verify age: no backup has passed a restore test (allowed age 7 d)",
+        ]);
+    });
+
+    it("verify age and RTO are checked against the newest verified good backup", () => {
+        const b = full(1, { verified: true });
+        const old = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(24 * 8)]])], OBJ, NOW);
+        expect(old.problems).toEqual([expect.stringMatching(/^ce: verify age: the last restore test .* was 8 d ago \(allowed 7 d\)$/)]);
+        const slow = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(1, 45)]])], OBJ, NOW);
+        expect(slow.problems).toEqual(["ce: RTO: the last restore test took 45m0s (RTO 30 min)"]);
+    });
+
+    it("an anomalous newest backup is a problem, and an anomalous verified one does not count as verified", () => {
+        const good = full(3, { verified: true });
+        const bad = full(1, { anomalous: true, verified: true });
+        const s = assessStatus("ce", [view("local", [bad, good], [[good.key, verifiedAt(2)], [bad.key, verifiedAt(0.5)]])], OBJ, NOW);
+        expect(s.problems).toEqual([expect.stringMatching(/^ce: anomaly: newest full backup .* is anomalous: public\.trades: 10000 → 1000 rows/)]);
+        expect(s.newestVerified?.key).toBe(good.key);
+        expect(renderStatus([s])).toMatch(/ANOMALOUS/);
+    });
+
+    it("targets that do not hold the same newest backup disagree; an unreadable target is named", () => {
+        const a = full(1, { verified: true });
+        const b = full(2);
+        const s = assessStatus("ce", [view("local", [a, b], [[a.key, verifiedAt(0.5)]]), view("s3", [b]), { target: "azure", error: "ECONNREFUSED", verifies: new Map() }], OBJ, NOW);
+        expect(s.targetsAgree).toBe(false);
+        expect(s.problems).toEqual([
+            "ce: target azure unreadable: ECONNREFUSED",
+            expect.stringMatching(/^ce: targets disagree: newest full backup on local .*aaaaaa\.dump, on s3 .*$/),
+        ]);
+    });
+});
+
+describe("anomaly guard", () => {
+    const t = { sizeDropPercent: 50, rowsDropPercent: 50, minRows: 1000 };
+    const m = (size: number, tables: [string, number][], over = {}) =>
+        manifestFor("ce/ce-20260101-000000-aaaaaa.dump", "x", { size, tables: tables.map(([name, rows]) => ({ schema: "public", name, rows })), ...over });
+
+    it("flags a table that lost most of its rows, a table that disappeared, and a size collapse", () => {
+        expect(anomalyReasons(m(1000, [["trades", 900], ["users", 5000]]), m(1000, [["trades", 10000], ["users", 5000]]), t)).toEqual(["public.trades: 10000 → 900 rows (-91 %)"]);
+        expect(anomalyReasons(m(1000, [["users", 5000]]), m(1000, [["trades", 3], ["users", 5000]]), t)).toEqual(["public.trades: table gone (had 3 rows)"]);
+        expect(anomalyReasons(m(400, [["users", 5000]]), m(1000, [["users", 5000]]), t)).toEqual(["size 1000 B → 400 B (-60 %)"]);
+    });
+
+    it("ignores small tables, small drops, growth, other formats, partial backups and backups without counts", () => {
+        expect(anomalyReasons(m(1000, [["tiny", 1]]), m(1000, [["tiny", 999]]), t)).toEqual([]);
+        expect(anomalyReasons(m(600, [["trades", 5100]]), m(1000, [["trades", 10000]]), t)).toEqual([]);
+        expect(anomalyReasons(m(5000, [["trades", 20000]]), m(1000, [["trades", 10000]]), t)).toEqual([]);
+        expect(anomalyReasons(m(100, []), m(1000, [], { format: "directory" }), t)).toEqual([]);
+        expect(anomalyReasons(m(100, [], { scope: "schema-only" }), m(1000, []), t)).toEqual([]);
+        expect(anomalyReasons(m(1000, [["trades", 1]]), m(1000, [["trades", 10000]], { counts: { method: "none" } }), t)).toEqual([]);
+        expect(anomalyReasons(m(1000, [["trades", 1]]), undefined, t)).toEqual([]);
+    });
+
+    it("thresholds are the configured ones", () => {
+        expect(anomalyReasons(m(1000, [["trades", 8000]]), m(1000, [["trades", 10000]]), { ...t, rowsDropPercent: 10 })).toHaveLength(1);
+        expect(anomalyReasons(m(1000, [["trades", 500]]), m(1000, [["trades", 600]]), { ...t, minRows: 100 })).toEqual([]);
+    });
+});
