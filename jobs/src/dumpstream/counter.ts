@@ -6,6 +6,7 @@
  */
 import { Readable, Transform } from "stream";
 import { Worker } from "worker_threads";
+import { GcPacer } from "../gcpacer";
 import { DumpCounts, DumpFormat } from "./counts";
 import { workerSource } from "./workersource";
 
@@ -69,9 +70,12 @@ export class DumpStreamCounter {
     /** The stream to upload: `source`'s bytes, unchanged, each also counted. */
     tap(source: Readable): Readable {
         const worker = this.worker;
+        // Every chunk, and the copy made of it, is garbage once passed on: see gcpacer.ts.
+        const pacer = new GcPacer(16 * 1024 * 1024);
         const tap = new Transform({
             transform: (chunk: Buffer, _enc, done) => {
                 tap.push(chunk);
+                pacer.add(chunk.length * 2);
                 if (this.settled) {
                     // Counting already failed (and says so): the bytes still flow, so the failure is reported once, cleanly.
                     done();

@@ -19,6 +19,9 @@ export interface RowSink {
 
 export type Encoding = "none" | "zlib" | "gzip";
 
+/** Bytes inflated in this thread so far (each output piece is a new buffer, garbage once counted): for GC pacing. */
+export const inflated = { bytes: 0 };
+
 /** Output pieces of 64 KiB: fewer callbacks than zlib's 16 KiB default for the same work. */
 const CHUNK = 64 * 1024;
 
@@ -50,6 +53,7 @@ class CompressedRows implements RowSink {
         this.z = encoding === "zlib" ? createInflate({ chunkSize: CHUNK }) : createGunzip({ chunkSize: CHUNK });
         this.finished = new Promise<void>((resolve, reject) => {
             this.z.on("data", (out: Buffer) => {
+                inflated.bytes += out.length;
                 try {
                     this.counter.push(out);
                 } catch (e) {

@@ -7,13 +7,18 @@
  * Messages out: { type: "ack", bytes } | { type: "done", counts } | { type: "error", message, atEnd }.
  */
 import { parentPort, workerData } from "worker_threads";
+import { GcPacer } from "../gcpacer";
 import { DumpFormat } from "./counts";
 import { createDumpReader } from "./reader";
+import { inflated } from "./rowsink";
 
 const port = parentPort!;
 const reader = createDumpReader((workerData as { format: DumpFormat }).format);
 let chain: Promise<void> = Promise.resolve();
 let failed = false;
+/** The pieces received and the buffers zlib makes are this thread's garbage: collected every 4 MiB. */
+const pacer = new GcPacer(4 * 1024 * 1024);
+let inflatedSeen = 0;
 
 function fail(e: unknown, atEnd: boolean): void {
     if (!failed) {
@@ -27,7 +32,11 @@ port.on("message", (m: { type: "chunk"; data: ArrayBuffer } | { type: "end" }) =
         const bytes = m.data.byteLength;
         chain = chain
             .then(() => (failed ? undefined : reader.push(Buffer.from(m.data))))
-            .then(() => port.postMessage({ type: "ack", bytes }))
+            .then(() => {
+                pacer.add(bytes + inflated.bytes - inflatedSeen);
+                inflatedSeen = inflated.bytes;
+                port.postMessage({ type: "ack", bytes });
+            })
             .catch((e) => {
                 fail(e, false);
                 port.postMessage({ type: "ack", bytes });
