@@ -3,9 +3,9 @@
  * into an upload part is a new buffer outside the V8 heap; V8 collects those only once about
  * 64 MiB more of them exist than after the last collection, so a process streaming gigabytes
  * carries tens of MiB of dead buffers at any time. A young-generation collection every few MiB
- * streamed frees them for about a millisecond each (the buffers are short-lived, so they are
- * young). `gc` is exposed for this at startup, on this isolate only; if the runtime refuses,
- * pacing does nothing and the process behaves as before.
+ * streamed frees the short-lived ones for about a millisecond; a full one every few tens of MiB
+ * frees those that lived long enough to be promoted (upload parts in flight). `gc` is exposed
+ * for this when first needed; if the runtime refuses, pacing does nothing.
  */
 import { setFlagsFromString } from "v8";
 import { runInNewContext } from "vm";
@@ -27,14 +27,24 @@ function collector(): Gc | undefined {
 }
 
 export class GcPacer {
-    private since = 0;
-    constructor(private readonly everyBytes: number) {}
+    private minorSince = 0;
+    private majorSince = 0;
+    /**
+     * `minorEvery`: bytes between young-generation collections. `majorEvery`: bytes between full
+     * ones, for buffers that live long enough to be promoted (upload parts in flight).
+     */
+    constructor(private readonly minorEvery: number, private readonly majorEvery: number) {}
 
-    /** Records `bytes` of buffers allocated; collects young garbage once `everyBytes` have passed. */
+    /** Records `bytes` of buffers allocated and collects when it is time. */
     add(bytes: number): void {
-        this.since += bytes;
-        if (this.since >= this.everyBytes) {
-            this.since = 0;
+        this.minorSince += bytes;
+        this.majorSince += bytes;
+        if (this.majorSince >= this.majorEvery) {
+            this.majorSince = 0;
+            this.minorSince = 0;
+            collector()?.({ type: "major" });
+        } else if (this.minorSince >= this.minorEvery) {
+            this.minorSince = 0;
             collector()?.({ type: "minor" });
         }
     }

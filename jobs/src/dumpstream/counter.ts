@@ -71,7 +71,7 @@ export class DumpStreamCounter {
     tap(source: Readable): Readable {
         const worker = this.worker;
         // Every chunk, and the copy made of it, is garbage once passed on: see gcpacer.ts.
-        const pacer = new GcPacer(16 * 1024 * 1024);
+        const pacer = new GcPacer(8 * 1024 * 1024, 32 * 1024 * 1024);
         const tap = new Transform({
             transform: (chunk: Buffer, _enc, done) => {
                 tap.push(chunk);
