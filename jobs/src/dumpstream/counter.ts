@@ -17,6 +17,9 @@ export class DumpStreamError extends Error {
     }
 }
 
+/** Bytes per message to the worker. */
+const BATCH = 512 * 1024;
+
 type FromWorker = { type: "ack"; bytes: number } | { type: "done"; counts: DumpCounts } | { type: "error"; message: string; atEnd: boolean };
 
 export class DumpStreamCounter {
@@ -71,7 +74,20 @@ export class DumpStreamCounter {
     tap(source: Readable): Readable {
         const worker = this.worker;
         // Every chunk, and the copy made of it, is garbage once passed on: see gcpacer.ts.
-        const pacer = new GcPacer(8 * 1024 * 1024, 32 * 1024 * 1024);
+        const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
+        // Bytes go to the worker in batches (one message per BATCH bytes, not per pipe read):
+        // a transferable buffer the worker then owns, so nothing is shared and nothing copied twice.
+        let batch = new Uint8Array(BATCH);
+        let filled = 0;
+        const send = () => {
+            if (filled > 0 && !this.settled) {
+                const data = filled === BATCH ? batch.buffer : batch.buffer.slice(0, filled);
+                worker.postMessage({ type: "chunk", data }, [data]);
+                this.inFlight += filled;
+            }
+            batch = new Uint8Array(BATCH);
+            filled = 0;
+        };
         const tap = new Transform({
             transform: (chunk: Buffer, _enc, done) => {
                 tap.push(chunk);
@@ -81,11 +97,15 @@ export class DumpStreamCounter {
                     done();
                     return;
                 }
-                // A transferable copy of just these bytes (a pipe's buffer may be a view of a larger one).
-                const copy = new ArrayBuffer(chunk.length);
-                new Uint8Array(copy).set(chunk);
-                worker.postMessage({ type: "chunk", data: copy }, [copy]);
-                this.inFlight += chunk.length;
+                for (let at = 0; at < chunk.length; ) {
+                    const n = Math.min(BATCH - filled, chunk.length - at);
+                    batch.set(chunk.subarray(at, at + n), filled);
+                    filled += n;
+                    at += n;
+                    if (filled === BATCH) {
+                        send();
+                    }
+                }
                 if (this.inFlight > this.maxInFlight) {
                     this.held = () => done();
                 } else {
@@ -93,6 +113,7 @@ export class DumpStreamCounter {
                 }
             },
             flush: (done) => {
+                send();
                 if (!this.settled) {
                     worker.postMessage({ type: "end" });
                 }

@@ -17,7 +17,7 @@ const reader = createDumpReader((workerData as { format: DumpFormat }).format);
 let chain: Promise<void> = Promise.resolve();
 let failed = false;
 /** The pieces received and the buffers zlib makes are this thread's garbage: see gcpacer.ts. */
-const pacer = new GcPacer(4 * 1024 * 1024, 32 * 1024 * 1024);
+const pacer = new GcPacer(8 * 1024 * 1024, 64 * 1024 * 1024);
 let inflatedSeen = 0;
 
 function fail(e: unknown, atEnd: boolean): void {
