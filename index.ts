@@ -7,6 +7,9 @@ const system = new BackupSystem("kx", {
     config,
     dbPasswords: secrets.dbPasswords,
     ntfyUrl: secrets.ntfyUrl,
+    signingKey: secrets.signingKey,
+    kubeconfig: secrets.kubeconfig,
+    registryPassword: secrets.registryPassword,
 });
 
 export const imageRef = system.imageRef;

@@ -1,27 +1,37 @@
+import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { bucketBaseName, CONFIG_ARCHIVE_NAME, cronJobName, kubeName, StackConfig, storageAccountName } from "./config";
-import { JobImage } from "./image/jobImage";
-import { archiveEnv, jobEnv, ResolvedTargets } from "./jobEnv";
+import * as random from "@pulumi/random";
+import { databasePrefix } from "../jobs/src/naming";
+import { bucketBaseName, CONFIG_ARCHIVE_NAME, cronJobName, ecrRegistry, ImageConfig, kubeName, StackConfig, storageAccountName } from "./config";
+import { IdentityKey, jobIdentities } from "./identities";
+import { JobImage, RegistryCredentials } from "./image/jobImage";
+import { archiveEnv, databaseEnv, JobContext, ResolvedTargets, SecretRefs } from "./jobEnv";
 import { ArchiveCronJob } from "./kubernetes/archiveCronJob";
-import { ConfigReader } from "./kubernetes/configReader";
 import { BackupCronJob } from "./kubernetes/backupCronJob";
 import { BackupNetworkPolicy } from "./kubernetes/networkPolicy";
 import { BackupSecrets } from "./kubernetes/backupSecrets";
 import { BackupVolume } from "./kubernetes/backupVolume";
+import { ConfigReader } from "./kubernetes/configReader";
 import { VerifyCronJob } from "./kubernetes/verifyCronJob";
 import { ANNOTATIONS, labels } from "./kubernetes/workload";
-import { databasePrefix } from "../jobs/src/naming";
+import { BackupMonitoring } from "./monitoring";
 import { AzureBackupStorage } from "./storage/azureBackupStorage";
 import { S3BackupBucket } from "./storage/s3BackupBucket";
 
 export interface BackupSystemArgs {
-    /** The validated stack config (components/config.ts). */
+    /** The validated stack config (components/config). */
     readonly config: StackConfig;
     /** Database passwords by name (a Pulumi secret). */
     readonly dbPasswords: pulumi.Input<Record<string, string>>;
     /** ntfy topic URL (a Pulumi secret); required when notifications.ntfy is on. */
     readonly ntfyUrl?: pulumi.Input<string>;
+    /** Manifest signing key (a Pulumi secret). Default: generated once and kept in the stack's state. */
+    readonly signingKey?: pulumi.Input<string>;
+    /** A whole kubeconfig (a Pulumi secret). Default: the provider reads KUBECONFIG / ~/.kube/config. */
+    readonly kubeconfig?: pulumi.Input<string>;
+    /** Push password for a registry other than ECR (a Pulumi secret). */
+    readonly registryPassword?: pulumi.Input<string>;
 }
 
 /** The whole backup system of one environment, composed from the validated config. */
@@ -40,19 +50,28 @@ export class BackupSystem extends pulumi.ComponentResource {
         super("krystalinex:backup:BackupSystem", name, {}, opts);
         const c = args.config;
         const ns = c.kubernetes.namespace;
-        const serviceAccountName = c.namePrefix;
-        const configServiceAccountName = `${c.namePrefix}-config`;
-        const serviceAccounts = c.configBackup ? [serviceAccountName, configServiceAccountName] : [serviceAccountName];
         const parent = { parent: this };
-        // One lifecycle rule per folder with a retention; the configuration export keeps everything unless told otherwise.
-        const retention = [
+        // Every Kubernetes resource goes to this stack's cluster, named by context: never the
+        // ambient current-context (a dev deploy could otherwise land on prod).
+        const cluster = new k8s.Provider(`${name}-cluster`, {
+            context: c.kubernetes.context,
+            kubeconfig: args.kubeconfig,
+        }, parent);
+        const inCluster = { parent: this, provider: cluster };
+        const identities = jobIdentities(c);
+        // One lifecycle rule per folder: databases and volumes expire at their retention; the
+        // configuration export is kept indefinitely unless told otherwise (clean-up rules only).
+        const folders = [
             ...c.databases.map((d) => ({ name: d.name, retentionDays: d.retentionDays })),
             ...c.volumes.map((v) => ({ name: v.name, retentionDays: v.retentionWeeks * 7 })),
-            ...(c.configBackup?.retentionDays ? [{ name: CONFIG_ARCHIVE_NAME, retentionDays: c.configBackup.retentionDays }] : []),
+            ...(c.configBackup ? [{ name: CONFIG_ARCHIVE_NAME, retentionDays: c.configBackup.retentionDays }] : []),
         ];
         const tags = { environment: c.stack };
 
-        const image = new JobImage(`${name}-image`, c.image, parent);
+        const image = new JobImage(`${name}-image`, {
+            ...c.image,
+            registry: c.image.build ? this.registryCredentials(c.image, args.registryPassword) : undefined,
+        }, parent);
 
         const volume = c.targets.pvc
             ? new BackupVolume(`${name}-volume`, {
@@ -60,23 +79,20 @@ export class BackupSystem extends pulumi.ComponentResource {
                 claimName: `${c.namePrefix}-pvc`,
                 size: c.targets.pvc.size,
                 storageClass: c.targets.pvc.storageClass,
-            }, parent)
+            }, inCluster)
             : undefined;
 
         const s3 = c.targets.s3
             ? new S3BackupBucket(`${name}-s3`, {
                 bucketNamePrefix: bucketBaseName(c.namePrefix, c.stack),
                 prefix: c.targets.s3.prefix,
-                databases: retention,
+                folders,
                 noncurrentVersionDays: c.targets.s3.noncurrentVersionDays,
                 objectLock: c.targets.s3.objectLock,
                 replicaRegion: c.targets.s3.replicaRegion,
                 access: c.targets.s3.access,
-                irsa: c.kubernetes.irsa && {
-                    ...c.kubernetes.irsa,
-                    namespace: ns,
-                    serviceAccounts,
-                },
+                identities,
+                irsa: c.kubernetes.oidcIssuer ? { oidcIssuer: c.kubernetes.oidcIssuer, namespace: ns } : undefined,
                 tags,
             }, parent)
             : undefined;
@@ -88,50 +104,67 @@ export class BackupSystem extends pulumi.ComponentResource {
                 accountName: c.targets.azure.accountName ?? storageAccountName(c.namePrefix, c.stack),
                 containerName: c.targets.azure.containerName,
                 prefix: c.targets.azure.prefix,
-                databases: retention,
+                folders,
                 noncurrentVersionDays: c.targets.azure.noncurrentVersionDays,
                 softDeleteDays: c.targets.azure.softDeleteDays,
-                immutabilityDays: c.targets.azure.immutabilityDays,
+                immutability: c.targets.azure.immutability,
                 access: c.targets.azure.access,
-                workloadIdentity: c.kubernetes.azureOidcIssuer
-                    ? { oidcIssuer: c.kubernetes.azureOidcIssuer, namespace: ns, serviceAccounts }
-                    : undefined,
+                identities,
+                workloadIdentity: c.kubernetes.oidcIssuer ? { oidcIssuer: c.kubernetes.oidcIssuer, namespace: ns } : undefined,
                 tags,
             }, parent)
             : undefined;
+
+        const signingKey = args.signingKey ?? new random.RandomPassword(`${name}-signing-key`, {
+            length: 64,
+            special: false,
+        }, {
+            ...parent,
+            // Losing it makes every signed backup refuse to restore: never replaced, never deleted with the stack.
+            protect: true,
+            retainOnDelete: true,
+        }).result;
 
         const secrets = new BackupSecrets(`${name}-secrets`, {
             namespace: ns,
             namePrefix: c.namePrefix,
             dbPasswords: args.dbPasswords,
-            databases: c.databases.map((d) => ({ name: d.name, kubeName: kubeName(d.name) })),
+            databases: c.databases.map((d) => d.name),
+            signingKey,
             ntfyUrl: c.notifications.ntfy ? args.ntfyUrl : undefined,
-            aws: s3?.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
+            awsKeys: s3?.staticKeys,
             azureConnectionString: az?.connectionString,
-        }, parent);
+        }, inCluster);
 
-        const annotations: Record<string, pulumi.Input<string>> = {};
-        if (s3?.roleArn) {
-            annotations["eks.amazonaws.com/role-arn"] = s3.roleArn;
+        // One ServiceAccount per identity, annotated with that identity's role and client id.
+        const serviceAccounts = {} as Record<IdentityKey, pulumi.Output<string>>;
+        for (const identity of identities) {
+            const annotations: Record<string, pulumi.Input<string>> = {};
+            const roleArn = s3?.roleArns[identity.key];
+            const clientId = az?.clientIds[identity.key];
+            if (roleArn) {
+                annotations["eks.amazonaws.com/role-arn"] = roleArn;
+            }
+            if (clientId) {
+                annotations["azure.workload.identity/client-id"] = clientId;
+            }
+            const sa = new k8s.core.v1.ServiceAccount(`${name}-${identity.key === "jobs" ? "sa" : "config-sa"}`, {
+                metadata: { name: identity.serviceAccount, namespace: ns, labels: labels(identity.key === "jobs" ? "backup" : "archive"), annotations },
+                automountServiceAccountToken: false,
+            }, inCluster);
+            serviceAccounts[identity.key] = sa.metadata.name;
         }
-        if (az?.clientId) {
-            annotations["azure.workload.identity/client-id"] = az.clientId;
-        }
-        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
-            metadata: { name: serviceAccountName, namespace: ns, labels: labels("backup"), annotations },
-            automountServiceAccountToken: false,
-        }, parent);
-        const extraPodLabels: Record<string, string> = az?.clientId ? { "azure.workload.identity/use": "true" } : {};
+        const extraPodLabels: Record<string, string> = c.targets.azure?.access === "workload-identity" ? { "azure.workload.identity/use": "true" } : {};
         /** Plain facts on each CronJob for the policy pack (its env may be unknown at preview). */
-        const facts = (name: string, retentionDays: number | undefined): Record<string, string> => {
-            const out: Record<string, string> = { [ANNOTATIONS.database]: name };
+        const facts = (folder: string, retentionDays: number | undefined): Record<string, string> => {
+            const out: Record<string, string> = { [ANNOTATIONS.database]: folder };
             if (retentionDays !== undefined) {
                 out[ANNOTATIONS.retentionDays] = String(retentionDays);
                 if (c.targets.s3) {
-                    out[ANNOTATIONS.s3Prefix] = databasePrefix(c.targets.s3.prefix, name);
+                    out[ANNOTATIONS.s3Prefix] = databasePrefix(c.targets.s3.prefix, folder);
                 }
                 if (c.targets.azure) {
-                    out[ANNOTATIONS.azurePrefix] = `${c.targets.azure.containerName}/${databasePrefix(c.targets.azure.prefix, name)}`;
+                    out[ANNOTATIONS.azurePrefix] = `${c.targets.azure.containerName}/${databasePrefix(c.targets.azure.prefix, folder)}`;
                 }
             }
             return out;
@@ -144,23 +177,22 @@ export class BackupSystem extends pulumi.ComponentResource {
                 s3: c.targets.s3 && bucket ? { bucket, prefix: c.targets.s3.prefix, region: c.targets.s3.region } : undefined,
                 azure: c.targets.azure && container ? { container, prefix: c.targets.azure.prefix, accountUrl } : undefined,
             }));
+        const refsOf = (key: IdentityKey): SecretRefs => ({
+            ntfyUrl: secrets.ntfyUrlRef,
+            aws: secrets.awsRefs[key],
+            azureConnectionString: secrets.azureConnectionStringRef,
+            signingKey: secrets.signingKeyRef,
+        });
+        const context = (key: IdentityKey, t: ResolvedTargets): JobContext => ({ targets: t, refs: refsOf(key), pushgatewayUrl: c.monitoring.pushgatewayUrl });
 
         for (const db of c.databases) {
-            const env = targets.apply((t) =>
-                jobEnv(db, t, {
-                    password: secrets.passwordRefs[db.name],
-                    ntfyUrl: secrets.ntfyUrlRef,
-                    aws: secrets.awsRefs,
-                    azureConnectionString: secrets.azureConnectionStringRef,
-                }),
-            );
+            const password = secrets.passwordRefs[db.name];
             const common = {
                 annotations: facts(db.name, db.retentionDays),
                 namespace: ns,
                 database: db.name,
                 image: image.imageRef,
-                serviceAccountName: serviceAccount.metadata.name,
-                env,
+                serviceAccountName: serviceAccounts.jobs,
                 pvcName: volume?.claimName,
                 resources: c.kubernetes.resources,
                 extraPodLabels,
@@ -169,22 +201,21 @@ export class BackupSystem extends pulumi.ComponentResource {
                 ...common,
                 cronJobName: cronJobName(c.namePrefix, db.name, "backup"),
                 schedule: db.schedule,
-            }, parent);
+                env: targets.apply((t) => databaseEnv(db, context("jobs", t), password, "backup")),
+            }, inCluster);
+            // Verify checks every configured target (no --from): it gets every target's settings and credentials.
             const verify = new VerifyCronJob(`${name}-verify-${kubeName(db.name)}`, {
                 ...common,
                 cronJobName: cronJobName(c.namePrefix, db.name, "verify"),
                 schedule: db.verifySchedule,
                 postgresMajor: db.postgresMajor,
-            }, parent);
+                scratchGi: c.kubernetes.verifyScratchGi,
+                env: targets.apply((t) => databaseEnv(db, context("jobs", t), password, "verify")),
+            }, inCluster);
             this.backupCronJobs[db.name] = backup.cronJobName;
             this.verifyCronJobs[db.name] = verify.cronJobName;
         }
 
-        const refs = {
-            ntfyUrl: secrets.ntfyUrlRef,
-            aws: secrets.awsRefs,
-            azureConnectionString: secrets.azureConnectionStringRef,
-        };
         for (const vol of c.volumes) {
             const days = vol.retentionWeeks * 7;
             const job = new ArchiveCronJob(`${name}-archive-${vol.name}`, {
@@ -193,22 +224,18 @@ export class BackupSystem extends pulumi.ComponentResource {
                 name: vol.name,
                 schedule: vol.schedule,
                 image: image.imageRef,
-                serviceAccountName: serviceAccount.metadata.name,
-                env: targets.apply((t) => archiveEnv({ retentionDays: days, keepMin: vol.keepMin }, t, refs)),
+                serviceAccountName: serviceAccounts.jobs,
+                env: targets.apply((t) => archiveEnv({ retentionDays: days, keepMin: vol.keepMin }, context("jobs", t))),
                 source: { pvc: vol.pvc },
                 backupPvcName: volume?.claimName,
                 resources: c.kubernetes.resources,
                 extraPodLabels,
                 annotations: facts(vol.name, days),
-            }, parent);
+            }, inCluster);
             this.archiveCronJobs[vol.name] = job.cronJobName;
         }
         if (c.configBackup) {
-            const configSa = new k8s.core.v1.ServiceAccount(`${name}-config-sa`, {
-                metadata: { name: configServiceAccountName, namespace: ns, labels: labels("archive"), annotations },
-                automountServiceAccountToken: false,
-            }, parent);
-            new ConfigReader(`${name}-config-reader`, { namespace: ns, serviceAccountName: configSa.metadata.name, roleName: `${c.namePrefix}-config-reader` }, parent);
+            new ConfigReader(`${name}-config-reader`, { namespace: ns, serviceAccountName: serviceAccounts.config, roleName: `${c.namePrefix}-config-reader` }, inCluster);
             const retentionDays = c.configBackup.retentionDays;
             const job = new ArchiveCronJob(`${name}-archive-config`, {
                 namespace: ns,
@@ -216,23 +243,31 @@ export class BackupSystem extends pulumi.ComponentResource {
                 name: CONFIG_ARCHIVE_NAME,
                 schedule: c.configBackup.schedule,
                 image: image.imageRef,
-                serviceAccountName: configSa.metadata.name,
+                // Its own ServiceAccount, cloud identities and (dev) keys: scoped to its own folder.
+                serviceAccountName: serviceAccounts.config,
                 // Secrets go only to encrypted targets: no local copy on the PVC.
-                env: targets.apply((t) => archiveEnv({ retentionDays, keepMin: 1 }, { ...t, local: false }, refs)),
+                env: targets.apply((t) => archiveEnv({ retentionDays, keepMin: 1 }, context("config", { ...t, local: false }))),
                 source: { namespace: ns },
                 resources: c.kubernetes.resources,
                 extraPodLabels,
                 annotations: facts(CONFIG_ARCHIVE_NAME, retentionDays),
-            }, parent);
+            }, inCluster);
             this.archiveCronJobs[CONFIG_ARCHIVE_NAME] = job.cronJobName;
         }
 
         new BackupNetworkPolicy(`${name}-network`, {
             namespace: ns,
             policyName: `${c.namePrefix}-egress`,
-            databasePorts: c.databases.map((d) => d.port),
+            databasePodPorts: c.databases.map((d) => d.podPort),
             databaseCidrs: c.kubernetes.databaseCidrs,
-        }, parent);
+            pushgateway: c.monitoring.pushgatewayUrl && c.monitoring.pushgatewayPodPort
+                ? { url: c.monitoring.pushgatewayUrl, podPort: c.monitoring.pushgatewayPodPort }
+                : undefined,
+        }, inCluster);
+
+        if (c.monitoring.prometheusRule || c.monitoring.dashboard) {
+            new BackupMonitoring(`${name}-monitoring`, { namespace: ns, namePrefix: c.namePrefix, databases: c.databases, monitoring: c.monitoring }, inCluster);
+        }
 
         this.imageRef = image.imageRef;
         this.bucketName = s3?.bucketName;
@@ -249,5 +284,18 @@ export class BackupSystem extends pulumi.ComponentResource {
             verifyCronJobs: this.verifyCronJobs,
             archiveCronJobs: this.archiveCronJobs,
         });
+    }
+
+    /** Push credentials: a short-lived ECR token requested from the stack's AWS provider, or the configured login. */
+    private registryCredentials(image: ImageConfig, password: pulumi.Input<string> | undefined): RegistryCredentials {
+        const ecr = image.repository ? ecrRegistry(image.repository) : undefined;
+        if (ecr) {
+            const token = aws.ecr.getAuthorizationTokenOutput({ registryId: ecr.registryId }, { parent: this });
+            return { server: ecr.server, username: token.userName, password: pulumi.secret(token.password) };
+        }
+        if (!image.repository || !image.registryUsername || password === undefined) {
+            throw new Error("BackupSystem: a registry other than ECR needs image.registryUsername and the registryPassword secret");
+        }
+        return { server: image.repository.split("/")[0], username: image.registryUsername, password };
     }
 }

@@ -154,11 +154,11 @@ const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 /**
- * The longest time, in minutes, between two consecutive runs of the schedule, measured over
- * four years (a leap cycle) so that monthly and yearly schedules are judged by their worst gap.
- * `Infinity` when the schedule fires at most once in that span (e.g. "0 0 30 2 *").
+ * The shortest and the longest time, in minutes, between two consecutive runs of the schedule,
+ * measured over four years (a leap cycle) so that monthly and yearly schedules are judged by their
+ * worst gap. Both are `Infinity` when the schedule fires at most once in that span ("0 0 30 2 *").
  */
-export function maxIntervalMinutes(expression: string): number {
+export function intervalMinutes(expression: string): { min: number; max: number } {
     const s = parseCron(expression);
     const dayMinutes = [...s.hours]
         .sort((a, b) => a - b)
@@ -167,6 +167,7 @@ export function maxIntervalMinutes(expression: string): number {
     const days = 4 * 366;
     let previous: number | undefined;
     let worst = 0;
+    let best = Infinity;
     for (let d = 0; d < days; d++) {
         const dayStart = start + d * DAY;
         if (!dayMatches(s, new Date(dayStart))) {
@@ -175,10 +176,22 @@ export function maxIntervalMinutes(expression: string): number {
         for (const m of dayMinutes) {
             const t = dayStart + m * MINUTE;
             if (previous !== undefined) {
-                worst = Math.max(worst, (t - previous) / MINUTE);
+                const gap = (t - previous) / MINUTE;
+                worst = Math.max(worst, gap);
+                best = Math.min(best, gap);
             }
             previous = t;
         }
     }
-    return worst === 0 ? Infinity : worst;
+    return worst === 0 ? { min: Infinity, max: Infinity } : { min: best, max: worst };
+}
+
+/** The longest gap between two runs, in minutes (see intervalMinutes). */
+export function maxIntervalMinutes(expression: string): number {
+    return intervalMinutes(expression).max;
+}
+
+/** The shortest gap between two runs, in minutes: a run must end within it (see intervalMinutes). */
+export function minIntervalMinutes(expression: string): number {
+    return intervalMinutes(expression).min;
 }

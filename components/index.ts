@@ -5,3 +5,5 @@ export * from "./jobEnv";
 export * from "./kubernetes";
 export * from "./loadConfig";
 export * from "./storage";
+export * from "./identities";
+export * from "./monitoring";

@@ -14,17 +14,28 @@ export interface ResolvedTargets {
     readonly azure?: { readonly container: string; readonly prefix: string; readonly accountUrl?: string };
 }
 
+/** Secret references every job of one identity shares (a job's password comes on top). */
 export interface SecretRefs {
-    readonly password: SecretRef;
     readonly ntfyUrl?: SecretRef;
+    /** Static AWS keys of this job's identity (dev only). */
     readonly aws?: { readonly accessKeyId: SecretRef; readonly secretAccessKey: SecretRef };
     readonly azureConnectionString?: SecretRef;
+    /** The environment's manifest signing key: every job signs or checks with it. */
+    readonly signingKey: SecretRef;
+}
+
+/** Where a job reports to and what it checks against, besides its targets. */
+export interface JobContext {
+    readonly targets: ResolvedTargets;
+    readonly refs: SecretRefs;
+    readonly pushgatewayUrl?: string;
 }
 
 type JobSettings = { plain: Partial<Pick<Settings, PlainSettingName>>; secrets: Partial<Record<SecretSettingName, SecretRef>> };
 
-/** Where backups go and how to reach those places: the same for every job. */
-function targetSettings(targets: ResolvedTargets, refs: Omit<SecretRefs, "password">): JobSettings {
+/** Where backups go, how to reach those places, how to sign and whom to tell: the same for every job. */
+function commonSettings(ctx: JobContext): JobSettings {
+    const { targets, refs } = ctx;
     return {
         plain: {
             localDir: targets.local ? BACKUP_MOUNT : undefined,
@@ -35,53 +46,67 @@ function targetSettings(targets: ResolvedTargets, refs: Omit<SecretRefs, "passwo
             azurePrefix: targets.azure?.prefix,
             azureAccountUrl: refs.azureConnectionString ? undefined : targets.azure?.accountUrl,
             logFormat: "json",
+            pushgatewayUrl: ctx.pushgatewayUrl,
         },
         secrets: {
             ntfyUrl: refs.ntfyUrl,
             awsAccessKeyId: refs.aws?.accessKeyId,
             awsSecretAccessKey: refs.aws?.secretAccessKey,
             azureConnectionString: refs.azureConnectionString,
+            signingKey: refs.signingKey,
         },
     };
 }
 
-/** A database's backup and verify jobs: its source, its retention, the targets. */
-export function jobSettings(db: DatabaseConfig, targets: ResolvedTargets, refs: SecretRefs): JobSettings {
-    const t = targetSettings(targets, refs);
+/**
+ * A database's backup or verify job: its source, its retention, its objectives and anomaly
+ * thresholds (the same numbers the alert rules use), and the targets. Only the backup CronJob
+ * says its runs are scheduled: a backup taken by hand from the same template stays "manual".
+ */
+export function databaseSettings(db: DatabaseConfig, ctx: JobContext, password: SecretRef, kind: "backup" | "verify"): JobSettings {
+    const c = commonSettings(ctx);
     return {
         plain: {
-            ...t.plain,
+            ...c.plain,
             pgHost: db.host,
             pgPort: db.port,
             pgUser: db.user,
             pgDatabase: db.name,
             retentionDays: db.retentionDays,
             keepMin: db.keepMin,
+            rpoHours: db.rpoHours,
+            rtoMinutes: db.rtoMinutes,
+            verifyMaxAgeDays: db.verifyMaxAgeDays,
+            anomalySizeDrop: db.anomalySizeDropPercent,
+            anomalyRowsDrop: db.anomalyRowsDropPercent,
+            anomalyMinRows: db.anomalyMinRows,
+            trigger: kind === "backup" ? "scheduled" : undefined,
         },
-        secrets: { ...t.secrets, pgPassword: refs.password },
+        secrets: { ...c.secrets, pgPassword: password },
     };
 }
 
 /** An archive job: no database, its own retention; kept indefinitely (never pruned) without one. */
-export function archiveSettings(retention: { retentionDays?: number; keepMin: number }, targets: ResolvedTargets, refs: Omit<SecretRefs, "password">): JobSettings {
-    const t = targetSettings(targets, refs);
+export function archiveSettings(retention: { retentionDays?: number; keepMin: number }, ctx: JobContext): JobSettings {
+    const c = commonSettings(ctx);
     return {
         plain: {
-            ...t.plain,
+            ...c.plain,
             retentionDays: retention.retentionDays,
             keepMin: retention.keepMin,
             pruneAfterBackup: retention.retentionDays !== undefined,
+            trigger: "scheduled",
         },
-        secrets: t.secrets,
+        secrets: c.secrets,
     };
 }
 
-export function archiveEnv(retention: { retentionDays?: number; keepMin: number }, targets: ResolvedTargets, refs: Omit<SecretRefs, "password">): EnvVar[] {
-    const { plain, secrets } = archiveSettings(retention, targets, refs);
+export function databaseEnv(db: DatabaseConfig, ctx: JobContext, password: SecretRef, kind: "backup" | "verify"): EnvVar[] {
+    const { plain, secrets } = databaseSettings(db, ctx, password, kind);
     return renderEnv(plain, secrets);
 }
 
-export function jobEnv(db: DatabaseConfig, targets: ResolvedTargets, refs: SecretRefs): EnvVar[] {
-    const { plain, secrets } = jobSettings(db, targets, refs);
+export function archiveEnv(retention: { retentionDays?: number; keepMin: number }, ctx: JobContext): EnvVar[] {
+    const { plain, secrets } = archiveSettings(retention, ctx);
     return renderEnv(plain, secrets);
 }

@@ -4,6 +4,10 @@ import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ROOT } from "./helpers/pulumiMocks";
+import { rawFrom } from "./helpers/stackFiles";
+
+/** The kubeconfig context each stack file deploys to (kubernetes.context). */
+const contextOf = (stack: string) => (rawFrom(`Pulumi.${stack}.yaml`, stack).values.kubernetes as { context: string }).context;
 
 const load = (name: string) => parse(readFileSync(path.join(ROOT, ".github", "workflows", name), "utf8"));
 const steps = (wf: any) => Object.values(wf.jobs).flatMap((j: any) => j.steps ?? []);
@@ -34,6 +38,40 @@ describe.each(["preview.yml", "deploy.yml"])("%s", (name) => {
             expect(s.with.policyPacks).toBe("policies");
             expect(s.with.policyPackConfigs).toMatch(/^policies\/config\.(\$\{\{ matrix\.stack \}\}|dev|prod)\.json$/);
             expect(s.env.PULUMI_ACCESS_TOKEN).toBe("${{ secrets.PULUMI_ACCESS_TOKEN }}");
+        }
+    });
+
+    it("gives every pulumi run the Azure provider's OIDC settings (ARM_USE_OIDC needs the client, tenant and subscription)", () => {
+        for (const st of pulumiSteps(wf) as any[]) {
+            expect(st.env).toMatchObject({
+                ARM_USE_OIDC: "true",
+                ARM_CLIENT_ID: "${{ secrets.AZURE_CLIENT_ID }}",
+                ARM_TENANT_ID: "${{ secrets.AZURE_TENANT_ID }}",
+                ARM_SUBSCRIPTION_ID: "${{ secrets.AZURE_SUBSCRIPTION_ID }}",
+            });
+        }
+    });
+
+    it("writes the stack's own kubeconfig context before every pulumi run, and points KUBECONFIG at it", () => {
+        for (const [jobName, job] of Object.entries(wf.jobs) as [string, any][]) {
+            const jobSteps: any[] = job.steps ?? [];
+            const pulumiAt = jobSteps.findIndex((st) => String(st.uses ?? "").startsWith("pulumi/actions@"));
+            if (pulumiAt < 0) {
+                continue;
+            }
+            const kube = jobSteps.findIndex((st) => /aws eks update-kubeconfig/.test(st.run ?? ""));
+            expect(kube, `${jobName}: kubeconfig step`).toBeGreaterThanOrEqual(0);
+            expect(kube).toBeLessThan(pulumiAt);
+            const run: string = jobSteps[kube].run;
+            expect(run).toContain('echo "KUBECONFIG=$RUNNER_TEMP/kubeconfig" >> "$GITHUB_ENV"');
+            expect(run).toMatch(/--kubeconfig "\$RUNNER_TEMP\/kubeconfig"/);
+            expect(jobSteps[kube].env.EKS_CLUSTER_NAME).toBe("${{ vars.EKS_CLUSTER_NAME }}");
+            // The alias is the context the stack file names, for each stack this job deploys.
+            const alias = /--alias (.+?) --kubeconfig/.exec(run)![1];
+            const stacks: string[] = job.strategy?.matrix?.stack ?? [/\/(\w+)$/.exec(jobSteps[pulumiAt].with["stack-name"])![1]];
+            for (const stack of stacks) {
+                expect(alias.replace("${{ matrix.stack }}", stack), `${jobName} ${stack}`).toBe(contextOf(stack));
+            }
         }
     });
 

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { BACKUP_MOUNT } from "./backupCronJob";
+import { jobTimings } from "./timing";
 import { cronJobSpec, labels, ScheduledJobArgs } from "./workload";
 
 /** Where an archived volume is mounted (read-only). */
@@ -13,10 +14,6 @@ export interface ArchiveCronJobArgs extends ScheduledJobArgs {
     readonly source: { readonly pvc: string } | { readonly namespace: string };
     /** The backup PVC (local target), mounted at /backups. Default: none. */
     readonly backupPvcName?: pulumi.Input<string>;
-    /** Default: 4 h. */
-    readonly activeDeadlineSeconds?: number;
-    /** Default: 1 h. */
-    readonly startingDeadlineSeconds?: number;
 }
 
 /**
@@ -56,8 +53,7 @@ export class ArchiveCronJob extends pulumi.ComponentResource {
                 volumes,
                 volumeMounts: mounts,
                 apiToken: !fromPvc,
-                activeDeadlineSeconds: args.activeDeadlineSeconds ?? 4 * 3600,
-                startingDeadlineSeconds: args.startingDeadlineSeconds ?? 3600,
+                timings: jobTimings("archive", args.schedule),
             }),
         }, { parent: this });
         this.cronJobName = cronJob.metadata.name;

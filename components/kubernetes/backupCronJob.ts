@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { jobTimings } from "./timing";
 import { cronJobSpec, labels, ScheduledJobArgs } from "./workload";
 
 /** Where the backup PVC is mounted, as in the runbook's CronJob (§5.3). */
@@ -9,10 +10,6 @@ export interface BackupCronJobArgs extends ScheduledJobArgs {
     readonly database: string;
     /** The backup PVC, mounted at /backups; none when the local target is off. */
     readonly pvcName?: pulumi.Input<string>;
-    /** Default: 4 h, inside the shortest (6 h) schedule so runs never pile up. */
-    readonly activeDeadlineSeconds?: number;
-    /** Default: 10 min; a later start waits for the next schedule. */
-    readonly startingDeadlineSeconds?: number;
 }
 
 /** One database's scheduled `kx-backup backup`. */
@@ -21,8 +18,6 @@ export class BackupCronJob extends pulumi.ComponentResource {
 
     constructor(name: string, args: BackupCronJobArgs, opts?: pulumi.ComponentResourceOptions) {
         super("krystalinex:backup:BackupCronJob", name, {}, opts);
-        const activeDeadlineSeconds = args.activeDeadlineSeconds ?? 4 * 3600;
-        const startingDeadlineSeconds = args.startingDeadlineSeconds ?? 600;
         const meta = labels("backup", args.database);
 
         const cronJob = new k8s.batch.v1.CronJob(`${name}-cronjob`, {
@@ -37,8 +32,8 @@ export class BackupCronJob extends pulumi.ComponentResource {
                 resources: args.resources,
                 volumes: args.pvcName ? [{ name: "backups", persistentVolumeClaim: { claimName: args.pvcName } }] : [],
                 volumeMounts: args.pvcName ? [{ name: "backups", mountPath: BACKUP_MOUNT }] : [],
-                activeDeadlineSeconds,
-                startingDeadlineSeconds,
+                // 4 h by default, always inside the schedule's shortest gap: runs never pile up.
+                timings: jobTimings("backup", args.schedule),
             }),
         }, { parent: this });
 

@@ -8,11 +8,15 @@ export interface BackupVolumeArgs {
     readonly claimName: string;
     /** Requested size, e.g. "50Gi". */
     readonly size: string;
-    /** StorageClass. Default: the cluster's default class. */
-    readonly storageClass?: string;
+    /** A StorageClass that provides ReadWriteMany (EFS, Azure Files, NFS). */
+    readonly storageClass: string;
 }
 
-/** The PVC the backup CronJobs mount at /backups (the runbook's local copy). */
+/**
+ * The PVC the backup, verify and archive CronJobs mount at /backups (the runbook's local copy).
+ * ReadWriteMany: those jobs run on their own schedules on any node, often at the same time; a
+ * ReadWriteOnce volume would hold every other pod in Multi-Attach while one node has it.
+ */
 export class BackupVolume extends pulumi.ComponentResource {
     public readonly claimName: pulumi.Output<string>;
 
@@ -21,7 +25,7 @@ export class BackupVolume extends pulumi.ComponentResource {
         const pvc = new k8s.core.v1.PersistentVolumeClaim(`${name}-pvc`, {
             metadata: { name: args.claimName, namespace: args.namespace, labels: labels("storage") },
             spec: {
-                accessModes: ["ReadWriteOnce"],
+                accessModes: ["ReadWriteMany"],
                 storageClassName: args.storageClass,
                 resources: { requests: { storage: args.size } },
             },

@@ -6,3 +6,4 @@ export * from "./verifyCronJob";
 export * from "./workload";
 export * from "./archiveCronJob";
 export * from "./configReader";
+export * from "./timing";

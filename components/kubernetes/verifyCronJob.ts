@@ -1,7 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { renderEnv } from "../../jobs/src/settings";
+import { scratchPostgresImage } from "../image/pins";
 import { BACKUP_MOUNT } from "./backupCronJob";
+import { jobTimings } from "./timing";
 import { containerSecurityContext, cronJobSpec, labels, ScheduledJobArgs } from "./workload";
 
 /** UID of the postgres user in the official postgres:*-alpine images. */
@@ -13,23 +15,13 @@ export const SCRATCH_PORT = 5432;
 /** Where verify downloads the backup it restores (an emptyDir as large as the scratch data). */
 export const WORK_MOUNT = "/work";
 
-export function scratchPostgresImage(repository: string, major: number): string {
-    return `${repository}:${major}-alpine`;
-}
-
 export interface VerifyCronJobArgs extends ScheduledJobArgs {
     readonly database: string;
-    /** Major version of the source server: the scratch server runs the same. */
+    /** Major version of the source server: the scratch server runs the same (image pinned in jobs/image-pins.json). */
     readonly postgresMajor: number;
-    /** Repository of the scratch server image. Default: docker.io/library/postgres. */
-    readonly postgresRepository?: string;
     readonly pvcName?: pulumi.Input<string>;
-    /** Default: 2 h, the runbook's full-restore RTO. */
-    readonly activeDeadlineSeconds?: number;
-    /** Default: 1 h. */
-    readonly startingDeadlineSeconds?: number;
-    /** Scratch data volume size. Default: 20Gi. */
-    readonly scratchSize?: string;
+    /** Size of the scratch data volume and of the download space, GiB each. Default: 20. */
+    readonly scratchGi?: number;
 }
 
 /**
@@ -42,15 +34,13 @@ export class VerifyCronJob extends pulumi.ComponentResource {
 
     constructor(name: string, args: VerifyCronJobArgs, opts?: pulumi.ComponentResourceOptions) {
         super("krystalinex:backup:VerifyCronJob", name, {}, opts);
-        const postgresRepository = args.postgresRepository ?? "docker.io/library/postgres";
-        const activeDeadlineSeconds = args.activeDeadlineSeconds ?? 2 * 3600;
-        const startingDeadlineSeconds = args.startingDeadlineSeconds ?? 3600;
-        const scratchSize = args.scratchSize ?? "20Gi";
+        const scratchGi = args.scratchGi ?? 20;
+        const scratchSize = `${scratchGi}Gi`;
         const meta = labels("verify", args.database);
 
         const scratch: k8s.types.input.core.v1.Container = {
             name: "scratch-postgres",
-            image: scratchPostgresImage(postgresRepository, args.postgresMajor),
+            image: scratchPostgresImage(args.postgresMajor),
             // Native sidecar (Kubernetes ≥ 1.29): started before, stopped after the main container.
             restartPolicy: "Always",
             args: ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"],
@@ -66,7 +56,8 @@ export class VerifyCronJob extends pulumi.ComponentResource {
                 failureThreshold: 60,
             },
             resources: {
-                requests: { cpu: args.resources.cpuRequest, memory: args.resources.memoryRequest },
+                // The restored database lives on scratch-data: request that room on the node.
+                requests: { cpu: args.resources.cpuRequest, memory: args.resources.memoryRequest, "ephemeral-storage": scratchSize },
                 limits: { cpu: args.resources.cpuLimit, memory: "1Gi" },
             },
             volumeMounts: [
@@ -101,8 +92,10 @@ export class VerifyCronJob extends pulumi.ComponentResource {
                 ],
                 // Writable: verify records its result (.verify.json) beside the backup it checked.
                 volumeMounts: [{ name: "work", mountPath: WORK_MOUNT }, ...(args.pvcName ? [{ name: "backups", mountPath: BACKUP_MOUNT }] : [])],
-                activeDeadlineSeconds,
-                startingDeadlineSeconds,
+                // The downloaded backup lands in /work.
+                scratchGi,
+                // 2 h by default (the runbook's full-restore RTO), always inside the schedule's shortest gap.
+                timings: jobTimings("verify", args.schedule),
             }),
         }, { parent: this });
 

@@ -6,6 +6,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { EnvVar } from "../../jobs/src/settings";
+import { JobTimings } from "./timing";
 
 type Input<T> = pulumi.Input<T>;
 type Container = k8s.types.input.core.v1.Container;
@@ -18,7 +19,7 @@ export const JOB_UID = 10001;
 
 export const APP_NAME = "kx-backup";
 
-export function labels(component: "backup" | "verify" | "archive" | "storage", database?: string): Record<string, string> {
+export function labels(component: "backup" | "verify" | "archive" | "storage" | "monitoring", database?: string): Record<string, string> {
     return {
         "app.kubernetes.io/name": APP_NAME,
         "app.kubernetes.io/part-of": "krystalinex-backup",
@@ -57,9 +58,17 @@ export interface Resources {
     readonly memoryLimit: string;
 }
 
-export function resourceRequirements(r: Resources): k8s.types.input.core.v1.ResourceRequirements {
+/** The pod's /tmp (an emptyDir), in GiB. */
+export const TMP_GI = 1;
+
+/**
+ * Requests and limits. `scratchGi` is what the container writes to emptyDirs (its /tmp and any
+ * scratch volume): requested as ephemeral storage, so the scheduler places the pod on a node
+ * that has the room instead of letting the kubelet evict it half-way through a restore.
+ */
+export function resourceRequirements(r: Resources, scratchGi: number): k8s.types.input.core.v1.ResourceRequirements {
     return {
-        requests: { cpu: r.cpuRequest, memory: r.memoryRequest },
+        requests: { cpu: r.cpuRequest, memory: r.memoryRequest, "ephemeral-storage": `${scratchGi}Gi` },
         limits: { cpu: r.cpuLimit, memory: r.memoryLimit },
     };
 }
@@ -80,10 +89,6 @@ export interface ScheduledJobArgs {
     readonly extraPodLabels?: Record<string, string>;
     /** Facts for the policy pack (see ANNOTATIONS). Default: none. */
     readonly annotations?: Record<string, string>;
-    /** Seconds a run may take before Kubernetes stops it. Default: per component. */
-    readonly activeDeadlineSeconds?: number;
-    /** Seconds after the scheduled time a missed run may still start. Default: per component. */
-    readonly startingDeadlineSeconds?: number;
 }
 
 export interface CronJobSpecInput {
@@ -101,10 +106,10 @@ export interface CronJobSpecInput {
     readonly sidecars?: Container[];
     /** Mount the ServiceAccount's API token (only the configuration export talks to the API). Default: false. */
     readonly apiToken?: boolean;
-    /** Seconds a run may take before Kubernetes stops it. */
-    readonly activeDeadlineSeconds: number;
-    /** Seconds after the scheduled time a missed run may still start. */
-    readonly startingDeadlineSeconds: number;
+    /** Deadlines and the stop grace period, derived from the schedule (./timing.ts). */
+    readonly timings: JobTimings;
+    /** GiB the main container writes to scratch volumes beyond /tmp. Default: 0. */
+    readonly scratchGi?: number;
 }
 
 /** History kept as the runbook's CronJob does (§5.3). */
@@ -117,17 +122,19 @@ export function cronJobSpec(i: CronJobSpecInput): k8s.types.input.batch.v1.CronJ
         concurrencyPolicy: "Forbid",
         successfulJobsHistoryLimit: HISTORY_LIMIT,
         failedJobsHistoryLimit: HISTORY_LIMIT,
-        startingDeadlineSeconds: i.startingDeadlineSeconds,
+        startingDeadlineSeconds: i.timings.startingDeadlineSeconds,
         jobTemplate: {
             spec: {
                 // One retry: a dump restarts from scratch, and the next schedule is the real retry.
                 backoffLimit: 1,
-                activeDeadlineSeconds: i.activeDeadlineSeconds,
+                activeDeadlineSeconds: i.timings.activeDeadlineSeconds,
                 ttlSecondsAfterFinished: 7 * 24 * 3600,
                 template: {
                     metadata: { labels: i.podLabels },
                     spec: {
                         restartPolicy: "Never",
+                        // Time to abort uploads and clean up after SIGTERM (see TERMINATION_GRACE_SECONDS).
+                        terminationGracePeriodSeconds: i.timings.terminationGracePeriodSeconds,
                         serviceAccountName: i.serviceAccountName,
                         // IRSA and workload identity webhooks project their own tokens; the API token is not needed.
                         automountServiceAccountToken: i.apiToken ?? false,
@@ -139,11 +146,11 @@ export function cronJobSpec(i: CronJobSpecInput): k8s.types.input.batch.v1.CronJ
                             imagePullPolicy: "IfNotPresent",
                             args: i.args,
                             env: i.env,
-                            resources: resourceRequirements(i.resources),
+                            resources: resourceRequirements(i.resources, TMP_GI + (i.scratchGi ?? 0)),
                             securityContext: containerSecurityContext(),
                             volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...(i.volumeMounts ?? [])],
                         }],
-                        volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }, ...(i.volumes ?? [])],
+                        volumes: [{ name: "tmp", emptyDir: { sizeLimit: `${TMP_GI}Gi` } }, ...(i.volumes ?? [])],
                     },
                 },
             },

@@ -3,6 +3,9 @@ import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import * as pulumi from "@pulumi/pulumi";
+import type { IdentityKey, JobIdentity } from "../identities";
+import { blobFoldersCondition } from "./azurePolicies";
+import { KEEP } from "./keep";
 import { azureManagementRules, RetentionInput } from "./lifecycle";
 
 /** Built-in role "Storage Blob Data Contributor": read, write and delete blobs, nothing else. */
@@ -18,22 +21,28 @@ export interface AzureBackupStorageArgs {
     readonly containerName: string;
     /** Blob prefix the job writes under. */
     readonly prefix: string;
-    /** One management rule per database folder, deleting at its retention. */
-    readonly databases: readonly RetentionInput[];
+    /** One management rule per folder with a retention, deleting at it. */
+    readonly folders: readonly RetentionInput[];
     /** Days an old version survives. Default: 7. */
     readonly noncurrentVersionDays?: number;
     /** Soft delete for blobs and containers, in days. Default: 7. */
     readonly softDeleteDays?: number;
-    /** Version-level immutability (WORM) in days. Default: none. */
-    readonly immutabilityDays?: number;
     /**
-     * `workload-identity`: a user-assigned identity federated with the job's ServiceAccount, with
-     * Storage Blob Data Contributor on the container; shared keys are disabled.
-     * `connection-string`: dev only, the account key in a connection string.
+     * Version-level immutability (WORM): days, and the policy state. Azure creates a policy
+     * Unlocked; Locked (only ever lengthened, never removed) is a later, irreversible update.
+     */
+    readonly immutability?: { readonly days: number; readonly state: "Unlocked" | "Locked" };
+    /**
+     * `workload-identity`: per identity, a user-assigned identity federated with its
+     * ServiceAccount, with Storage Blob Data Contributor on the container limited (by a role
+     * condition) to its own folders; shared keys are disabled.
+     * `connection-string`: dev only, the account key in a connection string (full access).
      */
     readonly access: "workload-identity" | "connection-string";
-    /** Workload identity: the AKS OIDC issuer and the ServiceAccounts it trusts. */
-    readonly workloadIdentity?: { readonly oidcIssuer: string; readonly namespace: string; readonly serviceAccounts: readonly string[] };
+    /** Who may use which folders (components/identities.ts). */
+    readonly identities: readonly JobIdentity[];
+    /** Workload identity: the cluster's OIDC issuer (the same one IRSA trusts) and the ServiceAccounts' namespace. */
+    readonly workloadIdentity?: { readonly oidcIssuer: string; readonly namespace: string };
     readonly tags?: Record<string, string>;
 }
 
@@ -42,8 +51,8 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
     public readonly accountName: pulumi.Output<string>;
     public readonly containerName: pulumi.Output<string>;
     public readonly accountUrl: pulumi.Output<string>;
-    /** Workload identity client id, for the ServiceAccount annotation. */
-    public readonly clientId?: pulumi.Output<string>;
+    /** Workload identity client id per identity, for its ServiceAccount's annotation. */
+    public readonly clientIds: Partial<Record<IdentityKey, pulumi.Output<string>>> = {};
     /** Connection string (connection-string access); a Pulumi secret. */
     public readonly connectionString?: pulumi.Output<string>;
 
@@ -58,7 +67,7 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
             resourceGroupName: args.resourceGroupName,
             location: args.location,
             tags,
-        }, parent);
+        }, { ...parent, ...KEEP });
 
         const account = new storage.StorageAccount(`${name}-account`, {
             accountName: args.accountName,
@@ -78,16 +87,16 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
                 requireInfrastructureEncryption: true,
                 services: { blob: { enabled: true, keyType: storage.KeyType.Account } },
             },
-            immutableStorageWithVersioning: args.immutabilityDays === undefined ? undefined : {
+            immutableStorageWithVersioning: args.immutability === undefined ? undefined : {
                 enabled: true,
                 immutabilityPolicy: {
-                    immutabilityPeriodSinceCreationInDays: args.immutabilityDays,
-                    state: storage.AccountImmutabilityPolicyState.Unlocked,
+                    immutabilityPeriodSinceCreationInDays: args.immutability.days,
+                    state: args.immutability.state,
                     allowProtectedAppendWrites: false,
                 },
             },
             tags,
-        }, parent);
+        }, { ...parent, ...KEEP });
 
         const blobService = new storage.BlobServiceProperties(`${name}-blob-service`, {
             accountName: account.name,
@@ -103,45 +112,54 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
             resourceGroupName: group.name,
             containerName: args.containerName,
             publicAccess: storage.PublicAccess.None,
-            immutableStorageWithVersioning: args.immutabilityDays === undefined ? undefined : { enabled: true },
-        }, { parent: this, dependsOn: [blobService] });
+            immutableStorageWithVersioning: args.immutability === undefined ? undefined : { enabled: true },
+        }, { parent: this, dependsOn: [blobService], ...KEEP });
 
         new storage.ManagementPolicy(`${name}-lifecycle`, {
             accountName: account.name,
             resourceGroupName: group.name,
             managementPolicyName: "default",
-            policy: { rules: azureManagementRules(args.containerName, args.prefix, args.databases, noncurrentDays) },
+            policy: { rules: azureManagementRules(args.containerName, args.prefix, args.folders, noncurrentDays) },
         }, { parent: this, dependsOn: [blobService] });
 
         if (args.access === "workload-identity") {
             if (!args.workloadIdentity) {
-                throw new Error("AzureBackupStorage: access workload-identity needs args.workloadIdentity (the AKS OIDC issuer)");
+                throw new Error("AzureBackupStorage: access workload-identity needs args.workloadIdentity (the cluster's OIDC issuer)");
             }
             const wi = args.workloadIdentity;
-            const identity = new managedidentity.UserAssignedIdentity(`${name}-identity`, {
-                resourceGroupName: group.name,
-                location: args.location,
-                tags,
-            }, parent);
-            for (const sa of wi.serviceAccounts) {
-                new managedidentity.FederatedIdentityCredential(`${name}-federation-${sa}`, {
+            // The built-in role's id in this subscription, read off the account's id: no provider call.
+            const roleDefinitionId = account.id.apply(
+                (id) => `/subscriptions/${id.split("/")[2]}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR}`,
+            );
+            let previous: pulumi.Resource | undefined;
+            for (const identity of args.identities) {
+                const id = `${name}-${identity.key}`;
+                const managed = new managedidentity.UserAssignedIdentity(`${id}-identity`, {
                     resourceGroupName: group.name,
-                    resourceName: identity.name,
+                    location: args.location,
+                    tags,
+                }, identity.key === "jobs" ? { parent: this, aliases: [{ name: `${name}-identity` }] } : parent);
+                // Azure refuses concurrent writes of federated credentials (409
+                // ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity): each waits for the one before.
+                previous = new managedidentity.FederatedIdentityCredential(`${id}-federation`, {
+                    resourceGroupName: group.name,
+                    resourceName: managed.name,
                     issuer: wi.oidcIssuer,
-                    subject: `system:serviceaccount:${wi.namespace}:${sa}`,
+                    subject: `system:serviceaccount:${wi.namespace}:${identity.serviceAccount}`,
                     audiences: ["api://AzureADTokenExchange"],
-                }, parent);
+                }, { parent: this, dependsOn: previous ? [previous] : [], aliases: [{ name: `${name}-federation-${identity.serviceAccount}` }] });
+                new authorization.RoleAssignment(`${id}-blob-contributor`, {
+                    principalId: managed.principalId,
+                    principalType: authorization.PrincipalType.ServicePrincipal,
+                    roleDefinitionId,
+                    scope: container.id,
+                    // Only its own folders: the database jobs never read the configuration export's Secrets.
+                    condition: blobFoldersCondition(args.prefix, identity.folders),
+                    conditionVersion: "2.0",
+                    description: `kx-backup ${identity.serviceAccount}: its own folders under ${args.prefix}/`,
+                }, identity.key === "jobs" ? { parent: this, aliases: [{ name: `${name}-blob-contributor` }] } : parent);
+                this.clientIds[identity.key] = managed.clientId;
             }
-            new authorization.RoleAssignment(`${name}-blob-contributor`, {
-                principalId: identity.principalId,
-                principalType: authorization.PrincipalType.ServicePrincipal,
-                // The subscription is read off the account's id: no provider call needed.
-                roleDefinitionId: account.id.apply(
-                    (id) => `/subscriptions/${id.split("/")[2]}/providers/Microsoft.Authorization/roleDefinitions/${STORAGE_BLOB_DATA_CONTRIBUTOR}`,
-                ),
-                scope: container.id,
-            }, parent);
-            this.clientId = identity.clientId;
         } else {
             const keys = storage.listStorageAccountKeysOutput({ accountName: account.name, resourceGroupName: group.name }, parent);
             this.connectionString = pulumi.secret(
@@ -156,7 +174,7 @@ export class AzureBackupStorage extends pulumi.ComponentResource {
             accountName: this.accountName,
             containerName: this.containerName,
             accountUrl: this.accountUrl,
-            clientId: this.clientId,
+            clientIds: this.clientIds,
         });
     }
 }

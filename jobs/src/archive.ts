@@ -1,29 +1,19 @@
 /**
- * `kx-backup archive` / `restore-archive`: directories (volumes, exported configuration) as
- * compressed tars on the same targets, with the same naming, manifest, retention and prune as
- * database dumps. The tar is made by GNU tar (symlinks, modes, empty directories and any file
- * name survive) and streamed through the same fan-out; restores refuse archives whose paths
- * would land outside the target directory before anything is extracted.
+ * `kx-backup archive`: directories (volumes, exported configuration) as compressed tars on the
+ * same targets, with the same naming, manifest, retention and prune as database dumps. The tar is
+ * made by GNU tar (symlinks, modes, empty directories and any file name survive) and streamed
+ * through the same fan-out. `restore-archive` is in restore/archive.ts.
  */
-import { execFile, spawn } from "child_process";
+import { spawn } from "child_process";
 import { createHash } from "crypto";
 import { createReadStream, promises as fs } from "fs";
 import * as path from "path";
-import { promisify } from "util";
-import { createGunzip } from "zlib";
 import { listBackups } from "./catalog";
 import { commitManifest, streamToTargets } from "./commit";
-import { fetchVerified, locate } from "./fetch";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { Manifest, MANIFEST_KIND_ARCHIVE, readManifest } from "./manifest";
 import { backupKey } from "./naming";
-import { TarEntry, TarHeaderReader } from "./tar";
 import { Target } from "./targets";
-
-export { parseTarEntries, TarHeaderReader } from "./tar";
-export type { TarEntry } from "./tar";
-
-const execFileP = promisify(execFile);
 
 export interface TreeSummary {
     files: number;
@@ -164,79 +154,4 @@ async function unchangedOn(targets: Target[], name: string, contentHash: string)
         newestKey = newest.key;
     }
     return newestKey;
-}
-
-/** Why an archive is unsafe to extract into a directory, or undefined. Pure. */
-export function unsafeEntry(entries: readonly TarEntry[]): string | undefined {
-    const symlinks = new Set<string>();
-    const norm = (p: string) => path.posix.normalize(p.replace(/^\.\//, "")).replace(/\/$/, "");
-    const escapes = (p: string) => p.startsWith("/") || norm(p) === ".." || norm(p).startsWith("../");
-    for (const e of entries) {
-        const name = norm(e.name);
-        if (escapes(e.name)) {
-            return `entry ${JSON.stringify(e.name)} escapes the target directory`;
-        }
-        for (const link of symlinks) {
-            if (name.startsWith(`${link}/`)) {
-                return `entry ${JSON.stringify(e.name)} would be written through the symlink ${link}`;
-            }
-        }
-        if (e.type === "hardlink" && escapes(e.linkname)) {
-            return `hard link ${JSON.stringify(e.name)} points outside the target directory`;
-        }
-        if (e.type === "symlink") {
-            symlinks.add(name);
-        }
-    }
-    return undefined;
-}
-
-async function readEntries(file: string): Promise<TarEntry[]> {
-    const reader = new TarHeaderReader();
-    for await (const chunk of createReadStream(file).pipe(createGunzip())) {
-        reader.push(chunk as Buffer);
-    }
-    return reader.entries;
-}
-
-export interface RestoreArchiveOptions {
-    name: string;
-    backup: string;
-    into: string;
-    force: boolean;
-    target: Target;
-    workDir?: string;
-}
-
-export async function runRestoreArchive(o: RestoreArchiveOptions, log: Logger): Promise<{ key: string; files: number }> {
-    const located = await locate(o.target, o.name, o.backup);
-    if (located.manifest.kind !== MANIFEST_KIND_ARCHIVE) {
-        throw new JobError(`${located.entry.key} is not an archive: use restore for database dumps`, 2);
-    }
-    const existing = await fs.readdir(o.into).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === "ENOENT") {
-            return undefined;
-        }
-        throw e;
-    });
-    if (existing && existing.length > 0 && !o.force) {
-        throw new JobError(`${o.into} is not empty (${existing.length} entries): add --force to extract over it`, 2);
-    }
-    const fetched = await fetchVerified(located, o.workDir);
-    try {
-        const entries = await readEntries(fetched.input);
-        const unsafe = unsafeEntry(entries);
-        if (unsafe) {
-            throw new JobError(`refusing to extract ${located.entry.key}: ${unsafe}`);
-        }
-        await fs.mkdir(o.into, { recursive: true });
-        await execFileP("tar", ["--extract", "--gzip", "--file", fetched.input, "--directory", o.into, "--preserve-permissions", "--no-same-owner", "--no-overwrite-dir"], { maxBuffer: 16 * 1024 * 1024 }).catch((e) => {
-            throw new JobError(`extracting ${located.entry.key} failed: ${failureLine(String(e.stderr ?? e.message))}`);
-        });
-        const files = entries.filter((e) => e.type === "file").length;
-        log.info(`restore-archive ${located.entry.key} → ${o.into} ok: ${files} files, sha256 checked`, { event: "restore-archive.done", key: located.entry.key, files });
-        return { key: located.entry.key, files };
-    } finally {
-        fetched.cleanup();
-    }
 }

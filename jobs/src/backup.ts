@@ -11,6 +11,7 @@ import { Readable } from "stream";
 import { connect, databaseSize, exportSnapshot, libpqEnv, serverInfo } from "./db";
 import { DumpStreamCounter } from "./dumpstream";
 import { commitManifest, streamToTargets } from "./commit";
+import { backupGlobals } from "./globals";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
 import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
 import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
@@ -72,6 +73,11 @@ export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | und
     }
     for (const t of o.tables) {
         args.push("--table", t);
+    }
+    if (o.tables.length > 0) {
+        // Every pattern must match something: a mistyped or mis-quoted name fails the backup
+        // instead of silently leaving that table out.
+        args.push("--strict-names");
     }
     return args;
 }
@@ -243,6 +249,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
                     "if the drop is expected, take a backup with --accept-anomaly", { event: "backup.anomaly", database, key, reasons });
             }
         }
+        // The roles a restore onto a new server needs, beside the dump and covered by the manifest.
+        manifest.globals = await backupGlobals(s, tools, targets, key);
         // Every target holds the dump: now, and only now, commit it everywhere.
         await commitManifest(targets, manifest, s.signingKey);
         const secs = Math.max(manifest.durationMs / 1000, 0.001);

@@ -8,7 +8,7 @@ import { parseArgs, ParseArgsConfig } from "util";
 import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runArchive, runRestoreArchive } from "./archive";
+import { runArchive } from "./archive";
 import { exportNamespace } from "./k8sExport";
 import { runAdopt } from "./adopt";
 import { collectStatus, renderStatus } from "./status";
@@ -18,8 +18,8 @@ import { collectList, pruneProblems, renderList, runPrune } from "./commands";
 import { pickTarget } from "./fetch";
 import { JobError, Logger } from "./log";
 import { Event, notify } from "./notify";
-import { runRestore } from "./restore";
-import { runVerify } from "./verify";
+import { runRestore, runVerify } from "./restore";
+import { runRestoreArchive } from "./restore/archive";
 import { describeSettings, loadSettings, notificationSettings, secretValues, Settings } from "./settings";
 import { settleWithin, targetsFrom } from "./targets";
 import { requestStop, runCleanups, ShutdownError, shutdownSignal, stopChildren, stopping, whenStopped } from "./shutdown";
@@ -160,18 +160,26 @@ const COMMANDS: Record<string, Command> = {
         },
     },
     verify: {
-        summary: "restore a backup into a scratch database and check it (the runbook's §7.1)",
-        usage: `kx-backup verify [--database NAME] [--backup latest|NAME] [--from local|s3|azure]
+        summary: "check every copy of a backup and restore one into a scratch database (the runbook's §7.1)",
+        usage: `kx-backup verify [--database NAME] [--backup latest|NAME] [--from local|s3|azure] [--json]
 
-  1 exists with its manifest, 2 sha256 matches, 3 pg_restore can read it, 4 restores into a scratch
-  database (VERIFY_PGHOST, else a throwaway local PostgreSQL), 5 row counts equal the snapshot's,
-  6 integrity checks pass, 7 a client can read every table, 8 the scratch database is dropped.
-  Writes <name>.verify.json beside the manifest when all pass.`,
+  1 exists with its manifest, 2 every other target's copy streams to the manifest's sha256,
+  3 the copy to restore (rotating through the targets across runs; --from: only that one)
+  matches too, 4 it is readable, 5 the roles it needs are created from its globals, 6 it restores
+  as restore does (database properties, owners, privileges) into a scratch database (VERIFY_PGHOST,
+  else a throwaway local PostgreSQL), 7 row counts, schema, database properties, sequences and
+  large objects match the backup, 8 integrity checks pass, 9 a client reads every table, 10 the
+  scratch database is dropped. Writes <name>.verify.json beside each good copy when all pass.`,
         options: { backup: { type: "string", short: "b" }, from: { type: "string" }, json: { type: "boolean" } },
         notifies: true,
         async run(s, v, log) {
             const database = requireDatabase(s);
-            const report = await runVerify(s, { database, backup: (v.backup as string | undefined) ?? "latest", target: pickTarget(targetsFrom(s), v.from as string | undefined) }, log);
+            const targets = targetsFrom(s);
+            const from = v.from as string | undefined;
+            if (from !== undefined) {
+                pickTarget(targets, from);
+            }
+            const report = await runVerify(s, { database, backup: (v.backup as string | undefined) ?? "latest", targets, from }, log);
             if (v.json) {
                 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
             }
@@ -180,20 +188,24 @@ const COMMANDS: Record<string, Command> = {
             }
             return {
                 database,
-                message: `verify ${report.key}: restored in ${((report.restoreDurationMs ?? 0) / 1000).toFixed(1)} s, counts and checks pass`,
+                message: `verify ${report.key}: restored from ${report.target} in ${((report.restoreDurationMs ?? 0) / 1000).toFixed(1)} s; ${report.checks.ran.join(", ")} pass`,
                 details: { key: report.key, restoreDurationMs: report.restoreDurationMs, size: report.size },
             };
         },
     },
     restore: {
-        summary: "restore a backup into a database (full, selected tables, or another database)",
+        summary: "restore a backup into a database (whole, selected tables, or another database)",
         usage: `kx-backup restore --database NAME --into DBNAME [--backup latest|NAME] [--from local|s3|azure]
-                  [--tables T,...] [--data-only] [--clean] [--force] [--no-safety-dump]
-                  [--terminate-connections] [--plan]
+                  [--tables T,...] [--data-only] [--force] [--no-safety-dump] [--create-roles]
+                  [--terminate-connections] [--keep-original] [--allow-partial] [--clean] [--plan]
 
-  Restores into the server of PGHOST/PGPORT. Checks the backup's sha256 first. Overwriting a
-  non-empty database needs --force and takes a safety dump of it first (unless --no-safety-dump).
-  --plan prints what would happen and changes nothing. Stop writers first (see the README).`,
+  Restores into the server of PGHOST/PGPORT. Checks the backup's sha256 and the roles it needs
+  first (--create-roles creates missing ones from its globals, without passwords). A whole
+  database is built beside the target, checked against the backup, then swapped in by renaming;
+  the original is dropped after the swap (--keep-original keeps it). Replacing a non-empty
+  database needs --force and takes a safety dump first (unless --no-safety-dump). --tables
+  restores exactly the tables named ([schema.]table, "Quoted", wildcards) in one transaction.
+  --clean is accepted: a whole restore always builds anew. --plan prints the steps, changes nothing.`,
         options: {
             backup: { type: "string", short: "b" },
             from: { type: "string" },
@@ -203,6 +215,9 @@ const COMMANDS: Record<string, Command> = {
             clean: { type: "boolean" },
             force: { type: "boolean" },
             "no-safety-dump": { type: "boolean" },
+            "create-roles": { type: "boolean" },
+            "keep-original": { type: "boolean" },
+            "allow-partial": { type: "boolean" },
             "terminate-connections": { type: "boolean" },
             plan: { type: "boolean" },
         },
@@ -217,11 +232,14 @@ const COMMANDS: Record<string, Command> = {
                 database,
                 backup: (v.backup as string | undefined) ?? "latest",
                 into: v.into,
-                tables: typeof v.tables === "string" ? v.tables.split(",").map((t) => t.trim()).filter(Boolean) : [],
+                tables: typeof v.tables === "string" ? splitTables(v.tables) : [],
                 dataOnly: Boolean(v["data-only"]),
                 clean: Boolean(v.clean),
                 force: Boolean(v.force),
                 safetyDump: !v["no-safety-dump"],
+                createRoles: Boolean(v["create-roles"]),
+                keepOriginal: Boolean(v["keep-original"]),
+                allowPartial: Boolean(v["allow-partial"]),
                 terminateConnections: Boolean(v["terminate-connections"]),
                 planOnly: Boolean(v.plan),
                 target: pickTarget(targets, v.from as string | undefined),
@@ -325,10 +343,12 @@ const COMMANDS: Record<string, Command> = {
     },
     "restore-archive": {
         summary: "extract an archive into a directory, after checking its sha256",
-        usage: `kx-backup restore-archive --name NAME --into DIR [--backup latest|NAME] [--from TARGET] [--force]
+        usage: `kx-backup restore-archive --name NAME --into DIR [--backup latest|NAME] [--from TARGET] [--force] [--same-owner]
 
-  Refuses a non-empty DIR without --force, and any archive with a path that would land outside DIR.`,
-        options: { name: { type: "string" }, into: { type: "string" }, backup: { type: "string", short: "b" }, from: { type: "string" }, force: { type: "boolean" } },
+  Refuses a non-empty DIR without --force, and any archive with a path that would land outside DIR,
+  a device node or a FIFO. Strips setuid/setgid/sticky bits; keeps file owners only with
+  --same-owner. A failed extraction leaves DIR as it was.`,
+        options: { name: { type: "string" }, into: { type: "string" }, backup: { type: "string", short: "b" }, from: { type: "string" }, force: { type: "boolean" }, "same-owner": { type: "boolean" } },
         notifies: true,
         async run(s, v, log) {
             if (typeof v.name !== "string" || typeof v.into !== "string") {
@@ -339,8 +359,10 @@ const COMMANDS: Record<string, Command> = {
                 backup: (v.backup as string | undefined) ?? "latest",
                 into: v.into,
                 force: Boolean(v.force),
+                sameOwner: Boolean(v["same-owner"]),
                 target: pickTarget(targetsFrom(s), v.from as string | undefined),
                 workDir: s.workDir,
+                signingKey: s.signingKey,
             }, log);
             return { database: v.name, message: `restore-archive ${r.key} into ${v.into}: ${r.files} files` };
         },
@@ -499,6 +521,26 @@ function installSignalHandlers(): void {
             void stopChildren();
         });
     }
+}
+
+/** `--tables a,"B,c".d`: commas inside double quotes belong to the name. */
+export function splitTables(value: string): string[] {
+    const out: string[] = [];
+    let cur = "";
+    let quoted = false;
+    for (const c of value) {
+        if (c === '"') {
+            quoted = !quoted;
+        }
+        if (c === "," && !quoted) {
+            out.push(cur.trim());
+            cur = "";
+        } else {
+            cur += c;
+        }
+    }
+    out.push(cur.trim());
+    return out.filter(Boolean);
 }
 
 function requireDatabase(s: Settings): string {

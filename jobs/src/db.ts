@@ -5,6 +5,7 @@
 import { Client, ClientConfig } from "pg";
 import { Settings } from "./settings";
 import { JobError } from "./log";
+import { tableLabel } from "./manifest";
 
 export function clientConfig(s: Settings, database?: string): ClientConfig {
     const ssl = ["require", "verify-ca", "verify-full"].includes(s.pgSslMode)
@@ -19,34 +20,48 @@ export function clientConfig(s: Settings, database?: string): ClientConfig {
         ssl,
         connectionTimeoutMillis: 15_000,
         application_name: "kx-backup",
+        // Text goes both ways as UTF-8 whatever the database's encoding.
+        client_encoding: "UTF8",
     };
 }
 
+/** The variables an operator sets for a server: production (PG*) or the verify server (VERIFY_PG*). */
+export interface ConnectionVars {
+    host: string;
+    port: string;
+    user: string;
+    password: string;
+    database: string;
+}
+
+export const PG_VARS: ConnectionVars = { host: "PGHOST", port: "PGPORT", user: "PGUSER", password: "PGPASSWORD", database: "PGDATABASE" };
+export const VERIFY_VARS: ConnectionVars = { host: "VERIFY_PGHOST", port: "VERIFY_PGPORT", user: "VERIFY_PGUSER", password: "VERIFY_PGPASSWORD", database: "the scratch database" };
+
 /** Turns a driver error into one line saying what failed and what to do. Never includes a password. */
-export function describeConnectError(e: unknown, s: Settings, database: string | undefined): string {
+export function describeConnectError(e: unknown, s: Settings, database: string | undefined, vars: ConnectionVars = PG_VARS): string {
     const err = e as { code?: string; message?: string };
     const where = `PostgreSQL at ${s.pgHost}:${s.pgPort}`;
     const who = s.pgUser ? ` as ${s.pgUser}` : "";
     switch (err.code) {
         case "ECONNREFUSED":
-            return `cannot connect to ${where} (connection refused): is the server up, and are PGHOST/PGPORT right?`;
+            return `cannot connect to ${where} (connection refused): is the server up, and are ${vars.host}/${vars.port} right?`;
         case "ENOTFOUND":
         case "EAI_AGAIN":
-            return `cannot resolve ${s.pgHost}: check PGHOST`;
+            return `cannot resolve ${s.pgHost}: check ${vars.host}`;
         case "ETIMEDOUT":
             return `connecting to ${where} timed out: check the network path (NetworkPolicy, firewall)`;
         case "28P01":
-            return `password authentication failed for ${where}${who}: check PGPASSWORD (the database's Secret)`;
+            return `password authentication failed for ${where}${who}: check ${vars.password}${vars === PG_VARS ? " (the database's Secret)" : ""}`;
         case "28000":
-            return `${where} refused the connection${who}: check pg_hba.conf and PGUSER`;
+            return `${where} refused the connection${who}: check pg_hba.conf and ${vars.user}`;
         case "3D000":
-            return `database "${database}" does not exist on ${where}: check PGDATABASE`;
+            return `database "${database}" does not exist on ${where}: check ${vars.database}`;
         default:
             return `cannot connect to ${where}${who}: ${err.message ?? String(e)}`;
     }
 }
 
-export async function connect(s: Settings, database?: string): Promise<Client> {
+export async function connect(s: Settings, database?: string, vars: ConnectionVars = PG_VARS): Promise<Client> {
     const client = new Client(clientConfig(s, database));
     // A server that goes away mid-backup surfaces through the queries and pg_dump; this only keeps
     // the process from crashing on the socket error event.
@@ -55,7 +70,7 @@ export async function connect(s: Settings, database?: string): Promise<Client> {
         await client.connect();
     } catch (e) {
         await client.end().catch(() => undefined);
-        throw new JobError(describeConnectError(e, s, database ?? s.pgDatabase));
+        throw new JobError(describeConnectError(e, s, database ?? s.pgDatabase, vars));
     }
     return client;
 }
@@ -89,8 +104,9 @@ export interface TableRef {
     name: string;
 }
 
+/** A table as one unambiguous key: each part quoted where a plain `schema.name` could be misread (tableLabel). */
 export function qualified(t: TableRef): string {
-    return `${t.schema}.${t.name}`;
+    return tableLabel(t);
 }
 
 /** pg_dump -t patterns: `*` and `?` wildcards, optional schema part. */
@@ -129,20 +145,52 @@ export function sqlTable(t: TableRef): string {
     return `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 }
 
-/** Reads back the `schema.name` keys that manifests record (see qualified()). */
-export function parseQualified(name: string): TableRef {
-    const dot = name.indexOf(".");
-    return { schema: name.slice(0, dot), name: name.slice(dot + 1) };
+/** Reads back a qualified() key; an unquoted key (manifest v1) splits at its first dot. */
+export function parseQualified(key: string): TableRef {
+    const parts: string[] = [];
+    let i = 0;
+    while (i <= key.length && parts.length < 2) {
+        if (key[i] === '"') {
+            let part = "";
+            i++;
+            while (i < key.length && !(key[i] === '"' && key[i + 1] !== '"')) {
+                part += key[i];
+                i += key[i] === '"' ? 2 : 1;
+            }
+            parts.push(part);
+            i += 2; // the closing quote and the dot
+        } else {
+            const dot = parts.length === 0 ? key.indexOf(".", i) : -1;
+            parts.push(key.slice(i, dot < 0 ? undefined : dot));
+            i = dot < 0 ? key.length + 1 : dot + 1;
+        }
+    }
+    return { schema: parts[0] ?? "", name: parts[1] ?? "" };
 }
 
-/** The libpq environment for child processes (pg_dump, pg_restore, psql): the settings, nothing on the command line. */
-export function libpqEnv(s: Settings): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: s.pgHost, PGPORT: String(s.pgPort), PGSSLMODE: s.pgSslMode };
+/** What a child process may see besides its connection: where programs are, and the locale. */
+const INHERITED = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ"];
+
+/**
+ * The environment of a child process (pg_dump, pg_restore, pg_dumpall, psql): built from nothing
+ * but PATH, the locale and the libpq settings of the one server it talks to (none: no server). Never the job's own
+ * environment, which holds cloud credentials, BACKUP_* secrets and, for verify, the production
+ * password: a child (or a backup it reads) can leak only what it was given.
+ */
+export function libpqEnv(s?: Settings): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const k of INHERITED) {
+        if (process.env[k] !== undefined) {
+            env[k] = process.env[k];
+        }
+    }
+    if (!s) {
+        return env;
+    }
+    Object.assign(env, { PGHOST: s.pgHost, PGPORT: String(s.pgPort), PGSSLMODE: s.pgSslMode, PGAPPNAME: "kx-backup" });
     for (const [k, v] of [["PGUSER", s.pgUser], ["PGPASSWORD", s.pgPassword], ["PGDATABASE", s.pgDatabase], ["PGPASSFILE", s.pgPassFile]] as const) {
         if (v !== undefined) {
             env[k] = v;
-        } else {
-            delete env[k];
         }
     }
     return env;
@@ -156,4 +204,59 @@ export async function countRows(client: Client, tables: readonly TableRef[]): Pr
         counts[qualified(t)] = Number(r.rows[0].n);
     }
     return counts;
+}
+
+/** What a database holds besides what every new database has, by kind. Empty object: nothing. */
+export type UserObjects = Partial<Record<"relations" | "large objects" | "functions" | "types" | "schemas" | "extensions" | "other objects", number>>;
+
+/**
+ * Counts user objects of every kind, so that "empty" means empty: a database holding only a large
+ * object, a materialized view, a sequence, a function or a schema is not. Objects that belong to
+ * an extension count once, as the extension (plpgsql, in every database, does not count).
+ */
+export async function userObjects(client: Client): Promise<UserObjects> {
+    const r = await client.query<{ kind: keyof UserObjects; n: string }>(`
+        WITH sys AS (
+            SELECT oid FROM pg_namespace
+            WHERE nspname IN ('pg_catalog', 'information_schema') OR nspname LIKE 'pg\\_toast%' OR nspname LIKE 'pg\\_temp\\_%'
+        ), ext AS (
+            SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
+        )
+        SELECT 'relations' AS kind, count(*)::text AS n FROM pg_class c
+            WHERE c.relnamespace NOT IN (SELECT oid FROM sys) AND c.relkind NOT IN ('i', 'I', 't')
+              AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_class'::regclass AND objid = c.oid)
+        UNION ALL SELECT 'large objects', count(*)::text FROM pg_largeobject_metadata
+        UNION ALL SELECT 'functions', count(*)::text FROM pg_proc p
+            WHERE p.pronamespace NOT IN (SELECT oid FROM sys)
+              AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_proc'::regclass AND objid = p.oid)
+        UNION ALL SELECT 'types', count(*)::text FROM pg_type t
+            WHERE t.typnamespace NOT IN (SELECT oid FROM sys) AND t.typrelid = 0
+              AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_type'::regclass AND objid = t.oid)
+              AND NOT EXISTS (SELECT 1 FROM pg_type a WHERE a.typarray = t.oid)
+              AND NOT EXISTS (SELECT 1 FROM pg_range g WHERE g.rngmultitypid = t.oid)
+        UNION ALL SELECT 'schemas', count(*)::text FROM pg_namespace n
+            WHERE n.oid NOT IN (SELECT oid FROM sys) AND n.nspname <> 'public'
+              AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_namespace'::regclass AND objid = n.oid)
+        UNION ALL SELECT 'extensions', count(*)::text FROM pg_extension WHERE extname <> 'plpgsql'
+        UNION ALL SELECT 'other objects', (
+            (SELECT count(*) FROM pg_operator o WHERE o.oprnamespace NOT IN (SELECT oid FROM sys)
+                AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_operator'::regclass AND objid = o.oid))
+          + (SELECT count(*) FROM pg_collation l WHERE l.collnamespace NOT IN (SELECT oid FROM sys))
+          + (SELECT count(*) FROM pg_ts_config f WHERE f.cfgnamespace NOT IN (SELECT oid FROM sys))
+          + (SELECT count(*) FROM pg_foreign_server) + (SELECT count(*) FROM pg_event_trigger)
+          + (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_conversion v WHERE v.connamespace NOT IN (SELECT oid FROM sys))
+        )::text`);
+    const out: UserObjects = {};
+    for (const row of r.rows) {
+        if (Number(row.n) > 0) {
+            out[row.kind] = Number(row.n);
+        }
+    }
+    return out;
+}
+
+/** "3 relations, 1 large object": for messages. Pure. */
+export function describeObjects(o: UserObjects): string {
+    const parts = Object.entries(o).map(([kind, n]) => `${n} ${n === 1 ? kind.replace(/s$/, "") : kind}`);
+    return parts.length === 0 ? "nothing" : parts.join(", ");
 }

@@ -111,7 +111,7 @@ export async function startPostgres(opts: { binDir: string; password?: string; q
         }),
         psql(database, sql) {
             return execFileSync(path.join(PG_BIN, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", database, "-c", sql], {
-                env: { ...process.env, ...cluster.env(database) },
+                env: { PATH: process.env.PATH ?? "", LANG: "C.UTF-8", ...cluster.env(database) },
                 stdio: ["ignore", "pipe", "pipe"],
                 maxBuffer: 64 * 1024 * 1024,
             }).toString().trim();

@@ -14,6 +14,7 @@ import { BackupEntry, listBackups } from "./catalog";
 import { JobError, Logger } from "./log";
 import { checkSignature, Manifest, readManifestRaw } from "./manifest";
 import { isSafetyKey, manifestKey } from "./naming";
+import { onStop } from "./shutdown";
 import { Target } from "./targets";
 
 export interface Located {
@@ -155,7 +156,12 @@ const execFileP = promisify(execFile);
 export async function fetchVerified(located: Located, workDir: string | undefined): Promise<Fetched> {
     const { target, entry, manifest } = located;
     const dir = mkdtempSync(path.join(workDir ?? os.tmpdir(), "kx-fetch-"));
-    const cleanup = () => rmSync(dir, { recursive: true, force: true });
+    // Removed on a stop too (SIGTERM mid-download): a download never outlives the job.
+    const release = onStop(`remove the download of ${entry.key}`, () => rmSync(dir, { recursive: true, force: true }));
+    const cleanup = () => {
+        rmSync(dir, { recursive: true, force: true });
+        release();
+    };
     try {
         const file = path.join(dir, path.basename(entry.key));
         const hash = createHash("sha256");

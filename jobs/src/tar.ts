@@ -7,9 +7,13 @@
 
 export interface TarEntry {
     name: string;
-    type: "file" | "directory" | "symlink" | "hardlink" | "other";
+    type: "file" | "directory" | "symlink" | "hardlink" | "char-device" | "block-device" | "fifo" | "other";
     linkname: string;
+    /** Permission bits, setuid/setgid/sticky included. */
+    mode: number;
 }
+
+const TYPES: Record<string, TarEntry["type"]> = { "0": "file", "7": "file", "5": "directory", "2": "symlink", "1": "hardlink", "3": "char-device", "4": "block-device", "6": "fifo" };
 
 /** Receives each entry and, for regular files, their bytes in order. */
 export interface TarVisitor {
@@ -131,11 +135,12 @@ export class TarHeaderReader {
         }
         const prefix = header.subarray(257, 262).toString() === "ustar" ? cString(header, 345, 155) : "";
         const shortName = cString(header, 0, 100);
-        const type: TarEntry["type"] = flag === "0" || flag === "7" ? "file" : flag === "5" ? "directory" : flag === "2" ? "symlink" : flag === "1" ? "hardlink" : "other";
+        const type = TYPES[flag] ?? "other";
         const entry: TarEntry = {
             name: this.pax.path ?? this.longName ?? (prefix ? `${prefix}/${shortName}` : shortName),
             type,
             linkname: this.pax.linkpath ?? this.longLink ?? cString(header, 157, 100),
+            mode: octal(header, 100, 8) & 0o7777,
         };
         this.entries.push(entry);
         this.longName = undefined;

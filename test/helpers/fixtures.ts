@@ -56,3 +56,79 @@ SELECT n.nspname || '.' || c.relname AS t
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 ORDER BY 1`;
+
+/** The roles of a cluster holding RICH_DATABASE: a login owner, groups, a member, settings. */
+export const RICH_ROLES = `
+CREATE ROLE exchange LOGIN PASSWORD 'not-in-any-backup';
+CREATE ROLE app_reader NOLOGIN;
+CREATE ROLE "Report Users" NOLOGIN;
+CREATE ROLE auditor LOGIN CONNECTION LIMIT 2;
+CREATE ROLE lo_keeper NOLOGIN;
+GRANT app_reader TO auditor;
+ALTER ROLE exchange SET statement_timeout = '30s';
+COMMENT ON ROLE exchange IS 'the application''s login';
+CREATE DATABASE rich OWNER exchange TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C.UTF-8';
+ALTER DATABASE rich SET "TimeZone" TO 'Europe/Berlin';
+ALTER DATABASE rich SET work_mem TO '8MB';
+ALTER ROLE app_reader IN DATABASE rich SET search_path TO ledger, public;
+COMMENT ON DATABASE rich IS 'ledger of the exchange';
+REVOKE CONNECT, TEMPORARY ON DATABASE rich FROM PUBLIC;
+GRANT CONNECT ON DATABASE rich TO app_reader, exchange;
+`;
+
+/**
+ * A database exercising what a whole-database restore must carry besides rows: several schemas,
+ * ICU collation (sort order), row-level security policies naming roles, grants and default
+ * privileges, a foreign server with a user mapping, large objects, sequences (called and not),
+ * a materialized view, backslashes in data and code, a table owned by a role whose name holds a
+ * space, a large object owned by a role named nowhere else. Run inside "rich" (see RICH_ROLES).
+ */
+export const RICH_DATABASE = String.raw`
+CREATE EXTENSION postgres_fdw;
+CREATE SCHEMA ledger AUTHORIZATION exchange;
+CREATE SCHEMA reporting AUTHORIZATION exchange;
+CREATE SCHEMA "we.ird";
+CREATE TYPE ledger.kind AS ENUM ('credit', 'debit');
+SET ROLE exchange;
+CREATE TABLE public.accounts (id bigserial PRIMARY KEY, name text NOT NULL, opened date);
+CREATE TABLE ledger.entries (id bigserial PRIMARY KEY, account_id bigint REFERENCES public.accounts(id), kind ledger.kind, amount numeric(20, 8), memo text);
+ALTER TABLE ledger.entries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readers ON ledger.entries FOR SELECT TO app_reader, "Report Users" USING (amount > 0);
+CREATE POLICY writers ON ledger.entries FOR ALL TO exchange USING (true) WITH CHECK (amount IS NOT NULL);
+GRANT USAGE ON SCHEMA ledger TO app_reader;
+GRANT SELECT ON ledger.entries TO app_reader;
+GRANT SELECT (id, name) ON public.accounts TO "Report Users";
+ALTER DEFAULT PRIVILEGES IN SCHEMA reporting GRANT SELECT ON TABLES TO app_reader;
+CREATE TABLE reporting.daily (day date PRIMARY KEY, total numeric);
+CREATE SEQUENCE public.invoice_seq START 1000;
+SELECT setval('public.invoice_seq', 4242);
+CREATE SEQUENCE public.never_used;
+CREATE MATERIALIZED VIEW reporting.balances AS SELECT account_id, sum(amount) AS total FROM ledger.entries GROUP BY account_id;
+CREATE FUNCTION public.escape_me() RETURNS text LANGUAGE plpgsql AS $f$ BEGIN RETURN E'C:\\tmp\\! not a command'; END $f$;
+RESET ROLE;
+CREATE TABLE "we.ird"."T" (id int PRIMARY KEY, path text);
+CREATE TABLE reporting.weekly (week int PRIMARY KEY, total numeric);
+ALTER TABLE reporting.weekly OWNER TO "Report Users";
+CREATE SERVER remote_ledger FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'ledger.internal', dbname 'ledger');
+CREATE USER MAPPING FOR app_reader SERVER remote_ledger OPTIONS (user 'reader');
+INSERT INTO public.accounts (name, opened) SELECT (ARRAY['Zoë', 'zebra', 'Äpfel', 'apple', 'Øre', 'oar'])[1 + g % 6] || ' ' || g, DATE '2026-01-01' + g FROM generate_series(1, 300) g;
+INSERT INTO ledger.entries (account_id, kind, amount, memo) SELECT 1 + g % 300, (ARRAY['credit', 'debit']::ledger.kind[])[1 + g % 2], (g - 500) / 7.0, E'back\\slash\t' || g FROM generate_series(1, 1000) g;
+INSERT INTO "we.ird"."T" VALUES (1, E'C:\\Users\\x'), (2, NULL);
+INSERT INTO reporting.weekly SELECT g, g * 70 FROM generate_series(1, 5) g;
+INSERT INTO reporting.daily SELECT DATE '2026-01-01' + g, g * 10 FROM generate_series(0, 30) g;
+REFRESH MATERIALIZED VIEW reporting.balances;
+SELECT lo_from_bytea(70001, 'the first large object');
+SELECT lo_from_bytea(70002, decode(repeat('00ff', 5000), 'hex'));
+ALTER LARGE OBJECT 70001 OWNER TO exchange;
+ALTER LARGE OBJECT 70002 OWNER TO lo_keeper;
+COMMENT ON LARGE OBJECT 70001 IS 'a scanned contract';
+GRANT SELECT ON LARGE OBJECT 70002 TO app_reader;
+`;
+
+/** The database's own properties, as one comparable text (owner, encoding, locale, settings, comment, ACL). */
+export const DATABASE_PROPERTIES = `
+SELECT concat_ws(' | ', pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datlocprovider, d.datcollate, d.datctype, d.daticulocale,
+    d.datconnlimit, d.datacl::text, shobj_description(d.oid, 'pg_database'),
+    (SELECT string_agg(coalesce(r.rolname, '*') || '=' || array_to_string(s.setconfig, ','), '; ' ORDER BY r.rolname)
+       FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = d.oid))
+FROM pg_database d WHERE d.datname = current_database()`;

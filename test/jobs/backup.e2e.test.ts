@@ -113,14 +113,14 @@ describe("backup to local, S3 and Azure at once", () => {
         expectNoSecrets(result);
     });
 
-    it("names the dump as the runbook does, with a manifest beside it on every target", async () => {
+    it("names the dump as the runbook does, with a manifest and the globals beside it on every target", async () => {
         const files = localFiles(prefix);
-        expect(files).toHaveLength(2);
+        expect(files).toHaveLength(3);
         const dump = files.find((f) => f.endsWith(".dump"))!;
         expect(dump).toMatch(/^kx_e2e\/kx_e2e-\d{8}-\d{6}-[0-9a-f]{6}\.dump$/);
-        expect(files).toContain(`${dump}.manifest.json`);
-        expect((await s3Keys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.manifest.json`]);
-        expect((await azureKeys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.manifest.json`]);
+        expect(files.sort()).toEqual([dump, `${dump}.globals.sql`, `${dump}.manifest.json`]);
+        expect((await s3Keys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.globals.sql`, `full/${dump}.manifest.json`]);
+        expect((await azureKeys(prefix)).sort()).toEqual([`full/${dump}`, `full/${dump}.globals.sql`, `full/${dump}.manifest.json`]);
         manifest = JSON.parse(readFileSync(path.join(work, prefix, `${dump}.manifest.json`), "utf8"));
     });
 
@@ -203,6 +203,13 @@ describe("the runbook's variants", () => {
         expect(countsOf(m)).toEqual({});
         restoreInto(path.join(work, "schema", m.key), "restored_schema");
         expect(pg.psql("restored_schema", "SELECT count(*) FROM accounts")).toBe("0");
+    });
+
+    it("selected tables: a name that matches nothing fails the backup instead of leaving the table out", async () => {
+        const r = await runCli(["backup", "--table", "orders", "--table", "\"Orders\"", "--no-prune"], { ...pg.env(DB), BACKUP_LOCAL_DIR: localDir("nomatch") });
+        expect(r.code).toBe(1);
+        expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toMatch(/no matching tables were found for pattern "\\"Orders\\""|no matching tables/);
+        expect(localFiles("nomatch").filter((f) => f.endsWith(".manifest.json"))).toEqual([]);
     });
 
     it("selected tables: only those, counted", async () => {

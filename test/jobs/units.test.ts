@@ -70,7 +70,7 @@ describe("pg_dump arguments", () => {
     });
     it("the runbook's variants", () => {
         expect(pgDumpArgs(settings({ BACKUP_FORMAT: "directory", BACKUP_JOBS: "4" }), { schemaOnly: true, dataOnly: false, tables: ["wallets", "orders"] }, undefined, "/tmp/d"))
-            .toEqual(["--no-password", "--dbname", "kong", "--format", "directory", "--jobs", "4", "--file", "/tmp/d", "--schema-only", "--table", "wallets", "--table", "orders"]);
+            .toEqual(["--no-password", "--dbname", "kong", "--format", "directory", "--jobs", "4", "--file", "/tmp/d", "--schema-only", "--table", "wallets", "--table", "orders", "--strict-names"]);
     });
     it("passes credentials by environment only", () => {
         const s = settings({ PGPASSWORD: "pw", PGUSER: "kong", PGHOST: "kong-database" });

@@ -55,9 +55,16 @@ describe("configuration export CronJob", () => {
         expect(p.volumes.some((v: any) => v.persistentVolumeClaim)).toBe(false);
     });
 
-    it("is kept indefinitely: no lifecycle rule for its prefix", () => {
+    it("is kept indefinitely: S3 only aborts its abandoned uploads and expires deleted versions; Azure deletes nothing", () => {
         const s3 = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", (r) => !r.name.includes("replica"));
-        expect(s3.inputs.rules.map((r: any) => r.filter.prefix)).not.toContain("krystalinex/k8s-config/");
+        const rule = s3.inputs.rules.find((r: any) => r.filter.prefix === "krystalinex/k8s-config/");
+        expect(rule).toEqual({
+            id: "clean-up-k8s-config",
+            status: "Enabled",
+            filter: { prefix: "krystalinex/k8s-config/" },
+            noncurrentVersionExpiration: { noncurrentDays: 7 },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+        });
         const az = run.one("azure-native:storage:ManagementPolicy");
         expect(JSON.stringify(az.inputs.policy.rules)).not.toContain("k8s-config");
     });
@@ -72,11 +79,55 @@ describe("configuration export CronJob", () => {
         expect(binding.inputs.roleRef).toMatchObject({ kind: "Role" });
     });
 
-    it("reaches the clouds with the same identity: IRSA trust and Azure federation for both ServiceAccounts", () => {
-        const trust = run.one("aws:iam/role:Role", (r) => r.name.includes("job-role")).inputs.assumeRolePolicy;
-        expect(trust).toContain("system:serviceaccount:krystalinex:kx-backup\"");
-        expect(trust).toContain("system:serviceaccount:krystalinex:kx-backup-config");
-        const subjects = run.byType("azure-native:managedidentity:FederatedIdentityCredential").map((f) => f.inputs.subject).sort();
-        expect(subjects).toEqual(["system:serviceaccount:krystalinex:kx-backup", "system:serviceaccount:krystalinex:kx-backup-config"]);
+    it("reaches the clouds with its own identities, trusted for its own ServiceAccount only, through the cluster's one issuer", () => {
+        const trust = (id: string) => JSON.parse(run.one("aws:iam/role:Role", (r) => r.name === `kx-s3-${id}-role`).inputs.assumeRolePolicy);
+        const issuer = "oidc.eks.eu-west-1.amazonaws.com/id/5F1A3B7C9D2E4F60718293A4B5C6D7E8";
+        for (const [id, sa] of [["jobs", "kx-backup"], ["config", "kx-backup-config"]]) {
+            expect(trust(id).Statement).toEqual([{
+                Effect: "Allow",
+                Principal: { Federated: `arn:aws:iam::210987654321:oidc-provider/${issuer}` },
+                Action: "sts:AssumeRoleWithWebIdentity",
+                Condition: { StringEquals: { [`${issuer}:aud`]: "sts.amazonaws.com", [`${issuer}:sub`]: `system:serviceaccount:krystalinex:${sa}` } },
+            }]);
+        }
+        const federations = run.byType("azure-native:managedidentity:FederatedIdentityCredential");
+        expect(federations.map((f) => [f.inputs.resourceName, f.inputs.subject]).sort()).toEqual([
+            ["kx-azure-config-identity", "system:serviceaccount:krystalinex:kx-backup-config"],
+            ["kx-azure-jobs-identity", "system:serviceaccount:krystalinex:kx-backup"],
+        ]);
+        // One issuer for both clouds: the one the IAM trust names.
+        expect(new Set(federations.map((f) => f.inputs.issuer))).toEqual(new Set([`https://${issuer}`]));
+    });
+
+    it("creates the federated credentials one after another: Azure refuses concurrent writes (409)", () => {
+        const federations = run.byType("azure-native:managedidentity:FederatedIdentityCredential");
+        expect(federations).toHaveLength(2);
+        expect(federations[0].opts.dependencies).not.toContain(federations[1].opts.urn);
+        expect(federations[1].opts.dependencies).toContain(federations[0].opts.urn);
+    });
+
+    it("limits each Azure identity to its own folders with a role condition", () => {
+        const assignment = (id: string) => run.one("azure-native:authorization:RoleAssignment", (r) => r.name === `kx-azure-${id}-blob-contributor`).inputs;
+        const jobs = assignment("jobs");
+        expect(jobs.conditionVersion).toBe("2.0");
+        for (const folder of ["crypto_exchange", "kong", "goalert", "kyc-documents"]) {
+            expect(jobs.condition).toContain(`StringStartsWith 'krystalinex/${folder}/'`);
+        }
+        expect(jobs.condition).not.toContain("k8s-config");
+        const exportOnly = assignment("config");
+        expect(exportOnly.condition.match(/StringStartsWith '([^']+)'/g)).toEqual([
+            "StringStartsWith 'krystalinex/k8s-config/'",
+            "StringStartsWith 'krystalinex/k8s-config/'",
+        ]);
+    });
+
+    it("runs the configuration export as its own ServiceAccount with its own cloud identity", () => {
+        const p = pod("kx-backup-archive-k8s-config");
+        expect(p.serviceAccountName).toBe("kx-backup-config");
+        const sa = run.one("kubernetes:core/v1:ServiceAccount", (r) => r.inputs.metadata.name === "kx-backup-config").inputs.metadata.annotations;
+        expect(sa["eks.amazonaws.com/role-arn"]).toMatch(/role\/kx-s3-config-role$/);
+        expect(sa["azure.workload.identity/client-id"]).toBe("client-id-of-kx-azure-config-identity");
+        // The volume archive, like the database jobs, runs as the jobs' identity.
+        expect(pod("kx-backup-archive-kyc-documents").serviceAccountName).toBe("kx-backup");
     });
 });

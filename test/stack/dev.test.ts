@@ -14,5 +14,6 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         replica: false,
         irsa: false,
         builtImage: false,
+        alerts: false,
     });
 });

@@ -14,5 +14,6 @@ describe("prod stack (Pulumi.prod.yaml)", () => {
         replica: true,
         irsa: true,
         builtImage: true,
+        alerts: true,
     });
 });

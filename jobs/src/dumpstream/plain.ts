@@ -94,6 +94,8 @@ export class PlainDumpReader implements DumpReader {
     private largeObjects = 0;
     private standardStrings = true;
     private complete = false;
+    private restrictKey: string | undefined;
+    private unrestricted = false;
 
     async push(chunk: Buffer): Promise<void> {
         let pos = 0;
@@ -203,6 +205,7 @@ export class PlainDumpReader implements DumpReader {
                 }
                 if (c === "\\") {
                     // A psql meta-command (\connect, \restrict, \unrestrict): the whole line.
+                    this.metaCommand(line.slice(i).trim());
                     return;
                 }
                 if (!line.startsWith("/*", i)) {
@@ -254,6 +257,19 @@ export class PlainDumpReader implements DumpReader {
         this.take(line, n);
     }
 
+    /**
+     * pg_dump (since 17.6, 16.10, 15.14, ...) opens a plain dump with `\restrict KEY` and closes it
+     * with `\unrestrict KEY` after the closing comment: when it opened so, it must close so.
+     */
+    private metaCommand(cmd: string): void {
+        const m = /^\\(restrict|unrestrict)\s+(\S+)$/.exec(cmd);
+        if (m?.[1] === "restrict") {
+            this.restrictKey = m[2];
+        } else if (m?.[1] === "unrestrict" && m[2] === this.restrictKey) {
+            this.unrestricted = true;
+        }
+    }
+
     /** Keeps the text of a statement whose text matters (COPY, the string mode) up to `to` on this line. */
     private take(line: string, to: number): void {
         if (this.statement !== undefined && !this.atStatementStart) {
@@ -295,7 +311,7 @@ export class PlainDumpReader implements DumpReader {
         if (this.mode === "copy") {
             throw new DumpFormatError(`the dump stops inside the data of ${this.copy!.label}: its output was cut short`);
         }
-        if (this.lex.kind !== "none" || !this.complete || this.lineLength > 0) {
+        if (this.lex.kind !== "none" || !this.complete || this.lineLength > 0 || (this.restrictKey !== undefined && !this.unrestricted)) {
             throw new DumpFormatError(`the plain dump ends before pg_dump's closing line ("${DONE_COMMENT}"): its output was cut short`);
         }
         return { format: "plain", tables: this.tables, largeObjects: this.largeObjects };

@@ -1,0 +1,194 @@
+/**
+ * Checking a restored database against its backup: row counts (the manifest's snapshot), the
+ * schema and the database's own properties (a `pg_dump --schema-only --create` of the restored
+ * database against the dump's own text), sequences' values, large objects. Each check says what
+ * it compared; none copies row data into its message.
+ */
+import { Client } from "pg";
+import { sqlTable } from "../db";
+import { Manifest, tableLabel } from "../manifest";
+import { ClientTools } from "../pgtools";
+import { Settings } from "../settings";
+import { isKeyword, splitStatements } from "./sqlLexer";
+import { toolText } from "./tools";
+
+export type CheckName = "counts" | "schema" | "properties" | "sequences" | "large-objects";
+
+export interface CheckResult {
+    check: CheckName;
+    ok: boolean;
+    /** True when the check could not run for this backup (the detail says why). */
+    skipped?: boolean;
+    detail: string;
+}
+
+/** What the backup says the restored database must hold, read from the dump before the restore. */
+export interface Expected {
+    /** `pg_restore --schema-only --create` of the dump, or undefined (plain format). */
+    schemaSql?: string;
+    /** How the dump writes the database's name (see normalizeSchema). */
+    databaseText?: string;
+    /** Why the schema cannot be compared, when it cannot. */
+    schemaSkip?: string;
+    sequences?: SequenceValue[];
+    largeObjects?: string[];
+}
+
+export interface SequenceValue {
+    /** The sequence as pg_dump names it in setval(): a qualified, quoted-where-needed name. */
+    name: string;
+    value: string;
+    called: boolean;
+}
+
+/** The setval() calls of pg_restore's output for SEQUENCE SET entries. Pure. */
+export function parseSequenceValues(sql: string): SequenceValue[] {
+    return splitStatements(sql).flatMap((s) => {
+        const t = s.tokens;
+        const setval = t.findIndex((x) => isKeyword(x, "setval"));
+        if (!isKeyword(t[0], "select") || setval < 0) {
+            return [];
+        }
+        const args = t.slice(setval + 2).filter((x) => !(x.t === "op"));
+        const [name, value, called] = args;
+        if (name?.t !== "string" || value?.t !== "num") {
+            return [];
+        }
+        return [{ name: name.v.replace(/''/g, "'"), value: value.v, called: !called || isKeyword(called, "true") }];
+    });
+}
+
+/** Lines of a schema dump that must match: no comments, blank or psql lines, the database's name neutral. Pure. */
+export function normalizeSchema(sql: string, databaseText: string): string[] {
+    const name = new RegExp(`\\bDATABASE ${databaseText.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=[\\s;]|$)`, "g");
+    return sql
+        .split("\n")
+        .map((l) => l.replace(/\s+$/, ""))
+        .filter((l) => l !== "" && !l.startsWith("--") && !/^\\(restrict|unrestrict|connect)\b/.test(l) && !/^REFRESH MATERIALIZED VIEW /.test(l))
+        .map((l) => l.replace(name, "DATABASE <db>"))
+        // pg_dump lists a policy's roles in catalog order, which follows their OIDs: the order the
+        // roles were created on that server, not a property of the policy.
+        .map((l) => l.replace(/^(CREATE POLICY .*? TO )(.+?)( USING \(| WITH CHECK \(|;$)/, (_m, head: string, roles: string, tail: string) => `${head}${roles.split(", ").sort().join(", ")}${tail}`));
+}
+
+/** Lines of `a` not in `b`, as a multiset difference (order differences from OID ties are not differences). Pure. */
+export function missingLines(a: readonly string[], b: readonly string[]): string[] {
+    const left = new Map<string, number>();
+    for (const l of b) {
+        left.set(l, (left.get(l) ?? 0) + 1);
+    }
+    const out: string[] = [];
+    for (const l of a) {
+        const n = left.get(l) ?? 0;
+        if (n > 0) {
+            left.set(l, n - 1);
+        } else {
+            out.push(l);
+        }
+    }
+    return out;
+}
+
+const isProperty = (l: string) => l.includes("DATABASE <db>");
+
+function describeDiff(what: string, missing: string[], extra: string[]): CheckResult["detail"] {
+    const first = missing[0] !== undefined ? `missing: ${missing[0].slice(0, 160)}` : `unexpected: ${extra[0].slice(0, 160)}`;
+    return `${what} differ${what.endsWith("s") ? "" : "s"} from the dump: ${missing.length} line(s) missing, ${extra.length} unexpected; first ${first}`;
+}
+
+/** Schema and database properties: the restored database dumped again, against the dump. */
+export async function compareSchema(tools: ClientTools, server: Settings, database: string, expected: Expected): Promise<CheckResult[]> {
+    if (!expected.schemaSql || !expected.databaseText) {
+        const detail = expected.schemaSkip ?? "not compared";
+        return [{ check: "schema", ok: true, skipped: true, detail }, { check: "properties", ok: true, skipped: true, detail }];
+    }
+    const actualSql = await toolText(tools, "pg_dump", ["--schema-only", "--create", "--no-password", "--dbname", database], { ...server, pgDatabase: database }, `pg_dump --schema-only of ${database}`);
+    const want = normalizeSchema(expected.schemaSql, expected.databaseText);
+    const got = normalizeSchema(actualSql, database);
+    const results: CheckResult[] = [];
+    for (const [check, pick, what] of [["properties", isProperty, "database properties"], ["schema", (l: string) => !isProperty(l), "schema"]] as const) {
+        const missing = missingLines(want.filter(pick), got.filter(pick));
+        const extra = missingLines(got.filter(pick), want.filter(pick));
+        const lines = want.filter(pick).length;
+        results.push(missing.length + extra.length === 0
+            ? { check, ok: true, detail: `${lines} line(s) of ${what} identical to the dump's` }
+            : { check, ok: false, detail: describeDiff(what, missing, extra) });
+    }
+    return results;
+}
+
+/** Row counts of every table against the manifest's snapshot. */
+export async function compareCounts(client: Client, manifest: Manifest): Promise<CheckResult> {
+    if (manifest.counts.method === "none") {
+        return { check: "counts", ok: true, skipped: true, detail: "the backup records no row counts (schema-only or adopted)" };
+    }
+    const wrong: string[] = [];
+    for (const t of manifest.tables) {
+        const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`).catch((e: Error) => {
+            wrong.push(`${tableLabel(t)}: ${e.message}`);
+            return undefined;
+        });
+        if (r && Number(r.rows[0].n) !== t.rows) {
+            wrong.push(`${tableLabel(t)}: ${r.rows[0].n} rows, manifest says ${t.rows}`);
+        }
+    }
+    return wrong.length > 0
+        ? { check: "counts", ok: false, detail: `row counts differ from the backup's snapshot: ${wrong.join("; ")}` }
+        : { check: "counts", ok: true, detail: `${manifest.tables.length} table(s) match the snapshot's counts` };
+}
+
+/** Sequences' values against the dump's setval() calls. */
+export async function compareSequences(client: Client, expected: SequenceValue[] | undefined): Promise<CheckResult> {
+    if (!expected) {
+        return { check: "sequences", ok: true, skipped: true, detail: "not compared for plain-format backups" };
+    }
+    const wrong: string[] = [];
+    for (const s of expected) {
+        const r = await client.query<{ v: string | null }>("SELECT pg_sequence_last_value($1::regclass)::text AS v", [s.name]).catch((e: Error) => {
+            wrong.push(`${s.name}: ${e.message}`);
+            return undefined;
+        });
+        const want = s.called ? s.value : null;
+        if (r && r.rows[0].v !== want) {
+            wrong.push(`${s.name}: ${r.rows[0].v ?? "not called"}, the dump says ${want ?? "not called"}`);
+        }
+    }
+    return wrong.length > 0
+        ? { check: "sequences", ok: false, detail: `sequence values differ: ${wrong.join("; ")}` }
+        : { check: "sequences", ok: true, detail: `${expected.length} sequence value(s) match` };
+}
+
+/** Large objects: the same OIDs as the dump's (or the manifest's count). */
+export async function compareLargeObjects(client: Client, expected: string[] | undefined, manifest: Manifest): Promise<CheckResult> {
+    const r = await client.query<{ oid: string }>("SELECT oid::text FROM pg_largeobject_metadata ORDER BY oid");
+    const got = r.rows.map((x) => x.oid);
+    if (expected) {
+        const missing = expected.filter((o) => !got.includes(o));
+        const extra = got.filter((o) => !expected.includes(o));
+        return missing.length + extra.length === 0
+            ? { check: "large-objects", ok: true, detail: `${got.length} large object(s), the dump's OIDs` }
+            : { check: "large-objects", ok: false, detail: `large objects differ: ${missing.length} missing, ${extra.length} unexpected (dump has ${expected.length})` };
+    }
+    const count = manifest.counts.largeObjects;
+    if (count === undefined) {
+        return { check: "large-objects", ok: true, skipped: true, detail: `${got.length} large object(s); the backup records no count to compare` };
+    }
+    return got.length === count
+        ? { check: "large-objects", ok: true, detail: `${got.length} large object(s), as the manifest says` }
+        : { check: "large-objects", ok: false, detail: `${got.length} large object(s), the manifest says ${count}` };
+}
+
+/** Every comparison of a restored database with its backup, in order. */
+export async function compareRestored(server: Settings, database: string, p: { tools: ClientTools; expected: Expected; located: { manifest: Manifest } }, connectTo: (db: string) => Promise<Client>): Promise<CheckResult[]> {
+    const results: CheckResult[] = [];
+    const c = await connectTo(database);
+    try {
+        results.push(await compareCounts(c, p.located.manifest));
+        results.push(...(await compareSchema(p.tools, server, database, p.expected)));
+        results.push(await compareSequences(c, p.expected.sequences));
+        results.push(await compareLargeObjects(c, p.expected.largeObjects, p.located.manifest));
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+    return results;
+}

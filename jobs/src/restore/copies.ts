@@ -1,0 +1,91 @@
+/**
+ * Every copy of a backup is checked: each target's copy is streamed through sha256 against its
+ * manifest (cheap: nothing is written), and one copy is test-restored, rotating through the
+ * targets across runs: the copy whose last test-restore is oldest (never first), read from the
+ * `.verify.json` records, so the order holds whatever the verify schedule.
+ */
+import { createHash } from "crypto";
+import { Transform } from "stream";
+import { pipeline } from "stream/promises";
+import { Writable } from "stream";
+import { listBackups, VERIFY_SUFFIX } from "../catalog";
+import { locate, Located, LocateOptions } from "../fetch";
+import { JobError } from "../log";
+import { readText, Target } from "../targets";
+
+export interface CopyCheck {
+    target: string;
+    ok: boolean;
+    detail: string;
+}
+
+/** Streams one copy through sha256 and compares it with that target's manifest. */
+export async function hashCopy(located: Located): Promise<CopyCheck> {
+    const { target, entry, manifest } = located;
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+        await pipeline(
+            await target.get(entry.key),
+            new Transform({
+                transform(chunk: Buffer, _enc, cb) {
+                    hash.update(chunk);
+                    size += chunk.length;
+                    cb();
+                },
+            }),
+            new Writable({ write: (_c, _e, cb) => cb() }),
+        );
+    } catch (e) {
+        return { target: target.kind, ok: false, detail: `cannot read ${entry.key}: ${(e as Error).message}` };
+    }
+    const sha256 = hash.digest("hex");
+    if (size !== manifest.size) {
+        return { target: target.kind, ok: false, detail: `size mismatch: stored ${size} bytes, manifest says ${manifest.size} (truncated or replaced)` };
+    }
+    if (sha256 !== manifest.sha256) {
+        return { target: target.kind, ok: false, detail: `checksum mismatch: sha256 ${sha256} ≠ manifest ${manifest.sha256} (corrupted)` };
+    }
+    return { target: target.kind, ok: true, detail: `sha256 ${sha256.slice(0, 16)}… matches` };
+}
+
+/** Finds the same backup (by name) on another target and checks its copy there. */
+export async function checkCopy(target: Target, database: string, key: string, o: LocateOptions): Promise<{ check: CopyCheck; located?: Located }> {
+    const name = key.slice(database.length + 1);
+    try {
+        const located = await locate(target, database, name, o);
+        return { check: await hashCopy(located), located };
+    } catch (e) {
+        return { check: { target: target.kind, ok: false, detail: e instanceof JobError ? e.message : (e as Error).message } };
+    }
+}
+
+export interface RestoreRecord {
+    /** The target whose copy was test-restored. */
+    target: string;
+    finishedAt: string;
+}
+
+/**
+ * Which target's copy to test-restore: the one whose last test-restore is oldest; one never
+ * tested comes first; ties go to the configured order (local, s3, azure). Pure.
+ */
+export function rotationTarget(kinds: readonly string[], history: readonly RestoreRecord[]): string {
+    const last = (k: string) => Math.max(-1, ...history.filter((h) => h.target === k).map((h) => Date.parse(h.finishedAt) || 0));
+    return [...kinds].sort((a, b) => last(a) - last(b) || kinds.indexOf(a) - kinds.indexOf(b))[0];
+}
+
+/** The newest test-restores recorded on the targets (`.verify.json` beside the newest verified backups). */
+export async function restoreHistory(targets: readonly Target[], database: string): Promise<RestoreRecord[]> {
+    const seen = new Map<string, RestoreRecord>();
+    for (const t of targets) {
+        const verified = (await listBackups(t, database).catch(() => [])).filter((e) => e.verified).slice(0, targets.length + 1);
+        for (const e of verified) {
+            const record = await readText(t, `${e.key}${VERIFY_SUFFIX}`).then((x) => JSON.parse(x) as Partial<RestoreRecord>).catch(() => undefined);
+            if (typeof record?.target === "string" && typeof record.finishedAt === "string") {
+                seen.set(`${e.key}\u0000${record.target}\u0000${record.finishedAt}`, { target: record.target, finishedAt: record.finishedAt });
+            }
+        }
+    }
+    return [...seen.values()];
+}

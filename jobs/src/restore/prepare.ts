@@ -1,0 +1,89 @@
+/**
+ * Everything a restore learns from the backup before it touches a server: the table of contents,
+ * the database's own entries, the roles the dump names, and what the restored database must
+ * match (schema text, sequences' values, large objects). Read-only; the downloaded dump stays in
+ * the fetch directory (owner-only), and so do the lists written here.
+ */
+import { createReadStream, writeFileSync } from "fs";
+import * as path from "path";
+import { Fetched, Located } from "../fetch";
+import { JobError } from "../log";
+import { TocEntry } from "../manifest";
+import { ClientTools } from "../pgtools";
+import { Expected, parseSequenceValues } from "./compare";
+import { DatabaseDefinition, parseDatabaseEntries } from "./database";
+import { neededRoles, roleReferences } from "./roles";
+import { scriptStatements } from "./script";
+import { splitStatements } from "./sqlLexer";
+import { parseTocEntries } from "../toc";
+import { databaseEntries, largeObjectIds, useList } from "./toc";
+import { toolText } from "./tools";
+
+export interface Prepared {
+    located: Located;
+    fetched: Fetched;
+    tools: ClientTools;
+    plain: boolean;
+    /** Empty for plain-format backups. */
+    toc: TocEntry[];
+    /** The database's own entries; undefined for plain-format backups (they carry none). */
+    database?: DatabaseDefinition;
+    /** Every role the dump names. */
+    roles: string[];
+    expected: Expected;
+}
+
+/** Writes a pg_restore use-list (-L) beside the download (owner-only directory). */
+export function writeUseList(fetched: Fetched, name: string, entries: readonly TocEntry[]): string {
+    const file = path.join(path.dirname(fetched.input), `${name}.list`);
+    writeFileSync(file, useList(entries), { mode: 0o600 });
+    return file;
+}
+
+/** Reads a dump's table of contents (see toc.ts: the one place to read it from manifest.toc instead). */
+export async function readToc(tools: ClientTools, fetched: Fetched, located: Located): Promise<TocEntry[]> {
+    const list = await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${located.entry.key}`);
+    return parseTocEntries(list, located.manifest.globals?.roles);
+}
+
+export async function prepare(located: Located, fetched: Fetched, tools: ClientTools): Promise<Prepared> {
+    const key = located.entry.key;
+    if (located.manifest.format === "plain") {
+        const refs = new Set<string>();
+        await scriptStatements(createReadStream(fetched.input), { label: `plain backup ${key}` }, (tokens) => {
+            for (const r of roleReferences(tokens)) {
+                refs.add(r);
+            }
+        });
+        return {
+            located, fetched, tools, plain: true, toc: [], roles: [...refs].sort(),
+            expected: { schemaSkip: "plain-format backups carry no table of contents to compare with" },
+        };
+    }
+    const toc = await readToc(tools, fetched, located);
+    const pgRestore = (args: string[], what: string) => toolText(tools, "pg_restore", [...args, "--file", "-", fetched.input], undefined, `pg_restore ${what} of ${key}`);
+    const database = parseDatabaseEntries(await pgRestore(["--create", "--use-list", writeUseList(fetched, "database", databaseEntries(toc))], "--create (database entries)"));
+    const schemaSql = await pgRestore(["--schema-only", "--create"], "--schema-only");
+    // Large objects' owners and grants are not schema: read their entries apart (never their data).
+    const largeObjects = toc.filter((e) => e.desc === "BLOB" || e.desc === "BLOB METADATA" || (e.desc === "ACL" && e.name.startsWith("LARGE OBJECT")));
+    const largeObjectSql = largeObjects.length === 0 ? "" : await pgRestore(["--use-list", writeUseList(fetched, "large-objects", largeObjects)], "large object owners");
+    let roles: string[];
+    try {
+        roles = neededRoles([...splitStatements(schemaSql), ...splitStatements(largeObjectSql)]);
+    } catch (e) {
+        throw new JobError(`the schema of ${key}: ${(e as Error).message}`);
+    }
+    const sequenceSets = toc.filter((e) => e.desc === "SEQUENCE SET");
+    const sequences = sequenceSets.length === 0 ? [] : parseSequenceValues(await pgRestore(["--data-only", "--use-list", writeUseList(fetched, "sequences", sequenceSets)], "sequence values"));
+    const dumpMajor = Number(located.manifest.pgDump.version.split(".")[0]);
+    return {
+        located, fetched, tools, plain: false, toc, database, roles,
+        expected: {
+            ...(dumpMajor === tools.major
+                ? { schemaSql, databaseText: database.sourceText }
+                : { schemaSkip: `the dump was written by pg_dump ${located.manifest.pgDump.version}, the server's tools are ${tools.version}: their SQL differs in form` }),
+            sequences,
+            largeObjects: largeObjectIds(toc),
+        },
+    };
+}

@@ -1,0 +1,309 @@
+/**
+ * `kx-backup verify`: the runbook's monthly checklist (§7.1), automated. Checks every configured
+ * copy's sha256, then runs the restore that restore runs (build.ts: the dump's database
+ * properties, owners and privileges kept, after creating the backup's roles) into a scratch
+ * database on a server that is not production, and compares it with the backup: row counts,
+ * schema and database properties, sequences, large objects, integrity checks. So a backup
+ * verifies if and only if it restores. The scratch database (and any role made for it on a
+ * shared server) is always removed.
+ */
+import { Client } from "pg";
+import { VERIFY_SUFFIX } from "../catalog";
+import { connect, PG_VARS, sqlTable, VERIFY_VARS } from "../db";
+import { fetchVerified, Fetched, locate, Located, pickTarget } from "../fetch";
+import { fetchGlobals } from "../globals";
+import { formatDuration, JobError, Logger } from "../log";
+import { manifestKey } from "../naming";
+import { chooseTools, discoverTools } from "../pgtools";
+import { Settings } from "../settings";
+import { Target } from "../targets";
+import { buildDatabase, dropDatabase, dropOnStop } from "./build";
+import { loadChecks, runIntegrityChecks } from "./checks";
+import { CheckName, compareRestored } from "./compare";
+import { checkCopy, CopyCheck, restoreHistory, rotationTarget } from "./copies";
+import { prepare, Prepared } from "./prepare";
+import { createRoles, missingRoles, rolesToCreate } from "./roles";
+import { ScratchServer, scratchServer } from "./scratchServer";
+
+export type StepName = "exists" | "copies" | "checksum" | "readable" | "roles" | "restore" | CheckName | "integrity" | "connect" | "cleanup";
+
+export interface StepResult {
+    step: StepName;
+    ok: boolean;
+    /** The check could not run for this backup (the detail says why). */
+    skipped?: boolean;
+    detail: string;
+    durationMs: number;
+}
+
+export interface VerifyReport {
+    kind: "kx-backup/verify";
+    database: string;
+    key: string;
+    /** The target whose copy was test-restored. */
+    target: string;
+    ok: boolean;
+    startedAt: string;
+    finishedAt: string;
+    /** Measured RTO for this backup's size: the restore step's duration. */
+    restoreDurationMs?: number;
+    size?: number;
+    /** Every copy checked, the test-restored one included. */
+    copies: CopyCheck[];
+    /** Which comparisons ran, and which could not for this backup. */
+    checks: { ran: string[]; skipped: string[] };
+    steps: StepResult[];
+    failure?: string;
+}
+
+export interface VerifyOptions {
+    database: string;
+    backup: string;
+    /** Every configured target. */
+    targets: Target[];
+    /** Check and restore only this copy (`--from`). */
+    from?: string;
+}
+
+class Steps {
+    readonly list: StepResult[] = [];
+    current: StepName = "exists";
+    private t0 = Date.now();
+    constructor(private readonly log: Logger, private readonly database: string) {}
+
+    begin(step: StepName): void {
+        this.current = step;
+        this.t0 = Date.now();
+    }
+
+    record(ok: boolean, detail: string, skipped = false): void {
+        this.list.push({ step: this.current, ok, ...(skipped ? { skipped } : {}), detail, durationMs: Date.now() - this.t0 });
+        const say = ok ? (m: string, f: Record<string, unknown>) => this.log.info(m, f) : (m: string, f: Record<string, unknown>) => this.log.error(m, f);
+        say(`verify ${this.database}: ${this.current} ${ok ? (skipped ? "skipped" : "ok") : "FAILED"}: ${detail}`, { event: "verify.step", database: this.database, step: this.current, ok });
+        this.t0 = Date.now();
+    }
+}
+
+/** The copy to test-restore, found; and the other copies to hash. */
+async function chooseCopy(s: Settings, o: VerifyOptions, log: Logger): Promise<{ located: Located; others: Target[] }> {
+    // An anomalous backup (much smaller than the one before) is restorable and worth testing.
+    const opts = { signingKey: s.signingKey, log, allowAnomalous: true };
+    if (o.from !== undefined) {
+        return { located: await locate(pickTarget(o.targets, o.from), o.database, o.backup, opts), others: [] };
+    }
+    const kind = rotationTarget(o.targets.map((t) => t.kind), await restoreHistory(o.targets, o.database));
+    const first = o.targets.find((t) => t.kind === kind)!;
+    return { located: await locate(first, o.database, o.backup, opts), others: o.targets.filter((t) => t !== first) };
+}
+
+/** Creates the roles the backup needs on the scratch server; returns those created. */
+async function scratchRoles(admin: Client, p: Prepared, log: Logger): Promise<{ created: string[]; detail: string }> {
+    const missing = await missingRoles(admin, p.roles);
+    if (missing.length === 0) {
+        return { created: [], detail: p.roles.length ? `${p.roles.length} role(s) present` : "the backup names no roles" };
+    }
+    const globals = await fetchGlobals(p.located.target, p.located.manifest, log);
+    if (!globals || missing.some((r) => !globals.roles.some((g) => g.name === r))) {
+        // A backup older than stored globals: bare roles, so owners and grants can be restored.
+        const bare = missing.filter((r) => !globals?.roles.some((g) => g.name === r));
+        for (const r of bare) {
+            await admin.query(`CREATE ROLE "${r.replace(/"/g, '""')}" NOLOGIN`);
+        }
+        const rest = missing.filter((r) => !bare.includes(r));
+        if (globals && rest.length > 0) {
+            await createRoles(admin, rolesToCreate(rest, globals, new Set()), globals, log);
+        }
+        return { created: missing, detail: `created ${missing.length} role(s), ${bare.length} of them bare (not in the backup's globals): ${missing.join(", ")}` };
+    }
+    const existing = new Set((await admin.query<{ n: string }>("SELECT rolname AS n FROM pg_roles")).rows.map((r) => r.n));
+    const create = rolesToCreate(missing, globals, existing);
+    await createRoles(admin, create, globals, log);
+    return { created: create, detail: `created ${create.length} role(s) from the backup's globals: ${create.join(", ")}` };
+}
+
+export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Promise<VerifyReport> {
+    const started = new Date();
+    const steps = new Steps(log, o.database);
+    const report: VerifyReport = {
+        kind: "kx-backup/verify", database: o.database, key: "", target: "", ok: false,
+        startedAt: started.toISOString(), finishedAt: "", copies: [], checks: { ran: [], skipped: [] }, steps: steps.list,
+    };
+    let located: Located | undefined;
+    let fetched: Fetched | undefined;
+    let scratch: ScratchServer | undefined;
+    let admin: Client | undefined;
+    let scratchDb: string | undefined;
+    let releaseDb: (() => void) | undefined;
+    let roles: string[] = [];
+    try {
+        // 1. the backup exists, with its manifest, on the copy chosen for the restore test.
+        const chosen = await chooseCopy(s, o, log);
+        located = chosen.located;
+        report.key = located.entry.key;
+        report.size = located.manifest.size;
+        steps.record(true, `${located.entry.key} (${located.manifest.size} bytes) with manifest on ${located.target.kind}`);
+
+        // 2. every other copy: streamed through sha256 against its manifest.
+        steps.begin("copies");
+        const others = await Promise.all(chosen.others.map((t) => checkCopy(t, o.database, located!.entry.key, { signingKey: s.signingKey, log, allowAnomalous: true })));
+        report.copies.push(...others.map((x) => x.check));
+        if (others.length > 0) {
+            steps.record(others.every((x) => x.check.ok), others.map((x) => `${x.check.target}: ${x.check.detail}`).join("; "));
+        } else {
+            steps.record(true, o.from ? `only the copy on ${o.from} (--from)` : "one target configured", true);
+        }
+
+        // 3. the copy to restore is the one the manifest describes (else a good other copy is).
+        steps.begin("checksum");
+        try {
+            fetched = await fetchVerified(located, s.workDir);
+        } catch (e) {
+            report.copies.unshift({ target: located.target.kind, ok: false, detail: (e as Error).message });
+            const good = others.find((x) => x.check.ok && x.located);
+            if (!good) {
+                throw e;
+            }
+            steps.record(false, `${(e as Error).message}; restoring the good copy on ${good.check.target} instead`);
+            steps.begin("checksum");
+            located = good.located!;
+            fetched = await fetchVerified(located, s.workDir);
+        }
+        report.target = located.target.kind;
+        if (!report.copies.some((c) => c.target === located!.target.kind)) {
+            report.copies.unshift({ target: located.target.kind, ok: true, detail: `sha256 ${fetched.sha256.slice(0, 16)}… matches` });
+        }
+        steps.record(true, `sha256 ${fetched.sha256.slice(0, 16)}… matches on ${located.target.kind}`);
+
+        // 4. readable: its table of contents (or, for plain SQL, every statement: no meta-command).
+        steps.begin("readable");
+        const serverMajor = Math.floor(located.manifest.server.versionNum / 10000);
+        scratch = await scratchServer(s, serverMajor, log);
+        // BACKUP_PG_BIN_DIR when set; else the throwaway server's own tools match it best.
+        const available = discoverTools(s.pgBinDir);
+        const own = scratch.binDir && !s.pgBinDir ? [{ dir: scratch.binDir, major: serverMajor, version: String(serverMajor) }] : [];
+        const tools = chooseTools([...own, ...available], serverMajor, located.manifest.server.version);
+        const prepared = await prepare(located, fetched, tools);
+        steps.record(true, prepared.plain ? "plain SQL: every statement read, no psql meta-command" : `${prepared.toc.length} archive entries`);
+
+        // 5. the roles the backup needs, created from its globals (the scratch server has none).
+        steps.begin("roles");
+        const vars = scratch.shared ? VERIFY_VARS : PG_VARS;
+        admin = await connect(scratch.settings, "postgres", vars).catch((e) => {
+            throw new JobError(`verify server: ${(e as Error).message}`);
+        });
+        const made = await scratchRoles(admin, prepared, log);
+        roles = made.created;
+        steps.record(true, made.detail);
+
+        // 6. restore, as restore does.
+        steps.begin("restore");
+        scratchDb = `kx_verify_${o.database.toLowerCase().replace(/[^a-z0-9_]/g, "_")}_${Date.now().toString(36)}`.slice(0, 63);
+        releaseDb = dropOnStop(scratch.settings, scratchDb, vars);
+        report.restoreDurationMs = await buildDatabase(admin, scratch.settings, prepared, scratchDb, s.restoreJobs, log, vars);
+        steps.record(true, `restored into ${scratchDb} in ${formatDuration(report.restoreDurationMs)} (owners and privileges kept)`);
+
+        // 7. compare with the backup.
+        const results = await compareRestored(scratch.settings, scratchDb, prepared, (db) => connect(scratch!.settings, db, vars));
+        for (const r of results) {
+            steps.begin(r.check);
+            steps.record(r.ok, r.detail, r.skipped);
+            (r.skipped ? report.checks.skipped : report.checks.ran).push(r.check);
+        }
+        const wrong = results.filter((r) => !r.ok);
+        if (wrong.length > 0) {
+            steps.current = wrong[0].check;
+            throw new JobError(wrong.map((r) => r.detail).join("; "), 1);
+        }
+
+        const db = await connect(scratch.settings, scratchDb, vars);
+        try {
+            // 8. integrity checks: names and counts only in any message.
+            steps.begin("integrity");
+            const checks = loadChecks(s.verifyChecksFile, o.database);
+            const failed = await runIntegrityChecks(db, checks);
+            if (failed.length > 0) {
+                throw new JobError(`integrity check failed: ${failed.join("; ")}`);
+            }
+            report.checks.ran.push("integrity");
+            steps.record(true, checks.length ? `${checks.length} check(s) passed: ${checks.map((c) => c.name).join(", ")}` : "no checks configured for this database");
+
+            // 9. a new session reads every table.
+            steps.begin("connect");
+            for (const t of located.manifest.tables) {
+                await db.query(`SELECT * FROM ${sqlTable(t)} LIMIT 1`);
+            }
+            steps.record(true, `a new session read ${located.manifest.tables.length} tables`);
+        } finally {
+            await db.end().catch(() => undefined);
+        }
+        report.ok = true;
+    } catch (e) {
+        const message = (e as Error).message;
+        if (!steps.list.some((x) => x.step === steps.current && !x.ok)) {
+            steps.record(false, message);
+        }
+        report.failure = `${steps.current}: ${message}`;
+    } finally {
+        // 10. the scratch database (and roles made on a shared server) go, always.
+        steps.begin("cleanup");
+        const done: string[] = [];
+        try {
+            if (admin && scratchDb) {
+                await dropDatabase(admin, scratchDb);
+                done.push(`dropped ${scratchDb}`);
+            }
+            if (admin && scratch?.shared) {
+                for (const r of roles) {
+                    await admin.query(`DROP ROLE IF EXISTS "${r.replace(/"/g, '""')}"`);
+                }
+                if (roles.length) {
+                    done.push(`dropped role(s) ${roles.join(", ")}`);
+                }
+            }
+            releaseDb?.();
+            steps.record(true, done.length ? done.join("; ") : "nothing to drop");
+        } catch (e) {
+            steps.record(false, (e as Error).message);
+            report.ok = false;
+            report.failure ??= `cleanup: ${(e as Error).message}`;
+        }
+        await admin?.end().catch(() => undefined);
+        scratch?.release();
+        fetched?.cleanup();
+    }
+    return finish(report, o, located, log);
+}
+
+/** Judges the copies, records `.verify.json` beside each good copy, and logs the outcome. */
+async function finish(report: VerifyReport, o: VerifyOptions, located: Located | undefined, log: Logger): Promise<VerifyReport> {
+    report.finishedAt = new Date().toISOString();
+    const good = report.copies.filter((c) => c.ok).map((c) => c.target);
+    if (report.ok && located) {
+        // The restored copy passed everything: recorded beside each good copy (list and prune read it as "verified").
+        await record(report, o, located, good);
+    }
+    const bad = report.copies.filter((c) => !c.ok);
+    if (bad.length > 0) {
+        const copies = `${bad.map((c) => `the copy on ${c.target} is bad (${c.detail})`).join("; ")}; ` +
+            (good.length ? `a good copy is on ${good.join(", ")}: restore with --from ${good[0]}` : "no good copy was found");
+        report.failure = report.ok ? `copies: ${copies}` : `${report.failure}; also ${copies}`;
+        report.ok = false;
+    }
+    log.info(
+        report.ok
+            ? `verify ${o.database} ok: ${report.key} (${report.copies.length} cop${report.copies.length === 1 ? "y" : "ies"} checked) restored from ${report.target} in ${formatDuration(report.restoreDurationMs ?? 0)}; checks: ${report.checks.ran.join(", ")}`
+            : `verify ${o.database} FAILED: ${report.failure}`,
+        { event: "verify.done", database: o.database, key: report.key, ok: report.ok, restoreDurationMs: report.restoreDurationMs, target: report.target },
+    );
+    return report;
+}
+
+async function record(report: VerifyReport, o: VerifyOptions, located: Located, good: string[]): Promise<void> {
+    const body = `${JSON.stringify(report, null, 2)}\n`;
+    for (const t of o.targets.filter((x) => good.includes(x.kind))) {
+        await t.putSmall(`${located.entry.key}${VERIFY_SUFFIX}`, body).catch((e) => {
+            report.ok = false;
+            report.failure ??= `could not record the result beside ${manifestKey(located.entry.key)} on ${t.kind}: ${(e as Error).message}`;
+        });
+    }
+}

@@ -1,0 +1,102 @@
+/**
+ * Every copy is checked: verify without --from streams each target's copy through sha256, and
+ * test-restores one copy, rotating through the targets across runs (by the .verify.json
+ * records). A bad copy on one target fails verify, names it, and says which --from is good.
+ */
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PgCluster, S3Emulator, startPostgres, startS3 } from "../../jobs/dev/services";
+import { cryptoExchangeSql } from "../../jobs/dev/sample";
+import { logLines, runCli } from "../helpers/cli";
+
+let source: PgCluster;
+let verifier: PgCluster;
+let s3: S3Emulator;
+let work: string;
+const DB = "crypto_exchange";
+const PREFIX = "copies";
+
+beforeAll(async () => {
+    [source, verifier, s3] = await Promise.all([startPostgres(), startPostgres(), startS3()]);
+    work = mkdtempSync(path.join(os.tmpdir(), "kx-copies-"));
+    source.psql("postgres", `CREATE DATABASE ${DB}`);
+    source.psql(DB, cryptoExchangeSql(100));
+}, 120_000);
+
+afterAll(async () => {
+    source?.remove();
+    verifier?.remove();
+    await s3?.stop();
+    rmSync(work, { recursive: true, force: true });
+});
+
+function env(): Record<string, string> {
+    return {
+        ...source.env(DB),
+        BACKUP_LOCAL_DIR: path.join(work, "local"),
+        ...s3.env(),
+        BACKUP_S3_PREFIX: PREFIX,
+        VERIFY_PGHOST: "127.0.0.1",
+        VERIFY_PGPORT: String(verifier.port),
+        VERIFY_PGUSER: "postgres",
+        VERIFY_PGPASSWORD: verifier.password,
+    };
+}
+
+async function backup(): Promise<string> {
+    const r = await runCli(["backup", "--no-prune"], env());
+    expect(r.code, r.stderr).toBe(0);
+    return logLines(r.stderr).find((l) => l.event === "backup.done")!.key as string;
+}
+
+async function verify(...args: string[]) {
+    const r = await runCli(["verify", "--json", ...args], env());
+    return { ...r, report: r.stdout ? JSON.parse(r.stdout) : undefined, error: logLines(r.stderr).filter((l) => l.level === "error").at(-1)?.msg as string | undefined };
+}
+
+const client = () => new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
+
+describe("verify checks every copy", () => {
+    it("test-restores a different target's copy on each run, checking the others' sha256", async () => {
+        const key = await backup();
+        const targets: string[] = [];
+        for (let run = 0; run < 3; run++) {
+            const r = await verify();
+            expect(r.code, r.stderr).toBe(0);
+            expect(r.report.copies.map((c: { target: string; ok: boolean }) => [c.target, c.ok]).sort()).toEqual([["local", true], ["s3", true]]);
+            targets.push(r.report.target);
+        }
+        expect(targets).toEqual(["local", "s3", "local"]);
+        expect(existsSync(path.join(work, "local", `${key}.verify.json`))).toBe(true);
+        await client().send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}/${key}.verify.json` }));
+    });
+
+    it("fails on a corrupt S3 copy, names it, and says which --from still has a good copy", async () => {
+        await new Promise((r) => setTimeout(r, 1100)); // a newer backup: names carry seconds
+        const key = await backup();
+        const s3Key = `${PREFIX}/${key}`;
+        const body = Buffer.from(await (await client().send(new GetObjectCommand({ Bucket: s3.bucket, Key: s3Key }))).Body!.transformToByteArray());
+        body[Math.floor(body.length / 2)] ^= 0xff;
+        await client().send(new PutObjectCommand({ Bucket: s3.bucket, Key: s3Key, Body: body }));
+
+        const r = await verify();
+        expect(r.code).toBe(1);
+        // The rotation's turn was s3's (its last test-restore is the oldest): the good local copy is restored instead.
+        expect(r.error).toMatch(/^verify crypto_exchange failed at copies: the copy on s3 is bad \(checksum mismatch .*sha256 [0-9a-f]{64} ≠ manifest [0-9a-f]{64} \(corrupted\)\); a good copy is on local: restore with --from local$/);
+        // The good copy was still test-restored, and is recorded as verified; the bad one is not.
+        expect(r.report.restoreDurationMs).toBeGreaterThan(0);
+        expect(r.report.target).toBe("local");
+        expect(readdirSync(path.join(work, "local", DB))).toContain(`${path.basename(key)}.verify.json`);
+        await expect(client().send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${s3Key}.verify.json` }))).rejects.toThrow();
+
+        const fromS3 = await verify("--from", "s3");
+        expect(fromS3.code).toBe(1);
+        expect(fromS3.error).toMatch(/failed at checksum: checksum mismatch for crypto_exchange\/.*\.dump on s3/);
+        const fromLocal = await verify("--from", "local");
+        expect(fromLocal.code, fromLocal.stderr).toBe(0);
+        expect(verifier.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'kx%'")).toBe("0");
+    });
+});
