@@ -248,6 +248,18 @@ describe("kx-backup backup writes the dump's own counts and table of contents", 
         }, 120_000);
     }
 
+    it("verify and restore accept those counts: a parent's own rows, not its children's", async () => {
+        const dir = path.join(work, "cli-custom");
+        const name = readdirSync(path.join(dir, DB)).find((f) => f.endsWith(".dump"))!;
+        const scratch = { VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password };
+        const v = await runCli(["verify", "--backup", name, "--from", "local"], env(dir, scratch));
+        expect(v.code, v.stderr).toBe(0);
+        const r = await runCli(["restore", "--into", "kx_counts_copy", "--backup", name, "--from", "local"], env(dir));
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(pg.psql("kx_counts_copy", ONLY_COUNTS))).toEqual(expected);
+        expect(pg.psql("kx_counts_copy", "SELECT count(*) FROM parent")).toBe("31");
+    }, 180_000);
+
     it("a pg_dump whose output stops mid-block yet exits 0: refused before any manifest, nothing left behind", async () => {
         const bin = path.join(work, "cutting-bin");
         mkdirSync(bin, { recursive: true });
