@@ -20,6 +20,7 @@ import { JobError, Logger } from "./log";
 import { Event, notify } from "./notify";
 import { runRestore, runVerify } from "./restore";
 import { runRestoreArchive } from "./restore/archive";
+import { collectDeleted, renderDeleted, runUndelete } from "./undelete";
 import { describeSettings, loadSettings, notificationSettings, secretValues, Settings } from "./settings";
 import { settleWithin, targetsFrom } from "./targets";
 import { requestStop, runCleanups, ShutdownError, shutdownSignal, stopChildren, stopping, whenStopped } from "./shutdown";
@@ -101,11 +102,19 @@ const COMMANDS: Record<string, Command> = {
         },
     },
     list: {
-        summary: "list backups per database and target, newest first",
-        usage: "kx-backup list [--database NAME] [--json]",
-        options: { json: { type: "boolean" } },
+        summary: "list backups per database and target, newest first (--deleted: those a delete hid)",
+        usage: `kx-backup list [--database NAME] [--deleted] [--json]
+
+  --deleted lists backups hidden by a delete whose data remains: behind an S3 delete marker, or
+  an Azure soft-deleted blob or previous version. kx-backup undelete brings one back.`,
+        options: { json: { type: "boolean" }, deleted: { type: "boolean" } },
         notifies: false,
         async run(s, v) {
+            if (v.deleted) {
+                const listing = await collectDeleted(targetsFrom(s), v.database as string | undefined);
+                process.stdout.write(v.json ? `${JSON.stringify(listing, null, 2)}\n` : renderDeleted(listing));
+                return undefined;
+            }
             const rows = await collectList(targetsFrom(s), v.database as string | undefined, new Date(), { signingKey: s.signingKey });
             process.stdout.write(v.json ? `${JSON.stringify(rows, null, 2)}\n` : renderList(rows));
             return undefined;
@@ -156,7 +165,11 @@ const COMMANDS: Record<string, Command> = {
                 throw new JobError(`prune: ${problems.join("; ")}`);
             }
             const deleted = reports.reduce((n, r) => n + (v["dry-run"] ? r.plan.delete.length : r.deleted.length), 0);
-            return { database: v.database as string | undefined, message: `prune: ${v["dry-run"] ? "would delete" : "deleted"} ${deleted} backup(s)` };
+            const hidden = reports.reduce((n, r) => n + r.hidden.length, 0);
+            return {
+                database: v.database as string | undefined,
+                message: `prune: ${v["dry-run"] ? "would delete" : "deleted"} ${deleted} backup(s)${hidden > 0 ? `, hid ${hidden} (their data remains: kx-backup list --deleted)` : ""}`,
+            };
         },
     },
     verify: {
@@ -250,6 +263,23 @@ const COMMANDS: Record<string, Command> = {
                 return undefined;
             }
             return { database, message: `restore of ${result.plan.backup} into ${v.into} took ${(result.durationMs / 1000).toFixed(1)} s`, details: { durationMs: result.durationMs } };
+        },
+    },
+    undelete: {
+        summary: "bring back a backup that a delete hid on a versioned S3 bucket or Azure container",
+        usage: `kx-backup undelete --database NAME [--backup NAME] [--from s3|azure]
+
+  Brings back the newest complete backup hidden by a delete (or the one named): its dump,
+  manifest, globals and verify record. S3: removes the delete markers (needs
+  s3:ListBucketVersions and s3:DeleteObjectVersion). Azure: undeletes a soft-deleted blob, or
+  copies the newest previous version back. A local directory has no versions.`,
+        options: { backup: { type: "string", short: "b" }, from: { type: "string" } },
+        notifies: true,
+        async run(s, v, log) {
+            const database = requireDatabase(s);
+            const r = await runUndelete(targetsFrom(s), { database, backup: v.backup as string | undefined, from: v.from as string | undefined }, log);
+            const where = [...new Set(r.restored.map((x) => x.target))].join(", ");
+            return { database, message: `undelete ${r.backup}: restored ${r.restored.length} object(s) on ${where}`, details: { backup: r.backup, restored: r.restored } };
         },
     },
     adopt: {

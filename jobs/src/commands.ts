@@ -2,7 +2,7 @@
 import { BackupEntry, listBackups } from "./catalog";
 import { formatBytes, JobError, Logger } from "./log";
 import { planPrune, PrunePlan, RetentionPolicy } from "./retention";
-import { Target } from "./targets";
+import { DeleteOutcome, describeDelete, Target } from "./targets";
 
 export interface ListedBackup {
     target: string;
@@ -82,8 +82,18 @@ export interface PruneReport {
     target: string;
     database: string;
     plan: PrunePlan;
+    /** Gone for good. */
     deleted: string[];
+    /** No longer listed, but the store keeps the data (delete marker, soft delete, previous version, lock): `kx-backup undelete` can bring them back. */
+    hidden: { key: string; detail: string; retainedUntil?: string }[];
+    /** Refused by the store's lock (Azure immutability): still listed, tried again on the next run. */
+    retained: { key: string; detail: string; retainedUntil?: string }[];
     errors: string[];
+}
+
+/** One outcome for a backup's objects: a refusal first, then anything kept; "deleted" only if nothing remains. */
+function backupOutcome(outcomes: DeleteOutcome[]): DeleteOutcome {
+    return outcomes.find((o) => o.result === "retained") ?? outcomes.find((o) => o.result === "hidden") ?? outcomes.find((o) => o.result === "deleted") ?? { result: "absent" };
 }
 
 export async function runPrune(
@@ -101,7 +111,7 @@ export async function runPrune(
         const databases = [...new Set(entries.map((e) => e.database))].sort();
         for (const db of databases) {
             const plan = planPrune(entries.filter((e) => e.database === db), policy, opts.now);
-            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], errors: [] };
+            const report: PruneReport = { target: t.kind, database: db, plan, deleted: [], hidden: [], retained: [], errors: [] };
             reports.push(report);
             for (const note of plan.notes) {
                 log.warn(`prune ${db} on ${t.kind}: ${note}`, { event: "prune.note", database: db, target: t.kind });
@@ -116,19 +126,36 @@ export async function runPrune(
                     continue;
                 }
                 try {
+                    const outcomes: DeleteOutcome[] = [];
                     for (const obj of action.objects) {
-                        await t.delete(obj);
+                        outcomes.push(await t.delete(obj));
                     }
-                    report.deleted.push(action.key);
-                    log.info(`deleted ${action.key} from ${t.kind} (${action.reason})`, { event: "prune.delete", database: db, target: t.kind, key: action.key });
+                    const outcome = backupOutcome(outcomes);
+                    const detail = describeDelete(outcome);
+                    if (outcome.result === "hidden" || outcome.result === "retained") {
+                        report[outcome.result].push({ key: action.key, detail, retainedUntil: outcome.retainedUntil?.toISOString() });
+                        log.info(`${action.key} on ${t.kind} (${action.reason}): ${detail}`, {
+                            event: `prune.${outcome.result}`, database: db, target: t.kind, key: action.key, retainedUntil: outcome.retainedUntil?.toISOString(),
+                        });
+                    } else {
+                        report.deleted.push(action.key);
+                        log.info(`deleted ${action.key} from ${t.kind} (${action.reason})${outcome.result === "deleted" ? (outcome.note ? `: ${detail}` : "") : ": it was already gone"}`, {
+                            event: "prune.delete", database: db, target: t.kind, key: action.key,
+                        });
+                    }
                 } catch (e) {
                     report.errors.push(`${action.key}: ${(e as Error).message}`);
                     log.error(`could not delete ${action.key} from ${t.kind}: ${(e as Error).message}`, { event: "prune.error", target: t.kind });
                 }
             }
+            const done = opts.dryRun
+                ? `would delete ${plan.delete.length}`
+                : `deleted ${report.deleted.length}` +
+                    (report.hidden.length > 0 ? `, hid ${report.hidden.length} (the store keeps their data)` : "") +
+                    (report.retained.length > 0 ? `, ${report.retained.length} refused by a lock (still listed)` : "");
             log.info(
-                `prune ${db} on ${t.kind}: ${opts.dryRun ? "would delete" : "deleted"} ${opts.dryRun ? plan.delete.length : report.deleted.length}, kept ${plan.keep.length}`,
-                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun },
+                `prune ${db} on ${t.kind}: ${done}, kept ${plan.keep.length}`,
+                { event: "prune.summary", database: db, target: t.kind, dryRun: opts.dryRun, deleted: report.deleted.length, hidden: report.hidden.length, retained: report.retained.length },
             );
         }
     }

@@ -9,6 +9,13 @@ export interface FanOutResult {
     bytes: number;
 }
 
+/** A sink failed: which one, and why. */
+export class SinkError extends Error {
+    constructor(readonly index: number, readonly cause: Error) {
+        super(cause.message);
+    }
+}
+
 export function fanOut(
     source: Readable,
     sinks: readonly NodeJS.WritableStream[],
@@ -31,9 +38,15 @@ export function fanOut(
                 source.resume();
             }
         };
-        for (const sink of sinks) {
-            sink.on("error", fail);
-        }
+        sinks.forEach((sink, i) => {
+            sink.on("error", (e: Error) => fail(new SinkError(i, e)));
+            // A sink destroyed without an error (an abort) must not leave the source waiting for 'drain'.
+            sink.on("close", () => {
+                if (!(sink as NodeJS.WritableStream & { writableFinished?: boolean }).writableFinished) {
+                    fail(new SinkError(i, new Error("closed before the end of the stream")));
+                }
+            });
+        });
         source.on("data", (chunk: Buffer) => {
             bytes += chunk.length;
             onChunk(chunk);
@@ -48,6 +61,18 @@ export function fanOut(
             }
         });
         source.once("error", fail);
+        // Ended without its 'end' (destroyed, or failed before anyone listened): never wait forever.
+        const cut = () => fail(source.errored ?? new Error("the source closed before its end"));
+        if (source.destroyed && !source.readableEnded) {
+            queueMicrotask(cut);
+        }
+        source.once("close", () => {
+            if (!source.readableEnded) {
+                cut();
+            }
+        });
+        // A source that was held paused (see commit.ts) flows from here.
+        source.resume();
         source.once("end", () => {
             if (settled) {
                 return;

@@ -301,7 +301,8 @@ async function finish(report: VerifyReport, o: VerifyOptions, located: Located |
 async function record(report: VerifyReport, o: VerifyOptions, located: Located, good: string[]): Promise<void> {
     const body = `${JSON.stringify(report, null, 2)}\n`;
     for (const t of o.targets.filter((x) => good.includes(x.kind))) {
-        await t.putSmall(`${located.entry.key}${VERIFY_SUFFIX}`, body).catch((e) => {
+        // The newest result replaces an earlier one: the only write kx-backup lets overwrite.
+        await t.putSmall(`${located.entry.key}${VERIFY_SUFFIX}`, body, { replace: true }).catch((e) => {
             report.ok = false;
             report.failure ??= `could not record the result beside ${manifestKey(located.entry.key)} on ${t.kind}: ${(e as Error).message}`;
         });

@@ -1,13 +1,22 @@
 import {
+    AbortMultipartUploadCommand,
+    CompletedPart,
+    CompleteMultipartUploadCommand,
+    CreateMultipartUploadCommand,
     DeleteObjectCommand,
     GetObjectCommand,
+    HeadObjectCommand,
     ListObjectsV2Command,
     PutObjectCommand,
     S3Client,
+    UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { Upload as MultipartUpload } from "@aws-sdk/lib-storage";
-import { PassThrough, Readable } from "stream";
-import { chunkSize, settleWithin, StoredObject, Target, Upload } from "./target";
+import { Readable } from "stream";
+import { shutdownSignal } from "../shutdown";
+import { checksums, Part, partedStream } from "./parts";
+import { stagedUpload } from "./staged";
+import { hiddenFromVersions, listAllVersions, S3HiddenHandle } from "./s3versions";
+import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface S3TargetOptions {
     bucket: string;
@@ -24,14 +33,35 @@ const MIB = 1024 * 1024;
 /** S3: at most 10,000 parts of 5 MiB to 5 GiB. Parts start at the 5 MiB minimum: with two in flight plus one filling, that keeps peak memory lowest. */
 export const S3_PART_LIMITS = { maxParts: 10_000, min: 5 * MIB, max: 5 * 1024 * MIB };
 
+/** Object metadata naming the run that wrote an object (`x-amz-meta-kx-backup-run`). */
+export const RUN_METADATA = "kx-backup-run";
+
+type S3Error = Error & { name: string; $metadata?: { httpStatusCode?: number } };
+
+function status(e: unknown): number | undefined {
+    return (e as S3Error)?.$metadata?.httpStatusCode;
+}
+
+/**
+ * 412: the key exists (If-None-Match: *). 409 ConditionalRequestConflict: another writer of the
+ * same key raced us. Either way the key is not ours to write.
+ */
+function isTaken(e: unknown): boolean {
+    const name = (e as S3Error)?.name;
+    return status(e) === 412 || name === "PreconditionFailed" || name === "ConditionalRequestConflict";
+}
+
 export class S3Target implements Target {
     readonly kind = "s3";
     readonly location: string;
-    private readonly client: S3Client;
+    /** Exposed for request-level tests (middleware) and the undelete command. */
+    readonly client: S3Client;
+    readonly bucket: string;
     private readonly root: string;
 
-    constructor(private readonly opts: S3TargetOptions) {
+    constructor(opts: S3TargetOptions) {
         this.root = opts.prefix.replace(/^\/+|\/+$/g, "");
+        this.bucket = opts.bucket;
         this.location = `s3://${opts.bucket}/${this.root}`;
         this.client = new S3Client({
             region: opts.region ?? (opts.endpoint ? "us-east-1" : undefined),
@@ -39,8 +69,10 @@ export class S3Target implements Target {
             forcePathStyle: opts.forcePathStyle,
             credentials: opts.credentials,
             maxAttempts: opts.maxAttempts ?? 5,
-            // Checksums only where S3 requires them: streamed bodies of unknown length otherwise
-            // get trailing checksums that S3-compatible stores (MinIO, s3rver) mishandle.
+            // Every write carries Content-MD5 and x-amz-checksum-sha256 that we compute on the
+            // buffered body (S3 requires one of them with Object Lock). The SDK must add nothing:
+            // its streamed aws-chunked trailing checksums are refused by RGW (411) and mis-stored
+            // by s3rver.
             requestChecksumCalculation: "WHEN_REQUIRED",
             responseChecksumValidation: "WHEN_REQUIRED",
         });
@@ -54,48 +86,104 @@ export class S3Target implements Target {
         return this.root === "" ? fullKey : fullKey.slice(this.root.length + 1);
     }
 
-    upload(key: string, expectedBytes: number): Upload {
-        const sink = new PassThrough();
-        const partSize = chunkSize(expectedBytes, S3_PART_LIMITS);
-        const upload = new MultipartUpload({
-            client: this.client,
-            params: { Bucket: this.opts.bucket, Key: this.full(key), Body: sink },
-            partSize,
-            // Memory is about partSize × (queueSize + 1): keep big parts few in flight.
-            queueSize: partSize <= 16 * MIB ? 2 : 1,
-            leavePartsOnError: false,
-        });
+    upload(key: string, o: UploadOptions): Upload {
+        const Bucket = this.bucket;
+        const Key = this.full(key);
+        const Metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
+        const requests = new AbortController();
+        const partSize = chunkSize(o.expectedBytes, S3_PART_LIMITS);
+        let creating: Promise<string> | undefined;
+        const parts: CompletedPart[] = [];
         let versionId: string | undefined;
-        const completion = upload.done().then((r) => {
-            versionId = (r as { VersionId?: string }).VersionId;
-        });
-        completion.catch(() => undefined);
-        return {
-            sink,
-            done: () => completion,
-            abort: async (reason?: Error) => {
-                // Failing the body makes lib-storage stop, abort the multipart upload (S3 drops every
-                // part) and only then settle; upload.abort() would settle at once and let an
-                // in-flight part or completion land afterwards.
-                sink.destroy(reason ?? new Error("upload aborted"));
-                const settled = await settleWithin(completion, 60_000);
-                if (settled === "timeout") {
-                    await upload.abort().catch(() => undefined);
-                } else if (settled === "resolved") {
-                    // It finished before the failure reached it: remove exactly that version.
-                    await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.full(key), VersionId: versionId }));
+
+        const createUpload = (): Promise<string> => {
+            // Not tied to `requests`: an aborted create could still land on S3, unknown to us.
+            creating ??= this.client
+                .send(new CreateMultipartUploadCommand({ Bucket, Key, Metadata, ChecksumAlgorithm: "SHA256" }))
+                .then((r) => r.UploadId!);
+            return creating;
+        };
+        const sendPart = async (p: Part): Promise<void> => {
+            const UploadId = await createUpload();
+            const r = await this.client.send(
+                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: p.number, Body: p.body, ContentMD5: p.md5, ChecksumSHA256: p.sha256 }),
+                { abortSignal: requests.signal },
+            );
+            parts.push({ PartNumber: p.number, ETag: r.ETag, ChecksumSHA256: p.sha256 });
+        };
+        // Memory is about partSize × (queue + 2): keep big parts few in flight.
+        const stream = partedStream(partSize, partSize <= 16 * MIB ? 2 : 1, sendPart, { holdSingle: true });
+
+        return stagedUpload({
+            sink: stream.sink,
+            staged: stream.staged,
+            requests,
+            signal: o.signal ?? shutdownSignal,
+            publish: async () => {
+                const single = stream.single();
+                try {
+                    if (single) {
+                        const r = await this.client.send(new PutObjectCommand({
+                            Bucket, Key, Body: single.body, ContentMD5: single.md5, ChecksumSHA256: single.sha256, IfNoneMatch: "*", Metadata,
+                        }));
+                        versionId = r.VersionId;
+                    } else {
+                        const UploadId = await createUpload();
+                        const Parts = [...parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
+                        const r = await this.client.send(new CompleteMultipartUploadCommand({
+                            Bucket, Key, UploadId, IfNoneMatch: "*", MultipartUpload: { Parts },
+                        }));
+                        versionId = r.VersionId;
+                    }
+                } catch (e) {
+                    throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
                 }
             },
-        };
+            unpublish: () => this.removeOwn(Key, versionId),
+            unstage: async () => {
+                const UploadId = await creating?.catch(() => undefined);
+                if (UploadId) {
+                    // S3 drops every part of it; the key itself is never touched. If this fails
+                    // nothing is visible anyway, and the bucket's abort-incomplete-multipart
+                    // rule removes the parts.
+                    await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+                }
+            },
+        });
     }
 
-    async putSmall(key: string, body: string): Promise<void> {
-        await this.client.send(new PutObjectCommand({
-            Bucket: this.opts.bucket,
-            Key: this.full(key),
-            Body: body,
-            ContentType: "application/json",
-        }));
+    /**
+     * Removes the object an upload of this run created: exactly its version (unversioned: the
+     * object it created). When Object Lock keeps that version, a delete marker at least hides it.
+     */
+    private async removeOwn(Key: string, versionId: string | undefined): Promise<void> {
+        try {
+            await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key, VersionId: versionId }));
+        } catch (e) {
+            if (versionId === undefined || status(e) !== 403) {
+                throw e;
+            }
+            await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+        }
+    }
+
+    async putSmall(key: string, body: string, o: PutOptions = {}): Promise<void> {
+        const Body = Buffer.from(body, "utf8");
+        const sums = checksums(Body);
+        try {
+            await this.client.send(new PutObjectCommand({
+                Bucket: this.bucket,
+                Key: this.full(key),
+                Body,
+                ContentType: "application/json",
+                ContentMD5: sums.md5,
+                ChecksumSHA256: sums.sha256,
+                IfNoneMatch: o.replace ? undefined : "*",
+                Metadata: o.runId ? { [RUN_METADATA]: o.runId } : undefined,
+            }));
+        } catch (e) {
+            throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
+        }
     }
 
     async list(prefix: string): Promise<StoredObject[]> {
@@ -103,7 +191,7 @@ export class S3Target implements Target {
         let token: string | undefined;
         do {
             const page = await this.client.send(new ListObjectsV2Command({
-                Bucket: this.opts.bucket,
+                Bucket: this.bucket,
                 Prefix: this.full(prefix),
                 ContinuationToken: token,
             }));
@@ -116,11 +204,53 @@ export class S3Target implements Target {
     }
 
     async get(key: string): Promise<Readable> {
-        const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.full(key) }));
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }));
         return r.Body as Readable;
     }
 
-    async delete(key: string): Promise<void> {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.full(key) }));
+    /**
+     * A plain DELETE: on a versioned bucket S3 writes a delete marker and keeps every version (for
+     * the noncurrent-version rule, and Object Lock, to decide). The HEAD before it reads the lock.
+     */
+    async delete(key: string): Promise<DeleteOutcome> {
+        const Key = this.full(key);
+        let head;
+        try {
+            head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+        } catch (e) {
+            if (status(e) !== 404) {
+                throw e;
+            }
+            return { result: "absent" };
+        }
+        const r = await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+        if (!r.DeleteMarker) {
+            return { result: "deleted" };
+        }
+        const until = head.ObjectLockRetainUntilDate;
+        const locked = until && until.getTime() > Date.now();
+        const hold = head.ObjectLockLegalHoldStatus === "ON";
+        return {
+            result: "hidden",
+            note: `delete marker written; version ${head.VersionId ?? "?"} remains` +
+                (locked ? ` under Object Lock (${head.ObjectLockMode})` : "") +
+                (hold ? " under a legal hold" : "") +
+                (locked || hold ? "" : " until the bucket's noncurrent-version rule expires it"),
+            retainedUntil: locked ? until : undefined,
+        };
+    }
+
+    async listHidden(prefix: string): Promise<HiddenObject[]> {
+        const versions = await listAllVersions(this.client, this.bucket, this.full(prefix));
+        return hiddenFromVersions(versions).map((h) => ({ ...h, key: this.relative(h.key) }));
+    }
+
+    /** Removes the delete markers above the newest version: S3's own undelete. Markers hold no data. */
+    async restoreHidden(o: HiddenObject): Promise<string> {
+        const handle = o.handle as S3HiddenHandle;
+        for (const VersionId of handle.markerVersionIds) {
+            await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(o.key), VersionId }));
+        }
+        return `removed ${handle.markerVersionIds.length} delete marker(s); version ${handle.versionId} is current again`;
     }
 }

@@ -1,0 +1,115 @@
+/**
+ * The part/block buffering shared by the S3 and Azure uploads: a Writable that cuts the stream
+ * into fixed-size parts, hands each to `send` with its own checksums (computed on the buffered
+ * part, so every request carries them in headers: no streamed trailing checksums), keeps at most
+ * `queueSize` in flight (backpressure beyond that), and tells apart a stream that fits in one
+ * part (stored with a single request at commit) from a multipart one.
+ */
+import { createHash } from "crypto";
+import { Writable } from "stream";
+import { finished } from "stream/promises";
+
+export interface PartChecksums {
+    /** base64 MD5 of the part: Content-MD5 (S3), transactional MD5 (Azure). */
+    md5: string;
+    /** base64 SHA-256 of the part: x-amz-checksum-sha256. */
+    sha256: string;
+}
+
+export interface Part extends PartChecksums {
+    /** 1-based. */
+    number: number;
+    body: Buffer;
+}
+
+export interface PartedStream {
+    sink: Writable;
+    /** Resolves once the stream ended and every part is sent; rejects on the first failure. */
+    staged: Promise<void>;
+    /** After `staged`: the whole stream when it fit in one part and nothing was sent. */
+    single(): Part | undefined;
+    /** base64 MD5 of everything written (Azure's whole-blob Content-MD5). */
+    wholeMd5(): string;
+}
+
+export function checksums(body: Buffer): PartChecksums {
+    return {
+        md5: createHash("md5").update(body).digest("base64"),
+        sha256: createHash("sha256").update(body).digest("base64"),
+    };
+}
+
+/**
+ * Cuts what is written into `partSize` parts and calls `send` for each. With `holdSingle`, a
+ * stream that fits in the first part is not sent: `single()` returns it (S3 stores it with one
+ * PutObject at commit). A failing `send` fails the sink.
+ */
+export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: { holdSingle?: boolean } = {}): PartedStream {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let next = 1;
+    let single: Part | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const md5 = createHash("md5");
+
+    // One allocation per part: the part is a view of the joined chunks, only the short rest is copied.
+    const take = (bytes: number): Buffer => {
+        const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+        const rest = all.subarray(bytes);
+        pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+        pendingBytes = rest.length;
+        return all.subarray(0, bytes);
+    };
+    const start = (body: Buffer): void => {
+        const part: Part = { number: next++, body, ...checksums(body) };
+        const p = send(part).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        // A failed part fails the sink at once, even while the producer is quiet.
+        p.catch((e) => sink.destroy(e));
+    };
+    const room = async (): Promise<void> => {
+        while (inFlight.size >= queueSize) {
+            await Promise.race(inFlight);
+        }
+    };
+
+    const sink = new Writable({
+        highWaterMark: 1024 * 1024,
+        write(chunk: Buffer, _enc, cb) {
+            md5.update(chunk);
+            pending.push(chunk);
+            pendingBytes += chunk.length;
+            (async () => {
+                while (pendingBytes >= partSize) {
+                    // The first part is held back until a second exists: a small stream is then stored whole.
+                    if (o.holdSingle && next === 1 && pendingBytes === partSize) {
+                        return;
+                    }
+                    await room();
+                    start(take(partSize));
+                }
+            })().then(() => cb(), cb);
+        },
+        final(cb) {
+            (async () => {
+                if (o.holdSingle && next === 1) {
+                    const body = take(pendingBytes);
+                    single = { number: 1, body, ...checksums(body) };
+                } else if (pendingBytes > 0) {
+                    await room();
+                    start(take(pendingBytes));
+                }
+                await Promise.all(inFlight);
+            })().then(() => cb(), cb);
+        },
+    });
+    const staged = finished(sink);
+    staged.catch(() => undefined);
+    let whole: string | undefined;
+    return {
+        sink,
+        staged,
+        single: () => single,
+        wholeMd5: () => (whole ??= md5.digest("base64")),
+    };
+}
