@@ -52,17 +52,32 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
     const inFlight = new Set<Promise<void>>();
     const md5 = createHash("md5");
 
-    // One allocation per part: the part is a view of the joined chunks, only the short rest is copied.
+    // Parts are cut into reused buffers: no more than `queueSize` exist (a buffer returns once its
+    // part is sent), so what a target holds is bounded by its plan (uploadBudget.ts) and a part
+    // never becomes garbage waiting for the collector.
+    const free: Buffer[] = [];
     const take = (bytes: number): Buffer => {
-        const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-        const rest = all.subarray(bytes);
-        pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-        pendingBytes = rest.length;
-        return all.subarray(0, bytes);
+        const out = free.pop() ?? Buffer.allocUnsafeSlow(partSize);
+        for (let filled = 0; filled < bytes; ) {
+            const chunk = pending[0];
+            const n = Math.min(chunk.length, bytes - filled);
+            chunk.copy(out, filled, 0, n);
+            filled += n;
+            if (n === chunk.length) {
+                pending.shift();
+            } else {
+                pending[0] = chunk.subarray(n);
+            }
+        }
+        pendingBytes -= bytes;
+        return out.subarray(0, bytes);
     };
     const start = (body: Buffer): void => {
         const part: Part = { number: next++, body, ...checksums(body) };
-        const p = send(part).finally(() => inFlight.delete(p));
+        const p = send(part).finally(() => {
+            inFlight.delete(p);
+            free.push(Buffer.from(body.buffer, body.byteOffset, partSize));
+        });
         inFlight.add(p);
         // A failed part fails the sink at once, even while the producer is quiet.
         p.catch((e) => sink.destroy(e));
