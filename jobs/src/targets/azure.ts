@@ -103,7 +103,7 @@ export class AzureTarget implements Target {
             });
             staged.push(p.number);
         };
-        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock);
+        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, { sha256: false, wholeMd5: true });
         const metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
 
         let etag: string | undefined;

@@ -32,11 +32,20 @@ export interface PartedStream {
     wholeMd5(): string;
 }
 
-export function checksums(body: Buffer): PartChecksums {
+export function checksums(body: Buffer, sha256 = true): PartChecksums {
     return {
         md5: createHash("md5").update(body).digest("base64"),
-        sha256: createHash("sha256").update(body).digest("base64"),
+        sha256: sha256 ? createHash("sha256").update(body).digest("base64") : "",
     };
+}
+
+export interface PartedOptions {
+    /** Hold back a stream that fits in one part (see `single()`). */
+    holdSingle?: boolean;
+    /** Compute each part's SHA-256 (S3 sends it; Azure does not use it). Default true; without it `sha256` is "". */
+    sha256?: boolean;
+    /** Compute the MD5 of the whole stream (Azure stores it on the blob). */
+    wholeMd5?: boolean;
 }
 
 /**
@@ -44,13 +53,14 @@ export function checksums(body: Buffer): PartChecksums {
  * stream that fits in the first part is not sent: `single()` returns it (S3 stores it with one
  * PutObject at commit). A failing `send` fails the sink.
  */
-export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: { holdSingle?: boolean } = {}): PartedStream {
+export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: PartedOptions = {}): PartedStream {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let next = 1;
     let single: Part | undefined;
     const inFlight = new Set<Promise<void>>();
-    const md5 = createHash("md5");
+    // Every digest is a pass over every byte on the main thread: only those a target uses are made.
+    const md5 = o.wholeMd5 ? createHash("md5") : undefined;
 
     // Parts are cut into reused buffers: no more than `queueSize` exist (a buffer returns once its
     // part is sent), so what a target holds is bounded by its plan (uploadBudget.ts) and a part
@@ -73,7 +83,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
         return out.subarray(0, bytes);
     };
     const start = (body: Buffer): void => {
-        const part: Part = { number: next++, body, ...checksums(body) };
+        const part: Part = { number: next++, body, ...checksums(body, o.sha256 ?? true) };
         const p = send(part).finally(() => {
             inFlight.delete(p);
             free.push(Buffer.from(body.buffer, body.byteOffset, partSize));
@@ -91,7 +101,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
     const sink = new Writable({
         highWaterMark: 1024 * 1024,
         write(chunk: Buffer, _enc, cb) {
-            md5.update(chunk);
+            md5?.update(chunk);
             pending.push(chunk);
             pendingBytes += chunk.length;
             (async () => {
@@ -109,7 +119,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
             (async () => {
                 if (o.holdSingle && next === 1) {
                     const body = take(pendingBytes);
-                    single = { number: 1, body, ...checksums(body) };
+                    single = { number: 1, body, ...checksums(body, o.sha256 ?? true) };
                 } else if (pendingBytes > 0) {
                     await room();
                     start(take(pendingBytes));
@@ -125,6 +135,11 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
         sink,
         staged,
         single: () => single,
-        wholeMd5: () => (whole ??= md5.digest("base64")),
+        wholeMd5: () => {
+            if (!md5) {
+                throw new Error("partedStream: wholeMd5 was not asked for");
+            }
+            return (whole ??= md5.digest("base64"));
+        },
     };
 }
