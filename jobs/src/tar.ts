@@ -81,14 +81,22 @@ export class TarHeaderReader {
         return this.ended;
     }
 
+    /** Reads `chunk`; keeps nothing that points into it (callers may reuse it once this returns). */
     push(chunk: Buffer): void {
         this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+        this.read();
+        if (this.pending.length > 0 && this.pending.buffer === chunk.buffer) {
+            this.pending = Buffer.from(this.pending);
+        }
+    }
+
+    private read(): void {
         while (!this.ended) {
             if (this.skip > 0) {
                 const n = Math.min(this.skip, this.pending.length);
                 if (this.collect && this.collect.need > 0) {
                     const take = Math.min(n, this.collect.need);
-                    this.collect.parts.push(this.pending.subarray(0, take));
+                    this.collect.parts.push(Buffer.from(this.pending.subarray(0, take)));
                     this.collect.need -= take;
                 }
                 if (this.fileLeft > 0 && n > 0) {

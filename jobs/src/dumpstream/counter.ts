@@ -20,12 +20,14 @@ export class DumpStreamError extends Error {
 /** Bytes per message to the worker. */
 const BATCH = 512 * 1024;
 
-type FromWorker = { type: "ack"; bytes: number } | { type: "done"; counts: DumpCounts } | { type: "error"; message: string; atEnd: boolean };
+type FromWorker = { type: "ack"; data: ArrayBuffer } | { type: "done"; counts: DumpCounts } | { type: "error"; message: string; atEnd: boolean };
 
 export class DumpStreamCounter {
     private readonly worker: Worker;
     private readonly outcome: Promise<DumpCounts>;
     private inFlight = 0;
+    /** Batch buffers back from the worker, for reuse: at most maxInFlight / BATCH + 1 ever exist. */
+    private readonly free: ArrayBuffer[] = [];
     private held: (() => void) | undefined;
     private settled = false;
 
@@ -48,7 +50,8 @@ export class DumpStreamCounter {
             };
             this.worker.on("message", (m: FromWorker) => {
                 if (m.type === "ack") {
-                    this.inFlight -= m.bytes;
+                    this.inFlight -= BATCH;
+                    this.free.push(m.data);
                     if (this.inFlight <= this.maxInFlight / 2) {
                         this.release();
                     }
@@ -75,17 +78,17 @@ export class DumpStreamCounter {
         const worker = this.worker;
         // Every chunk, and the copy made of it, is garbage once passed on: see gcpacer.ts.
         const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
-        // Bytes go to the worker in batches (one message per BATCH bytes, not per pipe read):
-        // a transferable buffer the worker then owns, so nothing is shared and nothing copied twice.
-        let batch = new Uint8Array(BATCH);
+        // Bytes go to the worker in batches (one message per BATCH bytes, not per pipe read), in
+        // buffers transferred there and back: owned by one thread at a time, never allocated anew.
+        const fresh = () => new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH));
+        let batch = fresh();
         let filled = 0;
         const send = () => {
             if (filled > 0 && !this.settled) {
-                const data = filled === BATCH ? batch.buffer : batch.buffer.slice(0, filled);
-                worker.postMessage({ type: "chunk", data }, [data]);
-                this.inFlight += filled;
+                worker.postMessage({ type: "chunk", data: batch.buffer, length: filled }, [batch.buffer]);
+                this.inFlight += BATCH;
+                batch = fresh();
             }
-            batch = new Uint8Array(BATCH);
             filled = 0;
         };
         const tap = new Transform({

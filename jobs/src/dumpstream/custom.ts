@@ -8,7 +8,7 @@
  */
 import { ArchiveEntry, ArchiveToc, DumpFormatError, manifestToc, NeedMoreData, parseArchiveToc, readInt } from "./archive";
 import { archiveInfo, dataEntries, DumpCounts, DumpReader, entryLabel, tableCounts } from "./counts";
-import { Encoding, RowSink, rowSink } from "./rowsink";
+import { Encoding, PieceJoiner, RowSink, rowSink } from "./rowsink";
 
 const BLK_DATA = 1;
 const BLK_BLOBS = 3;
@@ -25,7 +25,8 @@ export class TocCollector {
 
     /** Adds bytes; returns the parsed TOC and the bytes after it once complete. */
     push(chunk: Buffer, force = false): { toc: ArchiveToc; rest: Buffer } | undefined {
-        this.parts.push(chunk);
+        // A copy: the caller's buffer is reused once its push is done.
+        this.parts.push(Buffer.from(chunk));
         this.length += chunk.length;
         if (this.length < this.nextTry && !force) {
             return undefined;
@@ -64,10 +65,15 @@ export class CustomDumpReader implements DumpReader {
     private block: { entry: ArchiveEntry; kind: number; sink?: RowSink; pieces: Buffer[] } | undefined;
     private chunkLeft = 0;
     private readonly rows = new Map<number, Promise<number>>();
+    /** Writes of the current push: awaited before the push resolves (its buffer is then reused). */
+    private writes: Promise<void>[] = [];
+    private readonly joiner = new PieceJoiner();
     private readonly seen = new Set<number>();
     private largeObjects = 0;
 
+    /** Reads `chunk`; once this resolves nothing here refers to it any more (the caller reuses it). */
     async push(chunk: Buffer): Promise<void> {
+        this.joiner.reset();
         if (!this.toc) {
             const got = this.head.push(chunk);
             if (!got) {
@@ -77,9 +83,10 @@ export class CustomDumpReader implements DumpReader {
             chunk = got.rest;
         }
         this.consume(chunk);
-        const sink = this.block?.sink;
         this.flush();
-        await sink?.settled();
+        const writes = this.writes;
+        this.writes = [];
+        await Promise.all(writes);
     }
 
     private start(toc: ArchiveToc): void {
@@ -213,7 +220,7 @@ export class CustomDumpReader implements DumpReader {
     private flush(): void {
         const b = this.block;
         if (b?.sink && b.pieces.length > 0) {
-            b.sink.write(b.pieces.length === 1 ? b.pieces[0] : Buffer.concat(b.pieces));
+            this.writes.push(b.sink.write(this.joiner.join(b.pieces)));
             b.pieces = [];
         }
     }

@@ -13,7 +13,7 @@ import { ArchiveToc, DumpFormatError, manifestToc } from "./archive";
 import { archiveInfo, dataEntries, DumpCounts, DumpReader, entryLabel, tableCounts } from "./counts";
 import { CopyRowCounter } from "./copyrows";
 import { TocCollector } from "./custom";
-import { RowSink, rowSink } from "./rowsink";
+import { PieceJoiner, RowSink, rowSink } from "./rowsink";
 
 interface FileCount {
     /** Rows (table data) or lines (large-object lists). */
@@ -29,6 +29,9 @@ export class DirectoryDumpReader implements DumpReader {
     /** By the name toc.dat records (suffix stripped). */
     private readonly files = new Map<string, FileCount>();
     private failure: Error | undefined;
+    /** Writes of the current push: awaited before the push resolves (its buffer is then reused). */
+    private writes: Promise<void>[] = [];
+    private readonly joiner = new PieceJoiner();
 
     constructor() {
         this.tar = new TarHeaderReader({
@@ -108,24 +111,27 @@ export class DirectoryDumpReader implements DumpReader {
     private flush(): void {
         const c = this.current;
         if (c?.sink && c.pieces.length > 0) {
-            c.sink.write(c.pieces.length === 1 ? c.pieces[0] : Buffer.concat(c.pieces));
+            this.writes.push(c.sink.write(this.joiner.join(c.pieces)));
             c.pieces = [];
         }
     }
 
+    /** Reads `chunk`; once this resolves nothing here refers to it any more (the caller reuses it). */
     async push(chunk: Buffer): Promise<void> {
         if (this.failure) {
             throw this.failure;
         }
+        this.joiner.reset();
         try {
             this.tar.push(chunk);
         } catch (e) {
             this.failure = e as Error;
             throw e;
         }
-        const sink = this.current?.sink;
         this.flush();
-        await sink?.settled();
+        const writes = this.writes;
+        this.writes = [];
+        await Promise.all(writes);
     }
 
     async end(): Promise<DumpCounts> {

@@ -126,7 +126,8 @@ export class PlainDumpReader implements DumpReader {
     }
 
     private keep(piece: Buffer): void {
-        this.line.push(piece);
+        // A copy: the caller's buffer is reused once its push is done.
+        this.line.push(Buffer.from(piece));
         this.lineLength += piece.length;
         if (this.lineLength > MAX_LINE) {
             throw new DumpFormatError(`a line of SQL longer than ${MAX_LINE} bytes: not something pg_dump writes`);

@@ -1,24 +1,21 @@
 /**
  * The counting worker thread: reads the dump stream the main thread copies to it, so parsing,
- * inflating and line counting never hold up the main thread feeding the uploads. Each piece is
- * acknowledged once consumed; the main thread keeps a bounded number of bytes unacknowledged.
+ * inflating and line counting never hold up the main thread feeding the uploads. Each batch comes
+ * in a buffer the main thread transfers, and goes back (transferred again) once consumed, for
+ * reuse: a fixed set of buffers circulates, nothing is allocated per batch, and the number of
+ * bytes in flight stays bounded.
  *
- * Messages in: { type: "chunk", data: ArrayBuffer } | { type: "end" }.
- * Messages out: { type: "ack", bytes } | { type: "done", counts } | { type: "error", message, atEnd }.
+ * Messages in: { type: "chunk", data: ArrayBuffer, length } | { type: "end" }.
+ * Messages out: { type: "ack", data: ArrayBuffer } | { type: "done", counts } | { type: "error", message, atEnd }.
  */
 import { parentPort, workerData } from "worker_threads";
-import { GcPacer } from "../gcpacer";
 import { DumpFormat } from "./counts";
 import { createDumpReader } from "./reader";
-import { inflated } from "./rowsink";
 
 const port = parentPort!;
 const reader = createDumpReader((workerData as { format: DumpFormat }).format);
 let chain: Promise<void> = Promise.resolve();
 let failed = false;
-/** The pieces received and the buffers zlib makes are this thread's garbage: see gcpacer.ts. */
-const pacer = new GcPacer(8 * 1024 * 1024, 64 * 1024 * 1024);
-let inflatedSeen = 0;
 
 function fail(e: unknown, atEnd: boolean): void {
     if (!failed) {
@@ -27,19 +24,15 @@ function fail(e: unknown, atEnd: boolean): void {
     }
 }
 
-port.on("message", (m: { type: "chunk"; data: ArrayBuffer } | { type: "end" }) => {
+port.on("message", (m: { type: "chunk"; data: ArrayBuffer; length: number } | { type: "end" }) => {
     if (m.type === "chunk") {
-        const bytes = m.data.byteLength;
+        // Returned only once the readers have consumed it and kept no view of it (see their push()).
+        const giveBack = () => port.postMessage({ type: "ack", data: m.data }, [m.data]);
         chain = chain
-            .then(() => (failed ? undefined : reader.push(Buffer.from(m.data))))
-            .then(() => {
-                pacer.add(bytes + inflated.bytes - inflatedSeen);
-                inflatedSeen = inflated.bytes;
-                port.postMessage({ type: "ack", bytes });
-            })
-            .catch((e) => {
+            .then(() => (failed ? undefined : reader.push(Buffer.from(m.data, 0, m.length))))
+            .then(giveBack, (e) => {
                 fail(e, false);
-                port.postMessage({ type: "ack", bytes });
+                giveBack();
             });
     } else {
         chain = chain.then(async () => {
