@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { AZURE_BLOCK_LIMITS } from "../../jobs/src/targets/azure";
 import { Part, partedStream } from "../../jobs/src/targets/parts";
 import { S3_PART_LIMITS } from "../../jobs/src/targets/s3";
+import { loadSettings } from "../../jobs/src/settings";
 import { BudgetError, planUploads, UploadBudget, WRITE_BUFFER } from "../../jobs/src/uploadBudget";
 
 const MIB = 1024 * 1024;
@@ -15,14 +16,16 @@ const AZURE = { kind: "azure", limits: AZURE_BLOCK_LIMITS, maxConcurrency: 4 };
 const total = (plans: Map<string, { bufferBytes: number }>) => [...plans.values()].reduce((s, p) => s + p.bufferBytes, 0);
 
 describe("the upload plan: part sizes first, then parts in flight within the budget", () => {
-    it("the default budget (64 MiB) with S3 and Azure: smallest parts, four in flight each, within budget", () => {
+    it("a 64 MiB budget with S3 and Azure: smallest parts, four in flight each, within budget", () => {
         const plans = planUploads(64 * MIB, 2 * 1024 ** 3, [S3, AZURE]);
         expect(plans.get("s3")).toEqual({ chunkBytes: 5 * MIB, concurrency: 4, bufferBytes: 5 * MIB * 5 + WRITE_BUFFER });
         expect(plans.get("azure")).toEqual({ chunkBytes: 4 * MIB, concurrency: 4, bufferBytes: 4 * MIB * 5 + WRITE_BUFFER });
         expect(total(plans)).toBeLessThanOrEqual(64 * MIB);
     });
 
-    it("a tight budget gives everyone a second part in flight before anyone a third", () => {
+    it("the default budget (32 MiB) gives everyone a second part in flight before anyone a third", () => {
+        const loaded = loadSettings({ BACKUP_LOCAL_DIR: "/backups" });
+        expect(loaded.ok && loaded.settings.memoryBudgetMiB).toBe(32);
         const plans = planUploads(32 * MIB, 1024 ** 3, [S3, AZURE]);
         expect(plans.get("s3")!.concurrency).toBe(2);
         expect(plans.get("azure")!.concurrency).toBe(2);
