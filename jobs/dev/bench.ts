@@ -193,7 +193,6 @@ async function main(): Promise<void> {
                 pg.psql(db, `INSERT INTO trades SELECT g, (ARRAY['BTC-USDT','ETH-USDT','SOL-USDT'])[1 + g % 3], random() * 60000, random() * 5, CASE WHEN g % 2 = 0 THEN 'buy' ELSE 'sell' END, '2026-01-01'::timestamptz + g * interval '1 second', md5(g::text) FROM generate_series(${from}, ${to}) g`);
             }
             pg.psql(db, "CREATE TABLE trades_b AS SELECT * FROM trades WHERE id % 2 = 0");
-            pg.psql(db, "CREATE INDEX ON trades (id)");
             pg.psql(db, "VACUUM ANALYZE");
             const bytes = Number(pg.psql(db, "SELECT pg_database_size(current_database())"));
             const env = { ...process.env, ...pg.env(db) };
