@@ -1,18 +1,32 @@
 /**
- * npm run bench [-- --size-mb 500 --runs 3 --scales 1,4]
+ * npm run bench [-- --size-mb 500 --runs 3 --scales 1,4]      the full run (record it in BENCHMARKS.md)
+ * npm run bench -- --quick                                     a small, fast run for iteration
  *
- * In one process of measurement, alternates plain `pg_dump -Fc -f FILE` with `kx-backup backup`
- * to local + the S3 emulator, several times, at a base size and at multiples of it; prints the
- * median wall-time ratio and kx-backup's peak RSS, and the directory format with 2 jobs against
- * the same plain pg_dump. Writes the figures as Markdown to stdout (for BENCHMARKS.md).
+ * What a user pays for a kx-backup backup, against plain `pg_dump -Fc -f FILE`, measured in one
+ * process of measurement with every variant alternated run by run (so load from anything else
+ * on the machine lands on all of them): for a trade-like database at a base size and multiples
+ * of it,
+ *   - plain `pg_dump -Fc -f FILE` (the baseline, 1.00);
+ *   - `kx-backup backup` to a local directory, S3 (s3rver) and Azure Blob (azurite) at once, as in
+ *     production, run the way the job image runs it (the Dockerfile's node flags): wall time,
+ *     peak RSS of the job process (threads included);
+ *   - the runbook's own pipeline: `pg_dump -Fc -f FILE`, then upload to S3, then to Azure, one
+ *     after another (the SDKs' default uploads, in a separate process);
+ *   - `kx-backup backup --format directory --jobs 2` to the same three targets;
+ *   - tuples read on the source during each backup (`pg_stat_user_tables` seq_tup_read +
+ *     idx_tup_fetch, delta) divided by the live tuples: plain pg_dump reads each row once (1.00);
+ *   - `kx-backup verify` and `kx-backup restore` of that backup against `pg_restore -j2` of the
+ *     same dump into a fresh database, on the same server.
+ * Prints Markdown to stdout (for BENCHMARKS.md), progress to stderr.
  */
 import { execFileSync, spawn } from "child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
-import { PG_BIN, startPostgres, startS3 } from "./services";
+import { AzureEmulator, PG_BIN, PgCluster, S3Emulator, startAzurite, startPostgres, startS3 } from "./services";
 
+/** The repository root (this file runs as dist/bench.js). */
 const ROOT = path.resolve(__dirname, "..");
 const CLI = path.join(ROOT, "dist", "kx-backup.js");
 
@@ -21,10 +35,22 @@ interface Run {
     peakRssMiB?: number;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
     const m = Math.floor(s.length / 2);
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The node flags the job image runs kx-backup with (its ENTRYPOINT), so the benchmark pays what the image pays. */
+export function imageNodeFlags(dockerfile: string): string[] {
+    const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+    if (!m) {
+        return [];
+    }
+    const argv = JSON.parse(m[1]) as string[];
+    const node = argv.indexOf("node");
+    const script = argv.findIndex((a) => a.endsWith("kx-backup.js"));
+    return node >= 0 && script > node ? argv.slice(node + 1, script) : [];
 }
 
 /** Runs a command; for node programs, a preload reports the process's own peak RSS. */
@@ -46,40 +72,113 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, rssFile?: st
     });
 }
 
+const UPLOAD_SCRIPT = `
+// The runbook's copy step (aws s3 cp, then the Azure upload), with the SDKs' default uploads.
+const { createReadStream } = require("fs");
+const { S3Client } = require("@aws-sdk/client-s3");
+const { Upload } = require("@aws-sdk/lib-storage");
+const { BlobServiceClient } = require("@azure/storage-blob");
+const [file, key] = process.argv.slice(2);
+(async () => {
+    const s3 = new S3Client({ endpoint: process.env.BACKUP_S3_ENDPOINT, forcePathStyle: true, region: "us-east-1",
+        credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY },
+        requestChecksumCalculation: "WHEN_REQUIRED" });
+    await new Upload({ client: s3, params: { Bucket: process.env.BACKUP_S3_BUCKET, Key: key, Body: createReadStream(file) } }).done();
+    const blob = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING)
+        .getContainerClient(process.env.BACKUP_AZURE_CONTAINER).getBlockBlobClient(key);
+    await blob.uploadFile(file);
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/** Tuples read from user tables so far (sequential scans' tuples + index fetches), and live tuples. */
+function tupleCounters(pg: PgCluster, db: string): { read: number; live: number } {
+    const [read, live] = pg.psql(db, "SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), sum(n_live_tup) FROM pg_stat_user_tables").split("|").map(Number);
+    return { read, live };
+}
+
+/** Waits for finished backends' statistics to reach the cumulative view (flushed at exit, at most every second). */
+async function settledStats(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 1500));
+}
+
+function machine(): string[] {
+    const sh = (cmd: string, args: string[]) => {
+        try {
+            return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+        } catch {
+            return "";
+        }
+    };
+    const lscpu = sh("lscpu", []);
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(lscpu)?.[1] ?? "?";
+    const disk = sh("df", ["-h", "--output=source,fstype,size,avail", os.tmpdir()]).split("\n")[1]?.trim().replace(/\s+/g, " ");
+    const version = (pkg: string) => {
+        try {
+            return JSON.parse(readFileSync(path.join(ROOT, "node_modules", pkg, "package.json"), "utf8")).version;
+        } catch {
+            return "?";
+        }
+    };
+    return [
+        `- CPU: ${field("Model name")}, ${field("CPU\\(s\\)")} vCPU (${field("Thread\\(s\\) per core")} thread per core), ${field("Hypervisor vendor")} guest`,
+        `- Memory: ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB; temp disk: ${disk} (${os.tmpdir()})`,
+        `- ${os.type()} ${os.release()}; Node ${process.version}; ${sh(path.join(PG_BIN, "pg_dump"), ["--version"])}; s3rver ${version("s3rver")}, azurite ${version("azurite")}`,
+        `- Load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(", ")} (other work shares these cores: every variant is alternated within each run)`,
+    ];
+}
+
+interface ScaleResult {
+    label: string;
+    plain: number[];
+    job: Run[];
+    runbook: number[];
+    dir: Run[];
+    pgRestore: number[];
+    verify: number[];
+    restore: number[];
+    reads: { plain: number[]; job: number[] };
+}
+
 async function main(): Promise<void> {
     const { values } = parseArgs({
         options: {
-            "size-mb": { type: "string", default: "500" },
-            runs: { type: "string", default: "3" },
-            scales: { type: "string", default: "1,4" },
+            "size-mb": { type: "string" },
+            runs: { type: "string" },
+            scales: { type: "string" },
+            quick: { type: "boolean", default: false },
         },
     });
-    const sizeMb = Number(values["size-mb"]);
-    const runs = Number(values.runs);
-    const scales = String(values.scales).split(",").map(Number);
+    const quick = values.quick || process.env.KX_BENCH_QUICK === "1";
+    const sizeMb = Number(values["size-mb"] ?? (quick ? 60 : 500));
+    const runs = Number(values.runs ?? (quick ? 1 : 3));
+    const scales = String(values.scales ?? (quick ? "1" : "1,4")).split(",").map(Number);
+    const nodeFlags = imageNodeFlags(readFileSync(path.join(ROOT, "jobs", "Dockerfile"), "utf8"));
     const work = mkdtempSync(path.join(os.tmpdir(), "kx-bench-"));
     const preload = path.join(work, "rss.js");
     writeFileSync(preload, `process.on("exit", () => require("fs").writeFileSync(process.env.KX_RSS_FILE, String(process.resourceUsage().maxRSS)));\n`);
+    const uploader = path.join(work, "upload.js");
+    writeFileSync(uploader, UPLOAD_SCRIPT);
 
-    const pg = await startPostgres();
-    const s3 = await startS3();
-    const onSignal = () => {
-        pg.remove();
-        void s3.stop().finally(() => process.exit(130));
+    const lines: string[] = [];
+    const log = (s: string) => process.stderr.write(`${s}\n`);
+    let pg: PgCluster | undefined;
+    let s3: S3Emulator | undefined;
+    let azure: AzureEmulator | undefined;
+    const stop = async () => {
+        pg?.remove();
+        await Promise.all([s3?.stop(), azure?.stop()]);
+        rmSync(work, { recursive: true, force: true });
     };
+    const onSignal = () => void stop().finally(() => process.exit(130));
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
-    const lines: string[] = [];
-    const log = (s: string) => {
-        process.stderr.write(`${s}\n`);
-    };
+    const results: ScaleResult[] = [];
     try {
-        const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-        lines.push(`Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.platform()} ${os.release()}, Node ${process.version}, ${execFileSync(path.join(PG_BIN, "pg_dump"), ["--version"]).toString().trim()}`);
-        lines.push(`Date: ${new Date().toISOString().slice(0, 10)}; runs per variant: ${runs}, alternated; S3 target: s3rver on loopback in the benchmark process.`);
+        [pg, s3, azure] = await Promise.all([startPostgres(), startS3(), startAzurite()]);
+        lines.push(...machine());
+        lines.push(`- Runs per variant: ${runs}, alternated; kx-backup runs as the image runs it: \`node ${[...nodeFlags, "kx-backup.js"].join(" ")}\`; ` +
+            "s3rver runs in the benchmark process, azurite in its own, PostgreSQL 15 (fsync off) on the same cores.");
         lines.push("");
-        lines.push("| database size | plain `pg_dump -Fc` (median) | `kx-backup backup` local+S3 (median) | ratio | kx-backup peak RSS | `--format directory --jobs 2` local+S3 (median) | ratio |");
-        lines.push("|---|---|---|---|---|---|---|");
         for (const scale of scales) {
             const db = `bench_${scale}x`;
             const target = sizeMb * scale;
@@ -87,7 +186,7 @@ async function main(): Promise<void> {
             pg.psql("postgres", `CREATE DATABASE ${db}`);
             // Trade-like rows: numbers, timestamps, short text; compresses like real data (not all zeros).
             const rows = Math.round((target * 1024 * 1024) / 150);
-            pg.psql(db, `CREATE TABLE trades (id bigint, pair text, price numeric(20,8), qty numeric(20,8), side text, at timestamptz, ref text)`);
+            pg.psql(db, "CREATE TABLE trades (id bigint, pair text, price numeric(20,8), qty numeric(20,8), side text, at timestamptz, ref text)");
             const batch = 1_000_000;
             for (let from = 1; from <= rows; from += batch) {
                 const to = Math.min(rows, from + batch - 1);
@@ -97,38 +196,107 @@ async function main(): Promise<void> {
             pg.psql(db, "VACUUM ANALYZE");
             const bytes = Number(pg.psql(db, "SELECT pg_database_size(current_database())"));
             const env = { ...process.env, ...pg.env(db) };
-            const plain: number[] = [];
-            const job: Run[] = [];
-            const dir: number[] = [];
+            const targetsEnv = { ...s3.env(), ...azure.env() };
+            const r: ScaleResult = { label: `${(bytes / 1024 ** 2).toFixed(0)} MiB`, plain: [], job: [], runbook: [], dir: [], pgRestore: [], verify: [], restore: [], reads: { plain: [], job: [] } };
+            // A warm-up pg_dump: the first read after loading would otherwise be the cold one.
+            await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", path.join(work, "warm.dump")], env);
+            rmSync(path.join(work, "warm.dump"), { force: true });
             for (let i = 0; i < runs; i++) {
                 const file = path.join(work, "plain.dump");
-                plain.push((await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", file], env)).ms);
-                rmSync(file, { force: true });
                 const local = path.join(work, "local");
                 const rssFile = path.join(work, "rss");
-                const jobEnv = { ...env, ...s3.env(), BACKUP_LOCAL_DIR: local, BACKUP_S3_PREFIX: `bench-${i}`, BACKUP_LOG_FORMAT: "json", KX_RSS_FILE: rssFile };
-                job.push(await timed(process.execPath, ["--require", preload, CLI, "backup", "--no-prune"], jobEnv, rssFile));
+                const jobEnv = { ...env, ...targetsEnv, BACKUP_LOCAL_DIR: local, BACKUP_S3_PREFIX: `bench-${scale}-${i}`, BACKUP_AZURE_PREFIX: `bench-${scale}-${i}`, BACKUP_LOG_FORMAT: "json", KX_RSS_FILE: rssFile };
+
+                // 1. plain pg_dump, with its reads of the source.
+                let before = tupleCounters(pg, db);
+                r.plain.push((await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", file], env)).ms);
+                await settledStats();
+                let after = tupleCounters(pg, db);
+                r.reads.plain.push((after.read - before.read) / after.live);
+
+                // 2. kx-backup to local + S3 + Azure, with its reads of the source and its peak memory.
+                before = tupleCounters(pg, db);
+                r.job.push(await timed(process.execPath, [...nodeFlags, "--require", preload, CLI, "backup", "--no-prune"], jobEnv, rssFile));
+                await settledStats();
+                after = tupleCounters(pg, db);
+                r.reads.job.push((after.read - before.read) / after.live);
+                const name = readdirSync(path.join(local, db)).find((f) => f.endsWith(".dump"))!;
+
+                // 3. the runbook's pipeline: dump to a file, then S3, then Azure.
+                const start = Date.now();
+                await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", path.join(work, "runbook.dump")], env);
+                await timed(process.execPath, [uploader, path.join(work, "runbook.dump"), `runbook-${scale}-${i}/${db}.dump`], { ...process.env, ...targetsEnv, NODE_PATH: path.join(ROOT, "node_modules") });
+                r.runbook.push(Date.now() - start);
+                rmSync(path.join(work, "runbook.dump"), { force: true });
+
+                // 4. directory format, 2 jobs, same three targets.
+                r.dir.push(await timed(process.execPath, [...nodeFlags, "--require", preload, CLI, "backup", "--no-prune", "--format", "directory", "--jobs", "2"],
+                    { ...jobEnv, BACKUP_S3_PREFIX: `bench-dir-${scale}-${i}`, BACKUP_AZURE_PREFIX: `bench-dir-${scale}-${i}` }, rssFile));
+
+                // 5. pg_restore -j2 of the plain dump into a fresh database, then verify and restore of the kx-backup backup.
+                pg.psql("postgres", "DROP DATABASE IF EXISTS bench_restored");
+                pg.psql("postgres", "CREATE DATABASE bench_restored");
+                r.pgRestore.push((await timed(path.join(PG_BIN, "pg_restore"), ["-j", "2", "-d", "bench_restored", file], { ...env, PGDATABASE: "bench_restored" })).ms);
+                pg.psql("postgres", "DROP DATABASE bench_restored");
+                const scratch = { VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password };
+                r.verify.push((await timed(process.execPath, [...nodeFlags, CLI, "verify", "--database", db, "--backup", name, "--from", "local"], { ...jobEnv, ...scratch })).ms);
+                r.restore.push((await timed(process.execPath, [...nodeFlags, CLI, "restore", "--database", db, "--into", "bench_restored", "--backup", name, "--from", "local"], jobEnv)).ms);
+                pg.psql("postgres", "DROP DATABASE IF EXISTS bench_restored");
+                rmSync(file, { force: true });
                 rmSync(local, { recursive: true, force: true });
-                dir.push((await timed(process.execPath, [CLI, "backup", "--no-prune", "--format", "directory", "--jobs", "2"], { ...jobEnv, BACKUP_S3_PREFIX: `bench-dir-${i}` })).ms);
-                rmSync(local, { recursive: true, force: true });
-                log(`  run ${i + 1}: pg_dump ${plain[i].toFixed(0)} ms, kx-backup ${job[i].ms.toFixed(0)} ms (${job[i].peakRssMiB?.toFixed(0)} MiB), directory -j2 ${dir[i].toFixed(0)} ms`);
+                const f = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+                log(`  run ${i + 1}: pg_dump ${f(r.plain[i])}, kx-backup ${f(r.job[i].ms)} (${r.job[i].peakRssMiB!.toFixed(0)} MiB), runbook ${f(r.runbook[i])}, ` +
+                    `directory -j2 ${f(r.dir[i].ms)} (${r.dir[i].peakRssMiB!.toFixed(0)} MiB), pg_restore -j2 ${f(r.pgRestore[i])}, verify ${f(r.verify[i])}, restore ${f(r.restore[i])}; ` +
+                    `reads ${r.reads.plain[i].toFixed(2)} / ${r.reads.job[i].toFixed(2)}; load ${os.loadavg()[0].toFixed(2)}`);
             }
-            const p = median(plain);
-            const k = median(job.map((r) => r.ms));
-            const d = median(dir);
-            const peak = Math.max(...job.map((r) => r.peakRssMiB ?? 0));
-            lines.push(`| ${(bytes / 1024 ** 2).toFixed(0)} MiB | ${(p / 1000).toFixed(2)} s | ${(k / 1000).toFixed(2)} s | ${(k / p).toFixed(3)} | ${peak.toFixed(0)} MiB | ${(d / 1000).toFixed(2)} s | ${(d / p).toFixed(3)} |`);
+            results.push(r);
             pg.psql("postgres", `DROP DATABASE ${db}`);
         }
     } finally {
-        pg.remove();
-        await s3.stop();
-        rmSync(work, { recursive: true, force: true });
+        await stop();
     }
+    lines.push(...report(results));
     process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-main().catch((e) => {
-    process.stderr.write(`bench failed: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-});
+/** The Markdown tables: medians and ratios to plain pg_dump of the same run, then every raw figure. */
+export function report(results: ScaleResult[]): string[] {
+    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const ratio = (a: number, b: number) => (a / b).toFixed(3);
+    const out: string[] = [];
+    out.push("| database | plain `pg_dump -Fc -f` | kx-backup, 3 targets | ratio | peak RSS | runbook pipeline (dump, then S3, then Azure) | ratio | directory `-j2`, 3 targets | ratio | peak RSS |");
+    out.push("|---|---|---|---|---|---|---|---|---|---|");
+    for (const r of results) {
+        const p = median(r.plain);
+        const k = median(r.job.map((x) => x.ms));
+        const rb = median(r.runbook);
+        const d = median(r.dir.map((x) => x.ms));
+        out.push(`| ${r.label} | ${s(p)} | ${s(k)} | ${ratio(k, p)} | ${Math.max(...r.job.map((x) => x.peakRssMiB ?? 0)).toFixed(0)} MiB | ${s(rb)} | ${ratio(rb, p)} | ${s(d)} | ${ratio(d, p)} | ${Math.max(...r.dir.map((x) => x.peakRssMiB ?? 0)).toFixed(0)} MiB |`);
+    }
+    out.push("");
+    out.push("| database | tuples read per live tuple: plain pg_dump | kx-backup | `pg_restore -j2` into a fresh database | kx-backup verify | ratio | kx-backup restore | ratio |");
+    out.push("|---|---|---|---|---|---|---|---|");
+    for (const r of results) {
+        const pr = median(r.pgRestore);
+        out.push(`| ${r.label} | ${median(r.reads.plain).toFixed(2)} | ${median(r.reads.job).toFixed(2)} | ${s(pr)} | ${s(median(r.verify))} | ${ratio(median(r.verify), pr)} | ${s(median(r.restore))} | ${ratio(median(r.restore), pr)} |`);
+    }
+    out.push("");
+    out.push("Raw runs (seconds; peak RSS in MiB): pg_dump / kx-backup (RSS) / runbook / directory -j2 (RSS) / pg_restore -j2 / verify / restore");
+    out.push("");
+    for (const r of results) {
+        const rows = r.plain.map((_, i) => `${(r.plain[i] / 1000).toFixed(1)} / ${(r.job[i].ms / 1000).toFixed(1)} (${r.job[i].peakRssMiB?.toFixed(0)}) / ${(r.runbook[i] / 1000).toFixed(1)} / ` +
+            `${(r.dir[i].ms / 1000).toFixed(1)} (${r.dir[i].peakRssMiB?.toFixed(0)}) / ${(r.pgRestore[i] / 1000).toFixed(1)} / ${(r.verify[i] / 1000).toFixed(1)} / ${(r.restore[i] / 1000).toFixed(1)}`);
+        out.push(`- ${r.label}: ${rows.join("; ")}`);
+    }
+    return out;
+}
+
+if (require.main === module && existsSync(CLI)) {
+    main().catch((e) => {
+        process.stderr.write(`bench failed: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+    });
+} else if (require.main === module) {
+    process.stderr.write(`bench: ${CLI} is missing: run it with npm run bench (which builds first)\n`);
+    process.exitCode = 2;
+}

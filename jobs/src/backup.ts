@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
-import { connect, countRows, databaseSize, dbnameArg, exportSnapshot, libpqEnv, parseQualified, serverInfo, tablePatternMatcher, userTables } from "./db";
+import { connect, databaseSize, dbnameArg, exportSnapshot, libpqEnv, serverInfo } from "./db";
+import { DumpStreamCounter } from "./dumpstream";
 import { commitManifest, discardArtifact, streamToTargets } from "./commit";
 import { backupGlobals, removeGlobals } from "./globals";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
@@ -148,6 +149,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     let releaseWorkDir = () => undefined as void;
     let globalsWritten = false;
     let committing = false;
+    let counter: DumpStreamCounter | undefined;
     try {
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
@@ -155,8 +157,6 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         // The baseline is read before the dump: a listing problem is reported, never a reason to skip the backup.
         const baseline = o.anomaly && backupScope(o) === "full" && !o.safety ? await findBaseline(targets, database, s.signingKey, log) : undefined;
         const snapshot = await exportSnapshot(client);
-        const matches = tablePatternMatcher(o.tables);
-        const tables = o.schemaOnly ? [] : (await userTables(client)).filter(matches);
         log.info(`backing up ${database}`, {
             event: "backup.start", database, key, format: s.format, server: server.version, pgDump: tools.version,
             targets: targets.map((t) => t.location), estimatedBytes: estimate,
@@ -165,7 +165,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         const env = libpqEnv(s);
         let source: Readable;
         let tail: StderrTail;
-        let counting: Promise<Record<string, number>>;
+        // Rows are counted in the dump as it streams out: no second read of any table.
+        counter = new DumpStreamCounter(s.format);
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
             workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
@@ -174,9 +175,6 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             const outDir = path.join(workDir, "dump");
             dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
             tail = new StderrTail(dump);
-            // Row counts run in the held snapshot while pg_dump works.
-            counting = countRows(client, tables);
-            counting.catch(() => undefined);
             const code = await waitExit(dump);
             if (code !== 0) {
                 throw dumpFailure(database, tail.last());
@@ -187,8 +185,6 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
             tail = new StderrTail(dump);
             source = dump.stdout!;
-            counting = countRows(client, tables);
-            counting.catch(() => undefined);
         }
         const producer = tar ?? dump;
         const producerOk = waitExit(producer).then((code) => {
@@ -198,7 +194,9 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         });
         // Handled by streamToTargets; this keeps it handled if the streaming fails before awaiting it.
         producerOk.catch(() => undefined);
-        const streamed = await streamToTargets(source, targets, {
+        const counting = counter.result(producerOk);
+        counting.catch(() => undefined);
+        const streamed = await streamToTargets(counter.tap(source), targets, {
             key,
             expectedBytes: estimate,
             label: database,
@@ -236,8 +234,9 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             sha256: streamed.sha256,
             pgDump: { version: tools.version },
             server: { version: server.version, versionNum: server.versionNum },
-            tables: Object.entries(counts).map(([k, rows]) => ({ ...parseQualified(k), rows })),
-            counts: { method: o.schemaOnly ? "none" : "snapshot-query" },
+            tables: counts.tables,
+            counts: o.schemaOnly ? { method: "none" } : { method: "dump-stream", largeObjects: counts.largeObjects },
+            toc: counts.toc,
             targets: targets.map((t) => t.kind),
         };
         const reasons = o.anomaly ? anomalyReasons(manifest, baseline, o.anomaly) : [];
@@ -265,7 +264,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         log.info(
             `backup ${database} ok: ${formatBytes(bytes)} in ${formatDuration(manifest.durationMs)} ` +
                 `(${formatBytes(bytes / secs)}/s) to ${targets.map((t) => t.kind).join(", ")}`,
-            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: Object.keys(counts).length },
+            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: counts.tables.length },
         );
         return { key, manifest };
     } catch (e) {
@@ -284,6 +283,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     } finally {
         await client.query("ROLLBACK").catch(() => undefined);
         await client.end().catch(() => undefined);
+        await counter?.close();
         if (workDir) {
             rmSync(workDir, { recursive: true, force: true });
         }

@@ -216,14 +216,14 @@ export function libpqEnv(s?: Settings): NodeJS.ProcessEnv {
     return env;
 }
 
-/** Exact row counts, read inside the caller's transaction (so: from its snapshot). */
-export async function countRows(client: Client, tables: readonly TableRef[]): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    for (const t of tables) {
-        const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`);
-        counts[qualified(t)] = Number(r.rows[0].n);
-    }
-    return counts;
+/**
+ * The query for a table's row count as a backup recorded it. `dump-stream` counts are the rows
+ * pg_dump's `COPY t TO stdout` wrote: the table's own rows, never an inheritance child's (so
+ * `FROM ONLY`); `snapshot-query` counts (manifests written before) were `count(*)`, children
+ * included. Pure.
+ */
+export function rowCountSql(t: TableRef, method: "dump-stream" | "snapshot-query" | "none"): string {
+    return `SELECT count(*)::text AS n FROM ${method === "dump-stream" ? "ONLY " : ""}${sqlTable(t)}`;
 }
 
 /** What a database holds besides what every new database has, by kind. Empty object: nothing. */

@@ -157,7 +157,7 @@ export const SETTINGS = {
         "BACKUP_SIGNING_KEY",
         "HMAC-SHA256 key signing every manifest; with it set, verify and restore refuse unsigned or mis-signed backups.",
     ),
-    memoryBudgetMiB: integer("BACKUP_MEMORY_BUDGET_MIB", "Upload buffers shared by all targets (MiB).", 64, 16, 4096),
+    memoryBudgetMiB: integer("BACKUP_MEMORY_BUDGET_MIB", "Upload buffers shared by all targets (MiB): S3 parts and Azure blocks in flight.", 32, 16, 4096),
 
     // Verify: the scratch server restores go to (in the pod: the sidecar on localhost).
     verifyPgHost: optionalString("VERIFY_PGHOST", "Scratch PostgreSQL for verify; unset: a throwaway local cluster."),

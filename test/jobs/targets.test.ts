@@ -250,7 +250,7 @@ describe("a stop while the commit is in flight", () => {
 describe("chunk sizes", () => {
     it("keeps small dumps at the minimum part size (flat memory)", () => {
         expect(chunkSize(2 * 1024 * MIB, S3_PART_LIMITS)).toBe(5 * MIB);
-        expect(chunkSize(0, AZURE_BLOCK_LIMITS)).toBe(8 * MIB);
+        expect(chunkSize(0, AZURE_BLOCK_LIMITS)).toBe(4 * MIB);
     });
 
     it("keeps a 5 TB dump under 10,000 S3 parts and 50,000 Azure blocks", () => {

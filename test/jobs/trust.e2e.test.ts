@@ -186,6 +186,8 @@ describe("what latest means", () => {
         const full = await runCli(["backup", "--no-prune"], envAll(prefix));
         expect(full.code, full.stderr).toBe(0);
         const fullKey = logLines(full.stderr).find((l) => l.event === "backup.done")?.key;
+        // Names carry the second: two runs in one second have no defined order, so the next one starts in the next second.
+        await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)));
         const schema = await runCli(["backup", "--schema-only", "--no-prune"], envAll(prefix));
         expect(schema.code, schema.stderr).toBe(0);
         const verify = await runCli(["verify", "--json", "--from", "s3"], envAll(prefix));

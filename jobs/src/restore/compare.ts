@@ -5,7 +5,7 @@
  * it compared; none copies row data into its message.
  */
 import { Client } from "pg";
-import { dbnameArg, sqlTable } from "../db";
+import { dbnameArg, rowCountSql } from "../db";
 import { Manifest, tableLabel } from "../manifest";
 import { ClientTools } from "../pgtools";
 import { Settings } from "../settings";
@@ -124,7 +124,7 @@ export async function compareCounts(client: Client, manifest: Manifest): Promise
     }
     const wrong: string[] = [];
     for (const t of manifest.tables) {
-        const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`).catch((e: Error) => {
+        const r = await client.query<{ n: string }>(rowCountSql(t, manifest.counts.method)).catch((e: Error) => {
             wrong.push(`${tableLabel(t)}: ${e.message}`);
             return undefined;
         });

@@ -6,7 +6,7 @@
  * back to what was there. The rows come as pg_restore's text through script.ts, never psql.
  */
 import { Client } from "pg";
-import { connect, sqlTable } from "../db";
+import { connect, rowCountSql, sqlTable } from "../db";
 import { JobError, Logger } from "../log";
 import { tableLabel } from "../manifest";
 import { Settings } from "../settings";
@@ -80,7 +80,7 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
         const counts: TablesResult["counts"] = {};
         const wrong: string[] = [];
         for (const t of tables) {
-            const r = await c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sqlTable(t)}`);
+            const r = await c.query<{ n: string }>(rowCountSql(t, p.located.manifest.counts.method));
             const want = expected.get(keyOf(t));
             counts[tableLabel(t)] = { restored: Number(r.rows[0].n), expected: want };
             if (want !== undefined && Number(r.rows[0].n) !== want) {

@@ -5,6 +5,7 @@ import { shutdownSignal } from "../shutdown";
 import { AzureHiddenHandle, hiddenFromBlobItems } from "./azureVersions";
 import { checksums, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
+import { UploadBudget } from "../uploadBudget";
 import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface AzureTargetOptions {
@@ -15,11 +16,13 @@ export interface AzureTargetOptions {
     connectionString?: string;
     /** Tries per request before the upload fails. Default: 4. */
     maxTries?: number;
+    /** The memory budget shared with the other targets (uploadBudget.ts); without one, the sizes below. */
+    budget?: UploadBudget;
 }
 
 const MIB = 1024 * 1024;
-/** Azure block blobs: at most 50,000 blocks, each up to 4000 MiB. */
-export const AZURE_BLOCK_LIMITS = { maxParts: 50_000, min: 8 * MIB, max: 4000 * MIB };
+/** Azure block blobs: at most 50,000 blocks, each up to 4000 MiB (any size; 4 MiB keeps the buffers small and still allows 195 GiB). */
+export const AZURE_BLOCK_LIMITS = { maxParts: 50_000, min: 4 * MIB, max: 4000 * MIB };
 
 /** Blob metadata naming the run that wrote a blob (metadata names are C# identifiers: no dashes). */
 export const RUN_METADATA = "kx_backup_run";
@@ -53,7 +56,8 @@ export class AzureTarget implements Target {
     private readonly root: string;
     private softDelete: Promise<{ days?: number; error?: string }> | undefined;
 
-    constructor(opts: AzureTargetOptions) {
+    constructor(private readonly opts: AzureTargetOptions) {
+        opts.budget?.join({ kind: this.kind, limits: AZURE_BLOCK_LIMITS, maxConcurrency: 4 });
         this.root = opts.prefix.replace(/^\/+|\/+$/g, "");
         const pipeline: StoragePipelineOptions = {
             retryOptions: { maxTries: opts.maxTries ?? 4, retryDelayInMs: 250, maxRetryDelayInMs: 4000 },
@@ -89,7 +93,8 @@ export class AzureTarget implements Target {
         const blob = this.container.getBlockBlobClient(this.full(key));
         const requests = new AbortController();
         const nonce = randomBytes(6).toString("hex");
-        const blockSize = chunkSize(o.expectedBytes, AZURE_BLOCK_LIMITS);
+        const plan = this.opts.budget?.plan(this.kind, o.expectedBytes);
+        const blockSize = plan?.chunkBytes ?? chunkSize(o.expectedBytes, AZURE_BLOCK_LIMITS);
         const staged: number[] = [];
         const sendBlock = async (p: Part): Promise<void> => {
             await blob.stageBlock(blockId(nonce, p.number), p.body, p.body.length, {
@@ -98,7 +103,7 @@ export class AzureTarget implements Target {
             });
             staged.push(p.number);
         };
-        const stream = partedStream(blockSize, blockSize <= 16 * MIB ? 4 : 1, sendBlock);
+        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, { sha256: false, wholeMd5: true });
         const metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
 
         let etag: string | undefined;

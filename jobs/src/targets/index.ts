@@ -1,4 +1,5 @@
 import type { Settings } from "../settings";
+import { UploadBudget } from "../uploadBudget";
 import type { AzureTarget as AzureTargetType } from "./azure";
 import { LocalTarget } from "./local";
 import type { S3Target as S3TargetType } from "./s3";
@@ -15,6 +16,8 @@ export type TargetKind = "local" | "s3" | "azure";
  */
 export function targetsFrom(s: Settings): Target[] {
     const targets: Target[] = [];
+    // S3 and Azure buffer whole parts: they share one memory budget (see uploadBudget.ts).
+    const budget = new UploadBudget(s.memoryBudgetMiB * 1024 * 1024);
     if (s.localDir) {
         targets.push(new LocalTarget(s.localDir));
     }
@@ -30,6 +33,7 @@ export function targetsFrom(s: Settings): Target[] {
             credentials: s.awsAccessKeyId && s.awsSecretAccessKey
                 ? { accessKeyId: s.awsAccessKeyId, secretAccessKey: s.awsSecretAccessKey }
                 : undefined,
+            budget,
         }));
     }
     if (s.azureContainer) {
@@ -40,6 +44,7 @@ export function targetsFrom(s: Settings): Target[] {
             prefix: s.azurePrefix,
             accountUrl: s.azureAccountUrl,
             connectionString: s.azureConnectionString,
+            budget,
         }));
     }
     return targets;

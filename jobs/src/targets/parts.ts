@@ -32,11 +32,20 @@ export interface PartedStream {
     wholeMd5(): string;
 }
 
-export function checksums(body: Buffer): PartChecksums {
+export function checksums(body: Buffer, sha256 = true): PartChecksums {
     return {
         md5: createHash("md5").update(body).digest("base64"),
-        sha256: createHash("sha256").update(body).digest("base64"),
+        sha256: sha256 ? createHash("sha256").update(body).digest("base64") : "",
     };
+}
+
+export interface PartedOptions {
+    /** Hold back a stream that fits in one part (see `single()`). */
+    holdSingle?: boolean;
+    /** Compute each part's SHA-256 (S3 sends it; Azure does not use it). Default true; without it `sha256` is "". */
+    sha256?: boolean;
+    /** Compute the MD5 of the whole stream (Azure stores it on the blob). */
+    wholeMd5?: boolean;
 }
 
 /**
@@ -44,25 +53,41 @@ export function checksums(body: Buffer): PartChecksums {
  * stream that fits in the first part is not sent: `single()` returns it (S3 stores it with one
  * PutObject at commit). A failing `send` fails the sink.
  */
-export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: { holdSingle?: boolean } = {}): PartedStream {
+export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: PartedOptions = {}): PartedStream {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let next = 1;
     let single: Part | undefined;
     const inFlight = new Set<Promise<void>>();
-    const md5 = createHash("md5");
+    // Every digest is a pass over every byte on the main thread: only those a target uses are made.
+    const md5 = o.wholeMd5 ? createHash("md5") : undefined;
 
-    // One allocation per part: the part is a view of the joined chunks, only the short rest is copied.
+    // Parts are cut into reused buffers: no more than `queueSize` exist (a buffer returns once its
+    // part is sent), so what a target holds is bounded by its plan (uploadBudget.ts) and a part
+    // never becomes garbage waiting for the collector.
+    const free: Buffer[] = [];
     const take = (bytes: number): Buffer => {
-        const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-        const rest = all.subarray(bytes);
-        pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-        pendingBytes = rest.length;
-        return all.subarray(0, bytes);
+        const out = free.pop() ?? Buffer.allocUnsafeSlow(partSize);
+        for (let filled = 0; filled < bytes; ) {
+            const chunk = pending[0];
+            const n = Math.min(chunk.length, bytes - filled);
+            chunk.copy(out, filled, 0, n);
+            filled += n;
+            if (n === chunk.length) {
+                pending.shift();
+            } else {
+                pending[0] = chunk.subarray(n);
+            }
+        }
+        pendingBytes -= bytes;
+        return out.subarray(0, bytes);
     };
     const start = (body: Buffer): void => {
-        const part: Part = { number: next++, body, ...checksums(body) };
-        const p = send(part).finally(() => inFlight.delete(p));
+        const part: Part = { number: next++, body, ...checksums(body, o.sha256 ?? true) };
+        const p = send(part).finally(() => {
+            inFlight.delete(p);
+            free.push(Buffer.from(body.buffer, body.byteOffset, partSize));
+        });
         inFlight.add(p);
         // A failed part fails the sink at once, even while the producer is quiet.
         p.catch((e) => sink.destroy(e));
@@ -76,7 +101,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
     const sink = new Writable({
         highWaterMark: 1024 * 1024,
         write(chunk: Buffer, _enc, cb) {
-            md5.update(chunk);
+            md5?.update(chunk);
             pending.push(chunk);
             pendingBytes += chunk.length;
             (async () => {
@@ -94,7 +119,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
             (async () => {
                 if (o.holdSingle && next === 1) {
                     const body = take(pendingBytes);
-                    single = { number: 1, body, ...checksums(body) };
+                    single = { number: 1, body, ...checksums(body, o.sha256 ?? true) };
                 } else if (pendingBytes > 0) {
                     await room();
                     start(take(pendingBytes));
@@ -110,6 +135,11 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
         sink,
         staged,
         single: () => single,
-        wholeMd5: () => (whole ??= md5.digest("base64")),
+        wholeMd5: () => {
+            if (!md5) {
+                throw new Error("partedStream: wholeMd5 was not asked for");
+            }
+            return (whole ??= md5.digest("base64"));
+        },
     };
 }

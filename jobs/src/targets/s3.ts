@@ -16,6 +16,7 @@ import { shutdownSignal } from "../shutdown";
 import { checksums, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { hiddenFromVersions, listAllVersions, S3HiddenHandle } from "./s3versions";
+import { UploadBudget } from "../uploadBudget";
 import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface S3TargetOptions {
@@ -27,6 +28,8 @@ export interface S3TargetOptions {
     credentials?: { accessKeyId: string; secretAccessKey: string };
     /** Attempts per request (parts included) before the upload fails. Default: 5. */
     maxAttempts?: number;
+    /** The memory budget shared with the other targets (uploadBudget.ts); without one, the sizes below. */
+    budget?: UploadBudget;
 }
 
 const MIB = 1024 * 1024;
@@ -59,7 +62,8 @@ export class S3Target implements Target {
     readonly bucket: string;
     private readonly root: string;
 
-    constructor(opts: S3TargetOptions) {
+    constructor(private readonly opts: S3TargetOptions) {
+        opts.budget?.join({ kind: this.kind, limits: S3_PART_LIMITS, maxConcurrency: 4 });
         this.root = opts.prefix.replace(/^\/+|\/+$/g, "");
         this.bucket = opts.bucket;
         this.location = `s3://${opts.bucket}/${this.root}`;
@@ -91,7 +95,8 @@ export class S3Target implements Target {
         const Key = this.full(key);
         const Metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
         const requests = new AbortController();
-        const partSize = chunkSize(o.expectedBytes, S3_PART_LIMITS);
+        const plan = this.opts.budget?.plan(this.kind, o.expectedBytes);
+        const partSize = plan?.chunkBytes ?? chunkSize(o.expectedBytes, S3_PART_LIMITS);
         let creating: Promise<string> | undefined;
         const parts: CompletedPart[] = [];
         let versionId: string | undefined;
@@ -112,7 +117,7 @@ export class S3Target implements Target {
             parts.push({ PartNumber: p.number, ETag: r.ETag, ChecksumSHA256: p.sha256 });
         };
         // Memory is about partSize × (queue + 2): keep big parts few in flight.
-        const stream = partedStream(partSize, partSize <= 16 * MIB ? 2 : 1, sendPart, { holdSingle: true });
+        const stream = partedStream(partSize, plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1), sendPart, { holdSingle: true });
 
         return stagedUpload({
             sink: stream.sink,

@@ -1,0 +1,105 @@
+/**
+ * One memory budget for every target's upload buffers: the plan (pure), and the part buffering
+ * that keeps to it (parts cut into a bounded set of reused buffers, never one per part).
+ */
+import { createHash, randomBytes } from "crypto";
+import { describe, expect, it } from "vitest";
+import { AZURE_BLOCK_LIMITS } from "../../jobs/src/targets/azure";
+import { Part, partedStream } from "../../jobs/src/targets/parts";
+import { S3_PART_LIMITS } from "../../jobs/src/targets/s3";
+import { loadSettings } from "../../jobs/src/settings";
+import { BudgetError, planUploads, UploadBudget, WRITE_BUFFER } from "../../jobs/src/uploadBudget";
+
+const MIB = 1024 * 1024;
+const S3 = { kind: "s3", limits: S3_PART_LIMITS, maxConcurrency: 4 };
+const AZURE = { kind: "azure", limits: AZURE_BLOCK_LIMITS, maxConcurrency: 4 };
+const total = (plans: Map<string, { bufferBytes: number }>) => [...plans.values()].reduce((s, p) => s + p.bufferBytes, 0);
+
+describe("the upload plan: part sizes first, then parts in flight within the budget", () => {
+    it("a 64 MiB budget with S3 and Azure: smallest parts, four in flight each, within budget", () => {
+        const plans = planUploads(64 * MIB, 2 * 1024 ** 3, [S3, AZURE]);
+        expect(plans.get("s3")).toEqual({ chunkBytes: 5 * MIB, concurrency: 4, bufferBytes: 5 * MIB * 5 + WRITE_BUFFER });
+        expect(plans.get("azure")).toEqual({ chunkBytes: 4 * MIB, concurrency: 4, bufferBytes: 4 * MIB * 5 + WRITE_BUFFER });
+        expect(total(plans)).toBeLessThanOrEqual(64 * MIB);
+    });
+
+    it("the default budget (32 MiB) gives everyone a second part in flight before anyone a third", () => {
+        const loaded = loadSettings({ BACKUP_LOCAL_DIR: "/backups" });
+        expect(loaded.ok && loaded.settings.memoryBudgetMiB).toBe(32);
+        const plans = planUploads(32 * MIB, 1024 ** 3, [S3, AZURE]);
+        expect(plans.get("s3")!.concurrency).toBe(2);
+        expect(plans.get("azure")!.concurrency).toBe(2);
+        expect(total(plans)).toBeLessThanOrEqual(32 * MIB);
+        // One target alone gets the whole budget.
+        expect(planUploads(32 * MIB, 1024 ** 3, [S3]).get("s3")!.concurrency).toBe(4);
+    });
+
+    it("parts grow with the database so the part limits hold; the budget never shrinks them", () => {
+        const fiveTB = 5 * 1024 ** 4;
+        const plans = planUploads(4096 * MIB, fiveTB, [S3, AZURE]);
+        expect(Math.ceil((2 * fiveTB) / plans.get("s3")!.chunkBytes)).toBeLessThanOrEqual(10_000);
+        expect(Math.ceil((2 * fiveTB) / plans.get("azure")!.chunkBytes)).toBeLessThanOrEqual(50_000);
+        expect(total(plans)).toBeLessThanOrEqual(4096 * MIB);
+    });
+
+    it("refuses, before any upload starts, a budget that cannot hold one part in flight each, saying what to set", () => {
+        const fiveTB = 5 * 1024 ** 4;
+        expect(() => planUploads(64 * MIB, fiveTB, [S3, AZURE])).toThrow(BudgetError);
+        expect(() => planUploads(64 * MIB, fiveTB, [S3, AZURE])).toThrow(/s3: 1049 MiB parts, azure: 210 MiB parts .* more than BACKUP_MEMORY_BUDGET_MIB=64\. Set BACKUP_MEMORY_BUDGET_MIB to at least 2520/);
+        // Exactly the minimum is enough.
+        expect(planUploads(2520 * MIB, fiveTB, [S3, AZURE]).get("s3")!.concurrency).toBe(1);
+    });
+
+    it("the budget object: each target asks for its share of the joint plan", () => {
+        const budget = new UploadBudget(32 * MIB);
+        budget.join(S3);
+        budget.join(AZURE);
+        expect(budget.plan("s3", 1024 ** 3)).toEqual(planUploads(32 * MIB, 1024 ** 3, [S3, AZURE]).get("s3"));
+        expect(budget.plan("azure", 1024 ** 3).concurrency).toBe(2);
+    });
+});
+
+describe("part buffers: a bounded set, reused", () => {
+    it("cuts the stream into parts of the exact bytes, with at most queueSize buffers however many parts", async () => {
+        const data = randomBytes(23 * MIB + 12345);
+        const partSize = 2 * MIB;
+        const seen: { number: number; sha: string; md5ok: boolean }[] = [];
+        const buffers = new Set<ArrayBuffer>();
+        let inFlight = 0;
+        let maxInFlight = 0;
+        const send = async (p: Part) => {
+            inFlight++;
+            maxInFlight = Math.max(maxInFlight, inFlight);
+            buffers.add(p.body.buffer as ArrayBuffer);
+            seen.push({ number: p.number, sha: createHash("sha256").update(p.body).digest("hex"), md5ok: createHash("md5").update(p.body).digest("base64") === p.md5 });
+            await new Promise((r) => setTimeout(r, 5));
+            inFlight--;
+        };
+        const stream = partedStream(partSize, 3, send, { wholeMd5: true });
+        for (let i = 0; i < data.length; i += 65536) {
+            if (!stream.sink.write(data.subarray(i, i + 65536))) {
+                await new Promise((r) => stream.sink.once("drain", r));
+            }
+        }
+        stream.sink.end();
+        await stream.staged;
+        expect(seen.length).toBe(Math.ceil(data.length / partSize));
+        expect(maxInFlight).toBeLessThanOrEqual(3);
+        expect(buffers.size).toBeLessThanOrEqual(3);
+        const byNumber = [...seen].sort((a, b) => a.number - b.number);
+        byNumber.forEach((p, i) => {
+            expect(p.sha, `part ${p.number}`).toBe(createHash("sha256").update(data.subarray(i * partSize, (i + 1) * partSize)).digest("hex"));
+            expect(p.md5ok).toBe(true);
+        });
+        expect(stream.wholeMd5()).toBe(createHash("md5").update(data).digest("base64"));
+    });
+
+    it("computes only the digests asked for", async () => {
+        const parts: Part[] = [];
+        const stream = partedStream(MIB, 2, async (p) => void parts.push({ ...p, body: Buffer.from(p.body) }), { sha256: false });
+        stream.sink.end(randomBytes(3 * MIB));
+        await stream.staged;
+        expect(parts.every((p) => p.sha256 === "" && p.md5.length === 24)).toBe(true);
+        expect(() => stream.wholeMd5()).toThrow(/not asked for/);
+    });
+});
