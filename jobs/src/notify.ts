@@ -4,11 +4,12 @@
  * and never changes the job's result.
  */
 import { Logger } from "./log";
-import { lastFailureMetric, METRICS, PUSH_JOB } from "./metricNames";
+import { FailingCommand, lastFailureMetric, METRICS, PUSH_JOB } from "./metricNames";
 import { Settings } from "./settings";
 
 export interface Event {
-    command: "backup" | "prune" | "verify" | "restore" | "archive" | "restore-archive";
+    /** Every command that notifies (undelete included): one list, shared with the metric names. */
+    command: FailingCommand;
     database?: string;
     ok: boolean;
     /** A success that needs a human now (an anomalous backup): notified like a failure. */

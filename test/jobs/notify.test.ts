@@ -7,7 +7,7 @@ import { Writable } from "stream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { freePort, PgCluster, startPostgres } from "../../jobs/dev/services";
 import { Logger } from "../../jobs/src/log";
-import { metricsBody, notify } from "../../jobs/src/notify";
+import { metricsBody, metricsFor, notify } from "../../jobs/src/notify";
 import { loadSettings, Settings } from "../../jobs/src/settings";
 import { logLines, runCli } from "../helpers/cli";
 
@@ -127,6 +127,13 @@ describe("notify", () => {
 
     it("renders the Prometheus text format", () => {
         expect(metricsBody([{ name: "a_b", help: "H.", value: 1.5 }])).toBe("# HELP a_b H.\n# TYPE a_b gauge\na_b 1.5\n");
+    });
+
+    it("pushes a failure of every notifying command under its own name, undelete and restore-archive included", () => {
+        const now = new Date("2026-06-01T00:00:00Z");
+        for (const [command, metric] of [["undelete", "kx_backup_undelete_last_failure_timestamp_seconds"], ["restore-archive", "kx_backup_restore_archive_last_failure_timestamp_seconds"]] as const) {
+            expect(metricsFor({ command, ok: false, message: "x" }, now)).toEqual([{ name: metric, help: `Last failed ${command}.`, value: now.getTime() / 1000 }]);
+        }
     });
 });
 
