@@ -163,8 +163,11 @@ export async function compareLargeObjects(client: Client, expected: string[] | u
     const r = await client.query<{ oid: string }>("SELECT oid::text FROM pg_largeobject_metadata ORDER BY oid");
     const got = r.rows.map((x) => x.oid);
     if (expected) {
-        const missing = expected.filter((o) => !got.includes(o));
-        const extra = got.filter((o) => !expected.includes(o));
+        // Sets: a database may hold millions of large objects (includes() made this quadratic).
+        const want = new Set(expected);
+        const have = new Set(got);
+        const missing = expected.filter((o) => !have.has(o));
+        const extra = got.filter((o) => !want.has(o));
         return missing.length + extra.length === 0
             ? { check: "large-objects", ok: true, detail: `${got.length} large object(s), the dump's OIDs` }
             : { check: "large-objects", ok: false, detail: `large objects differ: ${missing.length} missing, ${extra.length} unexpected (dump has ${expected.length})` };
