@@ -67,9 +67,10 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
         if (dataOnly) {
             // Emptied with triggers (foreign keys included) off, as the rows come back whole: rows
             // elsewhere that point at these match again once the data is back. Needs a superuser.
+            // ONLY: the dump holds a table's own rows, never its inheritance children's, which must stay.
             await c.query("SET LOCAL session_replication_role = replica");
             for (const t of tables) {
-                await c.query(`DELETE FROM ${sqlTable(t)}`);
+                await c.query(`DELETE FROM ONLY ${sqlTable(t)}`);
             }
         }
         const restore = startTool(p.tools, "pg_restore", [...(dataOnly ? ["--data-only"] : []), "--use-list", list, "--file", "-", p.fetched.input], undefined, `pg_restore of ${tables.map((t) => tableLabel(t)).join(", ")} from ${key}`, "pipe");
