@@ -6,8 +6,96 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Client } from "pg";
-import { compareLargeObjects } from "../../jobs/src/restore/compare";
+import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
+import { tableCounts } from "../../jobs/src/dumpstream/counts";
+import { compareLargeObjects, countChecks } from "../../jobs/src/restore/compare";
+import { checkTables } from "../../jobs/src/restore/tables";
+import type { Prepared } from "../../jobs/src/restore/prepare";
 import type { Manifest } from "../../jobs/src/manifest";
+import type { Settings } from "../../jobs/src/settings";
+import { archiveHead, dataBlock, TestEntry } from "../helpers/archiveWriter";
+
+async function read(format: DumpFormat, buf: Buffer, piece = 7) {
+    const r = createDumpReader(format);
+    for (let i = 0; i < buf.length; i += piece) {
+        await r.push(buf.subarray(i, i + piece));
+    }
+    return r.end();
+}
+
+const plainDump = (body: string | Buffer) =>
+    Buffer.concat([
+        Buffer.from("SET standard_conforming_strings = on;\n"),
+        typeof body === "string" ? Buffer.from(body) : body,
+        Buffer.from("\n--\n-- PostgreSQL database dump complete\n--\n\n"),
+    ]);
+
+const entry = (e: TestEntry) => ({ schema: "public", owner: "o", hadDumper: false, copyStmt: "", ...e }) as Parameters<typeof tableCounts>[0][number];
+
+describe("partitions loaded through their root (load-via-partition-root)", () => {
+    // What pg_dump writes for a tree hash-partitioned on an enum: each partition's TABLE DATA
+    // entry carries a COPY into the root. Restored, the rows land wherever the new root's hash sends them.
+    const viaRoot = (id: number, leaf: string): TestEntry => ({ id, desc: "TABLE DATA", schema: "public", name: leaf, hadDumper: true, copyStmt: "COPY public.orders (id, state) FROM stdin;\n" });
+    const entries: TestEntry[] = [
+        { id: 1, desc: "TABLE", schema: "public", name: "orders" },
+        { id: 2, desc: "TABLE", schema: "public", name: "orders_p0" },
+        { id: 3, desc: "TABLE", schema: "public", name: "orders_p1" },
+        { id: 4, desc: "TABLE", schema: "public", name: "plain" },
+        viaRoot(10, "orders_p0"),
+        viaRoot(11, "orders_p1"),
+        { id: 12, desc: "TABLE DATA", schema: "public", name: "plain", hadDumper: true, copyStmt: "COPY public.plain (a) FROM stdin;\n" },
+    ];
+
+    it("custom format: the rows count toward the root the COPY loads, summed, not toward each partition", async () => {
+        const dump = Buffer.concat([
+            archiveHead({ minor: 14, compression: -1, entries }),
+            dataBlock(10, "1\tnew\n2\tnew\n\\.\n\n\n", true),
+            dataBlock(11, "3\tpaid\n\\.\n\n\n", true),
+            dataBlock(12, "x\n\\.\n\n\n", true),
+        ]);
+        const counts = await read("custom", dump);
+        expect(counts.tables).toEqual([{ schema: "public", name: "orders", rows: 3 }, { schema: "public", name: "plain", rows: 1 }]);
+    });
+
+    it("tableCounts: the same rule for directory-format entries, one entry per load target", () => {
+        const rows = new Map([[10, 2], [11, 1], [12, 1]]);
+        expect(tableCounts(entries.map(entry), rows)).toEqual([{ schema: "public", name: "orders", rows: 3 }, { schema: "public", name: "plain", rows: 1 }]);
+    });
+
+    it("plain format: two COPY blocks into one root are one table with their sum", async () => {
+        const sql = "COPY public.orders (id, state) FROM stdin;\n1\tnew\n2\tnew\n\\.\n\nCOPY public.orders (id, state) FROM stdin;\n3\tpaid\n\\.\n\n";
+        const counts = await read("plain", plainDump(sql));
+        expect(counts.tables).toEqual([{ schema: "public", name: "orders", rows: 3 }]);
+    });
+
+    it("verify compares a partitioned table's whole tree: its rows plus what the manifest lists below it", () => {
+        const manifest = {
+            counts: { method: "dump-stream" as const },
+            tables: [{ schema: "public", name: "orders", rows: 3 }, { schema: "public", name: "orders_direct", rows: 4 }, { schema: "public", name: "plain", rows: 1 }],
+        };
+        const trees = new Map([["public\u0000orders", ["public\u0000orders_p0", "public\u0000orders_p1", "public\u0000orders_direct"]]]);
+        const checks = countChecks(manifest, trees);
+        expect(checks.map((c) => [c.table.name, c.expected, c.tree, c.sql])).toEqual([
+            ["orders", 7, true, "SELECT count(*)::text AS n FROM public.orders"],
+            ["orders_direct", 4, false, "SELECT count(*)::text AS n FROM ONLY public.orders_direct"],
+            ["plain", 1, false, "SELECT count(*)::text AS n FROM ONLY public.plain"],
+        ]);
+        // Manifests counted by query (before dump-stream counting) counted trees already.
+        expect(countChecks({ ...manifest, counts: { method: "snapshot-query" } }, trees).every((c) => !c.tree && c.expected === manifest.tables.find((t) => t.name === c.table.name)!.rows)).toBe(true);
+    });
+
+    it("restore --tables of such a partition is refused before anything is touched (its rows would load into other partitions)", async () => {
+        const p = {
+            toc: entries.map((e) => ({ id: e.id, desc: e.desc, schema: e.schema ?? "", name: e.name, owner: "o" })),
+            located: { manifest: { counts: { method: "dump-stream" }, tables: [{ schema: "public", name: "orders", rows: 3 }, { schema: "public", name: "plain", rows: 1 }] } as unknown as Manifest },
+        } as unknown as Prepared;
+        // No server: the refusal comes before any connection (a connection would fail on port 1).
+        const server = { pgHost: "127.0.0.1", pgPort: 1, pgUser: "nobody" } as unknown as Settings;
+        const err = await checkTables(server, "db", p, [{ schema: "public", name: "orders_p0" }], true).catch((e) => e);
+        expect(err.exitCode).toBe(2);
+        expect(err.message).toMatch(/no row count of public\.orders_p0 on its own: its rows load through its partition root.*restore the whole database/);
+    });
+});
 
 describe("large objects compared by set, not by scanning a list per object", () => {
     it("200,000 large objects compare in well under a second", async () => {

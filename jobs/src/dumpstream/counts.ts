@@ -4,6 +4,7 @@
  */
 import type { TableCount, TocEntry } from "../manifest";
 import { ArchiveEntry, ArchiveHeader, Compression, DumpFormatError } from "./archive";
+import { parseCopyTarget } from "./copystmt";
 
 export type DumpFormat = "custom" | "directory" | "plain";
 
@@ -59,15 +60,40 @@ export function dataEntries(entries: readonly ArchiveEntry[]): ArchiveEntry[] {
 const TABLE_KINDS = new Set(["TABLE", "FOREIGN TABLE"]);
 
 /**
- * The manifest's tables: every TABLE DATA entry with its rows (what pg_dump's `COPY t TO stdout`
- * read: the table's own rows, never an inheritance child's), except the configuration tables of
- * extensions. Those have data but no TABLE entry in a dump that has TABLE entries (CREATE
- * EXTENSION makes them, and pg_dump saves only the rows its filter selects), so a restored copy's
- * count would not be comparable.
+ * Rows per table in the order tables first appear; a table loaded by several COPY blocks (the
+ * partitions of a tree loaded through its root) gets their sum.
+ */
+export class RowTally {
+    private readonly byKey = new Map<string, TableCount>();
+
+    add(t: { schema: string; name: string }, rows: number): void {
+        const key = `${t.schema}\u0000${t.name}`;
+        const have = this.byKey.get(key);
+        if (have) {
+            have.rows += rows;
+        } else {
+            this.byKey.set(key, { schema: t.schema, name: t.name, rows });
+        }
+    }
+
+    tables(): TableCount[] {
+        return [...this.byKey.values()];
+    }
+}
+
+/**
+ * The manifest's tables: the rows of every TABLE DATA entry (what pg_dump's `COPY t TO stdout`
+ * read: the table's own rows, never an inheritance child's), counted against the table its COPY
+ * statement loads them into, which is what a restored copy can be compared with: a partition
+ * loaded through its partition root (see copystmt.ts) counts toward that root, and verify
+ * compares the root's whole tree. Left out: the configuration tables of extensions. Those have
+ * data but no TABLE entry in a dump that has TABLE entries (CREATE EXTENSION makes them, and
+ * pg_dump saves only the rows its filter selects), so a restored copy's count would not be
+ * comparable.
  */
 export function tableCounts(entries: readonly ArchiveEntry[], rows: ReadonlyMap<number, number>): TableCount[] {
     const defined = new Set(entries.filter((e) => TABLE_KINDS.has(e.desc)).map((e) => `${e.schema}\u0000${e.name}`));
-    const out: TableCount[] = [];
+    const tally = new RowTally();
     for (const e of entries) {
         if (e.desc !== "TABLE DATA" || !rows.has(e.id)) {
             continue;
@@ -75,9 +101,15 @@ export function tableCounts(entries: readonly ArchiveEntry[], rows: ReadonlyMap<
         if (defined.size > 0 && !defined.has(`${e.schema}\u0000${e.name}`)) {
             continue;
         }
-        out.push({ schema: e.schema, name: e.name, rows: rows.get(e.id)! });
+        tally.add(loadTarget(e), rows.get(e.id)!);
     }
-    return out;
+    return tally.tables();
+}
+
+/** The table a TABLE DATA entry's COPY statement loads into: itself, or its partition root. */
+export function loadTarget(e: Pick<ArchiveEntry, "schema" | "name" | "copyStmt">): { schema: string; name: string } {
+    // dataEntries() has checked that it is a COPY; one this parser cannot read counts as the entry's own.
+    return parseCopyTarget(e.copyStmt.replace(/;\s*$/, "")) ?? { schema: e.schema, name: e.name };
 }
 
 /** The manifest-worthy part of an archive header. */

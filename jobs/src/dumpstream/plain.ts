@@ -8,10 +8,12 @@
  * plain dump with the comment `-- PostgreSQL database dump complete`: without it the stream was
  * cut short.
  */
-import type { TableCount } from "../manifest";
 import { DumpFormatError } from "./archive";
-import { DumpCounts, DumpReader, nameLabel } from "./counts";
+import { DumpCounts, DumpReader, nameLabel, RowTally } from "./counts";
+import { parseCopyTarget } from "./copystmt";
 import { CopyRowCounter } from "./copyrows";
+
+export { parseCopyTarget };
 
 /** A longer SQL line (outside COPY data) is not something pg_dump writes for a schema. */
 const MAX_LINE = 256 * 1024 * 1024;
@@ -22,61 +24,6 @@ const SCS = "SET standard_conforming_strings";
 type Lex = { kind: "none" } | { kind: "quote"; escapes: boolean } | { kind: "ident" } | { kind: "dollar"; tag: string } | { kind: "block"; depth: number };
 
 const IDENT_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
-
-/** Parses `COPY <qualified name> [(<columns>)] FROM stdin` into schema and name; undefined if it is not that. */
-export function parseCopyTarget(stmt: string): { schema: string; name: string } | undefined {
-    let i = 0;
-    const s = stmt.trim();
-    if (!s.startsWith("COPY ")) {
-        return undefined;
-    }
-    i = 5;
-    const ident = (): string | undefined => {
-        if (s[i] === '"') {
-            let out = "";
-            i++;
-            for (;;) {
-                const q = s.indexOf('"', i);
-                if (q < 0) {
-                    return undefined;
-                }
-                out += s.slice(i, q);
-                if (s[q + 1] === '"') {
-                    out += '"';
-                    i = q + 2;
-                } else {
-                    i = q + 1;
-                    return out;
-                }
-            }
-        }
-        const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(s.slice(i));
-        if (!m) {
-            return undefined;
-        }
-        i += m[0].length;
-        return m[0];
-    };
-    const first = ident();
-    if (first === undefined) {
-        return undefined;
-    }
-    let schema = "";
-    let name = first;
-    if (s[i] === ".") {
-        i++;
-        const second = ident();
-        if (second === undefined) {
-            return undefined;
-        }
-        schema = first;
-        name = second;
-    }
-    const rest = s.slice(i);
-    // The column list: identifiers (quoted ones may hold anything) separated by commas.
-    const m = /^\s*(\((?:"(?:[^"]|"")*"|[^()"])*\)\s*)?FROM stdin$/.exec(rest);
-    return m ? { schema, name } : undefined;
-}
 
 export class PlainDumpReader implements DumpReader {
     private mode: "sql" | "copy" = "sql";
@@ -90,7 +37,7 @@ export class PlainDumpReader implements DumpReader {
     private line: Buffer[] = [];
     private lineLength = 0;
     private copy: { table: { schema: string; name: string }; label: string; counter: CopyRowCounter } | undefined;
-    private readonly tables: TableCount[] = [];
+    private readonly tables = new RowTally();
     private largeObjects = 0;
     private standardStrings = true;
     private complete = false;
@@ -105,7 +52,7 @@ export class PlainDumpReader implements DumpReader {
                 if (end < 0) {
                     return;
                 }
-                this.tables.push({ ...this.copy!.table, rows: this.copy!.counter.finish() });
+                this.tables.add(this.copy!.table, this.copy!.counter.finish());
                 this.copy = undefined;
                 this.mode = "sql";
                 pos = end;
@@ -315,6 +262,6 @@ export class PlainDumpReader implements DumpReader {
         if (this.lex.kind !== "none" || !this.complete || this.lineLength > 0 || (this.restrictKey !== undefined && !this.unrestricted)) {
             throw new DumpFormatError(`the plain dump ends before pg_dump's closing line ("${DONE_COMMENT}"): its output was cut short`);
         }
-        return { format: "plain", tables: this.tables, largeObjects: this.largeObjects };
+        return { format: "plain", tables: this.tables.tables(), largeObjects: this.largeObjects };
     }
 }

@@ -5,7 +5,7 @@
  * it compared; none copies row data into its message.
  */
 import { Client } from "pg";
-import { dbnameArg, rowCountSql } from "../db";
+import { dbnameArg, rowCountSql, sqlTable, TableRef } from "../db";
 import { Manifest, tableLabel } from "../manifest";
 import { ClientTools } from "../pgtools";
 import { Settings } from "../settings";
@@ -117,19 +117,67 @@ export async function compareSchema(tools: ClientTools, server: Settings, databa
     return results;
 }
 
+/**
+ * The partitioned tables among `tables` in the restored database, each with the tables of its
+ * partition tree below it. A dump counts the rows a partition's COPY loads into its root (load via
+ * partition root) against the root (see dumpstream/copystmt.ts): those rows may land in any
+ * partition of the restored tree, so only the tree as a whole can be compared.
+ */
+async function partitionTrees(client: Client, tables: readonly TableRef[]): Promise<Map<string, string[]>> {
+    const r = await client.query<{ s: string; t: string; ds: string; dt: string }>(
+        `SELECT x.s, x.t, n.nspname AS ds, c.relname AS dt
+           FROM unnest($1::text[], $2::text[]) AS x(s, t)
+           JOIN pg_class p ON p.oid = to_regclass(format('%I.%I', x.s, x.t)) AND p.relkind = 'p'
+           CROSS JOIN LATERAL pg_partition_tree(p.oid) tree
+           JOIN pg_class c ON c.oid = tree.relid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE tree.relid <> p.oid`,
+        [tables.map((t) => t.schema), tables.map((t) => t.name)],
+    );
+    const trees = new Map<string, string[]>();
+    for (const row of r.rows) {
+        const key = keyOf({ schema: row.s, name: row.t });
+        trees.set(key, [...(trees.get(key) ?? []), keyOf({ schema: row.ds, name: row.dt })]);
+    }
+    return trees;
+}
+
+const keyOf = (t: TableRef) => `${t.schema}\u0000${t.name}`;
+
+/**
+ * What to count for each of the manifest's tables, and what it must come to. Pure: a table's own
+ * rows, except for a partitioned table (which has none of its own: the manifest's rows for it were
+ * loaded through it), whose whole tree must hold its rows plus those the manifest lists for the
+ * partitions in the tree.
+ */
+export function countChecks(manifest: Pick<Manifest, "tables" | "counts">, trees: ReadonlyMap<string, readonly string[]>): { table: TableRef; sql: string; expected: number; tree: boolean }[] {
+    const method = manifest.counts.method;
+    const rows = new Map(manifest.tables.map((t) => [keyOf(t), t.rows]));
+    return manifest.tables.map((t) => {
+        const below = method === "dump-stream" ? trees.get(keyOf(t)) : undefined;
+        if (!below) {
+            return { table: t, sql: rowCountSql(t, method), expected: t.rows, tree: false };
+        }
+        const expected = below.reduce((sum, k) => sum + (rows.get(k) ?? 0), t.rows);
+        return { table: t, sql: `SELECT count(*)::text AS n FROM ${sqlTable(t)}`, expected, tree: true };
+    });
+}
+
 /** Row counts of every table against the manifest's snapshot. */
 export async function compareCounts(client: Client, manifest: Manifest): Promise<CheckResult> {
     if (manifest.counts.method === "none") {
         return { check: "counts", ok: true, skipped: true, detail: "the backup records no row counts (schema-only or adopted)" };
     }
     const wrong: string[] = [];
-    for (const t of manifest.tables) {
-        const r = await client.query<{ n: string }>(rowCountSql(t, manifest.counts.method)).catch((e: Error) => {
+    const trees = manifest.counts.method === "dump-stream" ? await partitionTrees(client, manifest.tables) : new Map<string, string[]>();
+    for (const c of countChecks(manifest, trees)) {
+        const t = c.table;
+        const r = await client.query<{ n: string }>(c.sql).catch((e: Error) => {
             wrong.push(`${tableLabel(t)}: ${e.message}`);
             return undefined;
         });
-        if (r && Number(r.rows[0].n) !== t.rows) {
-            wrong.push(`${tableLabel(t)}: ${r.rows[0].n} rows, manifest says ${t.rows}`);
+        if (r && Number(r.rows[0].n) !== c.expected) {
+            wrong.push(`${tableLabel(t)}${c.tree ? " (its partition tree)" : ""}: ${r.rows[0].n} rows, manifest says ${c.expected}`);
         }
     }
     return wrong.length > 0

@@ -40,6 +40,20 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
     if (noData.length > 0) {
         throw new JobError(`the backup holds no data for ${noData.map((t) => tableLabel(t)).join(", ")}`, 2);
     }
+    const manifest = p.located.manifest;
+    if (manifest.counts.method === "dump-stream") {
+        const counted = new Set(manifest.tables.map(keyOf));
+        const unchecked = tables.filter((t) => !counted.has(keyOf(t)));
+        if (unchecked.length > 0) {
+            // A partition loaded through its partition root: its rows would go wherever the root
+            // routes them (other partitions included), and nothing could prove the result.
+            throw new JobError(
+                `the backup records no row count of ${unchecked.map((t) => tableLabel(t)).join(", ")} on its own: its rows load through its partition root ` +
+                    "(pg_dump does so for a tree hash-partitioned on an enum), so restoring it alone could put rows into other partitions unchecked; restore the whole database instead",
+                2,
+            );
+        }
+    }
     const c = await connect(server, into);
     try {
         const have = await existing(c, tables);
