@@ -97,6 +97,16 @@ describe("partitions loaded through their root (load-via-partition-root)", () =>
     });
 });
 
+describe("plain COPY statements the reader cannot place", () => {
+    it("are refused, never read as SQL (their rows would be miscounted and could reach a message)", async () => {
+        const secret = "4111-1111-1111-1111; COPY x FROM stdin;";
+        const sql = `COPY public.(a) FROM stdin;\n${secret}\n\\.\n\n`;
+        const err: Error = await read("plain", plainDump(sql)).catch((e) => e);
+        expect(err.message).toMatch(/COPY \.\.\. FROM stdin statement whose table name kx-backup cannot read/);
+        expect(err.message).not.toContain("4111");
+    });
+});
+
 describe("large objects compared by set, not by scanning a list per object", () => {
     it("200,000 large objects compare in well under a second", async () => {
         const oids = Array.from({ length: 200_000 }, (_, i) => String(16_384 + i));

@@ -241,10 +241,14 @@ export class PlainDumpReader implements DumpReader {
         } else if (kind === "copy") {
             const table = parseCopyTarget(text!);
             if (!table) {
+                if (/\sFROM\s+stdin\s*$/i.test(text!)) {
+                    // Data follows: read as SQL, its rows would be miscounted (and its text could reach a message).
+                    throw new DumpFormatError("a COPY ... FROM stdin statement whose table name kx-backup cannot read: refusing to guess where its data ends");
+                }
                 return;
             }
             if (line.slice(after).trim() !== "") {
-                throw new DumpFormatError(`unexpected text after ${text}: the COPY data must start on the next line`);
+                throw new DumpFormatError(`unexpected text after the COPY statement of ${nameLabel(table)}: the COPY data must start on the next line`);
             }
             const label = `the COPY data of ${nameLabel(table)}`;
             this.copy = { table, label, counter: new CopyRowCounter(label) };
