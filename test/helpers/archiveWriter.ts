@@ -13,11 +13,17 @@ export interface TestEntry {
     desc: string;
     schema?: string;
     name: string;
+    /** Written instead of `name`, byte for byte: a name in a non-UTF-8 database's encoding. */
+    rawName?: Buffer;
     owner?: string;
     hadDumper?: boolean;
     copyStmt?: string;
+    /** Written instead of `copyStmt`, byte for byte (see rawName). */
+    rawCopyStmt?: Buffer;
     relkind?: number;
     filename?: string;
+    /** The definition (an ENCODING entry's `SET client_encoding = ...;`). */
+    defn?: string;
 }
 
 class Out {
@@ -36,11 +42,11 @@ class Out {
         b.writeUInt32LE(Math.abs(i), 1);
         return this.raw(b);
     }
-    str(s: string | null): this {
+    str(s: string | Buffer | null): this {
         if (s === null) {
             return this.int(-1);
         }
-        const b = Buffer.from(s, "utf8");
+        const b = typeof s === "string" ? Buffer.from(s, "utf8") : s;
         return this.int(b.length).raw(b);
     }
     done(): Buffer {
@@ -62,7 +68,7 @@ export function archiveHead(o: { minor: number; format?: 1 | 3; compression: num
     out.str("testdb").str("17.2").str("17.2");
     out.int(o.entries.length);
     for (const e of o.entries) {
-        out.int(e.id).int(e.hadDumper ? 1 : 0).str("0").str("0").str(e.name).str(e.desc).int(2).str("").str("").str(e.copyStmt ?? "")
+        out.int(e.id).int(e.hadDumper ? 1 : 0).str("0").str("0").str(e.rawName ?? e.name).str(e.desc).int(2).str(e.defn ?? "").str("").str(e.rawCopyStmt ?? e.copyStmt ?? "")
             .str(e.schema ?? "").str("").str("");
         if (o.minor >= 16) {
             out.int(e.relkind ?? 0);

@@ -86,3 +86,24 @@ describe("a table hash-partitioned on an enum (pg_dump loads its partitions thro
         expect(pg.psql(db, "SELECT count(*) FROM orders")).toBe("1500");
     }, 120_000);
 });
+
+describe("a LATIN1 database with accented table names", () => {
+    const db = "latin";
+    beforeAll(() => {
+        pg.psql("postgres", `CREATE DATABASE ${db} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+        pg.psql(db, `CREATE SCHEMA "rèçu"; CREATE TABLE "rèçu"."café" (a int); CREATE TABLE "rèçu"."cafè" (a int);` +
+            `INSERT INTO "rèçu"."café" SELECT generate_series(1, 2); INSERT INTO "rèçu"."cafè" SELECT generate_series(1, 3);`);
+    });
+
+    for (const format of ["custom", "plain"] as const) {
+        it(`${format}: the manifest spells the names right, and verify passes`, async () => {
+            const dir = path.join(work, `latin-${format}`);
+            const b = await runCli(["backup", "--no-prune", "--format", format], env(db, dir));
+            expect(b.code, b.stderr).toBe(0);
+            expect(manifestOf(dir, db).tables).toEqual(expect.arrayContaining([{ schema: "rèçu", name: "café", rows: 2 }, { schema: "rèçu", name: "cafè", rows: 3 }]));
+            const name = onlyBackup(dir, db, format === "custom" ? ".dump" : ".sql");
+            const v = await runCli(["verify", "--backup", name, "--from", "local"], env(db, dir, scratch()));
+            expect(v.code, v.stderr).toBe(0);
+        }, 240_000);
+    }
+});

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { Client } from "pg";
 import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
+import { parseArchiveToc } from "../../jobs/src/dumpstream/archive";
 import { tableCounts } from "../../jobs/src/dumpstream/counts";
 import { compareLargeObjects, countChecks } from "../../jobs/src/restore/compare";
 import { checkTables } from "../../jobs/src/restore/tables";
@@ -94,6 +95,39 @@ describe("partitions loaded through their root (load-via-partition-root)", () =>
         const err = await checkTables(server, "db", p, [{ schema: "public", name: "orders_p0" }], true).catch((e) => e);
         expect(err.exitCode).toBe(2);
         expect(err.message).toMatch(/no row count of public\.orders_p0 on its own: its rows load through its partition root.*restore the whole database/);
+    });
+});
+
+describe("names in the dump's own encoding, not UTF-8", () => {
+    const latin1 = (s: string) => Buffer.from(s, "latin1");
+
+    it("custom format, a LATIN1 database: café and cafè stay two tables, spelled right", async () => {
+        const encodingEntry: TestEntry = { id: 1, desc: "ENCODING", name: "ENCODING", defn: "SET client_encoding = 'LATIN1';\n" };
+        const table = (id: number, name: string): TestEntry => ({ id, desc: "TABLE", schema: "public", name: "?", rawName: latin1(name) });
+        const data = (id: number, name: string): TestEntry => ({
+            id, desc: "TABLE DATA", schema: "public", name: "?", rawName: latin1(name), hadDumper: true, rawCopyStmt: latin1(`COPY public."${name}" (a) FROM stdin;\n`),
+        });
+        const dump = Buffer.concat([
+            archiveHead({ minor: 14, compression: 0, entries: [encodingEntry, table(2, "café"), table(3, "cafè"), data(4, "café"), data(5, "cafè")] }),
+            dataBlock(4, "1\n2\n\\.\n\n\n", false),
+            dataBlock(5, "1\n\\.\n\n\n", false),
+        ]);
+        const counts = await read("custom", dump);
+        expect(counts.tables).toEqual([{ schema: "public", name: "café", rows: 2 }, { schema: "public", name: "cafè", rows: 1 }]);
+        expect(parseArchiveToc(dump).entries.filter((e) => e.desc === "TABLE").map((e) => e.name)).toEqual(["café", "cafè"]);
+    });
+
+    it("plain format, a WIN1251 database: the COPY's Cyrillic name is decoded with the dump's client_encoding", async () => {
+        // "заказы" in windows-1251, byte for byte.
+        const name = Buffer.from([0xe7, 0xe0, 0xea, 0xe0, 0xe7, 0xfb]);
+        const body = Buffer.concat([Buffer.from("SET client_encoding = 'WIN1251';\nCOPY public.\""), name, Buffer.from("\" (a) FROM stdin;\n1\n2\n3\n\\.\n\n")]);
+        const counts = await read("plain", plainDump(body));
+        expect(counts.tables).toEqual([{ schema: "public", name: "заказы", rows: 3 }]);
+    });
+
+    it("a UTF-8 dump reads as before", async () => {
+        const counts = await read("plain", plainDump("SET client_encoding = 'UTF8';\nCOPY \"схема\".\"naïve ✓\" (a) FROM stdin;\n1\n\\.\n\n"));
+        expect(counts.tables).toEqual([{ schema: "схема", name: "naïve ✓", rows: 1 }]);
     });
 });
 

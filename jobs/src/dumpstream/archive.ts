@@ -8,6 +8,7 @@
  * Pure: buffers in, values out.
  */
 import type { TocEntry } from "../manifest";
+import { clientEncodingOf, nameDecoder, redecode } from "./encoding";
 
 /** Thrown when the bytes given end before the structure does: give more and try again. */
 export class NeedMoreData extends Error {
@@ -94,8 +95,11 @@ export class Cursor {
         return readInt(this.bytes(1 + this.intSize), 0, this.intSize);
     }
 
-    /** WriteStr: an int length (-1 for NULL), then the bytes. */
-    str(): string | null {
+    /**
+     * WriteStr: an int length (-1 for NULL), then the bytes. TOC strings are read byte for byte
+     * (latin1) and re-read with the dump's encoding once its ENCODING entry is known (encoding.ts).
+     */
+    str(encoding: "latin1" | "utf8" = "latin1"): string | null {
         const len = this.int();
         if (len < 0) {
             return null;
@@ -103,7 +107,7 @@ export class Cursor {
         if (len > 1 << 30) {
             throw new DumpFormatError(`a string of ${len} bytes in the table of contents: not a pg_dump archive, or a corrupt one`);
         }
-        return this.bytes(len).toString("utf8");
+        return this.bytes(len).toString(encoding);
     }
 
     /** WriteOffset: a flag byte, then offSize bytes. Only the flag matters to a stream reader. */
@@ -166,13 +170,13 @@ function header(c: Cursor): ArchiveHeader {
     for (let i = 0; i < 7; i++) {
         c.int(); // creation time: sec, min, hour, mday, mon, year, isdst
     }
-    const database = c.str() ?? "";
-    const serverVersion = c.str() ?? "";
-    const pgDumpVersion = c.str() ?? "";
+    const database = c.str("utf8") ?? "";
+    const serverVersion = c.str("utf8") ?? "";
+    const pgDumpVersion = c.str("utf8") ?? "";
     return { version, minor, intSize: c.intSize, offSize: c.offSize, format, compression, database, serverVersion, pgDumpVersion };
 }
 
-function entry(c: Cursor, h: ArchiveHeader): ArchiveEntry {
+function entry(c: Cursor, h: ArchiveHeader, found: { encoding?: string }): ArchiveEntry {
     const id = c.int();
     if (id <= 0) {
         throw new DumpFormatError(`entry id ${id} out of range: a corrupt table of contents`);
@@ -183,7 +187,10 @@ function entry(c: Cursor, h: ArchiveHeader): ArchiveEntry {
     const name = c.str() ?? "";
     const desc = c.str() ?? "";
     c.int(); // section
-    c.str(); // definition
+    const definition = c.str();
+    if (desc === "ENCODING" && definition) {
+        found.encoding = clientEncodingOf(definition);
+    }
     c.str(); // drop statement
     const copyStmt = c.str() ?? "";
     const schema = c.str() ?? "";
@@ -221,8 +228,18 @@ export function parseArchiveToc(buf: Buffer): ArchiveToc {
         throw new DumpFormatError(`implausible number of TOC entries (${count})`);
     }
     const entries: ArchiveEntry[] = [];
+    const found: { encoding?: string } = {};
     for (let i = 0; i < count; i++) {
-        entries.push(entry(c, h));
+        entries.push(entry(c, h, found));
+    }
+    const decode = nameDecoder(found.encoding);
+    for (const e of entries) {
+        for (const field of ["desc", "schema", "name", "owner", "copyStmt", "filename"] as const) {
+            const v = e[field];
+            if (v) {
+                e[field] = redecode(v, decode);
+            }
+        }
     }
     return { header: h, entries, end: c.pos };
 }

@@ -12,6 +12,7 @@ import { DumpFormatError } from "./archive";
 import { DumpCounts, DumpReader, nameLabel, RowTally } from "./counts";
 import { parseCopyTarget } from "./copystmt";
 import { CopyRowCounter } from "./copyrows";
+import { clientEncodingOf, NameDecoder, nameDecoder, redecode } from "./encoding";
 
 export { parseCopyTarget };
 
@@ -20,6 +21,7 @@ const MAX_LINE = 256 * 1024 * 1024;
 const DONE_COMMENT = "-- PostgreSQL database dump complete";
 const LO_OPEN = "SELECT pg_catalog.lo_open(";
 const SCS = "SET standard_conforming_strings";
+const CLIENT_ENCODING = "SET client_encoding";
 
 type Lex = { kind: "none" } | { kind: "quote"; escapes: boolean } | { kind: "ident" } | { kind: "dollar"; tag: string } | { kind: "block"; depth: number };
 
@@ -31,7 +33,7 @@ export class PlainDumpReader implements DumpReader {
     private atStatementStart = true;
     /** The statement being read when it may be one that matters (COPY or lo_open); else undefined. */
     private statement: string | undefined;
-    private statementKind: "copy" | "lo" | "strings" | "other" = "other";
+    private statementKind: "copy" | "lo" | "strings" | "encoding" | "other" = "other";
     /** Where on the current line the kept statement text continues from. */
     private statementFrom = 0;
     private line: Buffer[] = [];
@@ -40,6 +42,8 @@ export class PlainDumpReader implements DumpReader {
     private readonly tables = new RowTally();
     private largeObjects = 0;
     private standardStrings = true;
+    /** Names are in the dump's encoding (its `SET client_encoding`); lines are read byte for byte. */
+    private decode: NameDecoder = nameDecoder(undefined);
     private complete = false;
     private restrictKey: string | undefined;
     private unrestricted = false;
@@ -64,7 +68,8 @@ export class PlainDumpReader implements DumpReader {
                 return;
             }
             this.keep(chunk.subarray(pos, nl + 1));
-            const line = Buffer.concat(this.line, this.lineLength).toString("utf8");
+            // Byte for byte: every server encoding is ASCII-safe, and names are decoded once known (encoding.ts).
+            const line = Buffer.concat(this.line, this.lineLength).toString("latin1");
             this.line = [];
             this.lineLength = 0;
             this.sqlLine(line);
@@ -158,8 +163,8 @@ export class PlainDumpReader implements DumpReader {
                 }
                 if (!line.startsWith("/*", i)) {
                     this.atStatementStart = false;
-                    this.statementKind = line.startsWith("COPY ", i) ? "copy" : line.startsWith(LO_OPEN, i) ? "lo" : line.startsWith(SCS, i) ? "strings" : "other";
-                    this.statement = this.statementKind === "copy" || this.statementKind === "strings" ? "" : undefined;
+                    this.statementKind = line.startsWith("COPY ", i) ? "copy" : line.startsWith(LO_OPEN, i) ? "lo" : line.startsWith(SCS, i) ? "strings" : line.startsWith(CLIENT_ENCODING, i) ? "encoding" : "other";
+                    this.statement = this.statementKind === "copy" || this.statementKind === "strings" || this.statementKind === "encoding" ? "" : undefined;
                     this.statementFrom = i;
                 }
             }
@@ -239,7 +244,8 @@ export class PlainDumpReader implements DumpReader {
         if (kind === "lo") {
             this.largeObjects++;
         } else if (kind === "copy") {
-            const table = parseCopyTarget(text!);
+            const target = parseCopyTarget(text!);
+            const table = target && { schema: redecode(target.schema, this.decode), name: redecode(target.name, this.decode) };
             if (!table) {
                 if (/\sFROM\s+stdin\s*$/i.test(text!)) {
                     // Data follows: read as SQL, its rows would be miscounted (and its text could reach a message).
@@ -253,6 +259,8 @@ export class PlainDumpReader implements DumpReader {
             const label = `the COPY data of ${nameLabel(table)}`;
             this.copy = { table, label, counter: new CopyRowCounter(label) };
             this.mode = "copy";
+        } else if (kind === "encoding") {
+            this.decode = nameDecoder(clientEncodingOf(text!));
         } else if (kind === "strings") {
             // pg_dump writes `SET standard_conforming_strings = on|off;`: off means backslashes escape in '...'.
             this.standardStrings = !/=\s*'?off'?\s*$/i.test(text!);
