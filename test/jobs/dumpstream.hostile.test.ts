@@ -9,7 +9,8 @@ import type { Client } from "pg";
 import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
 import { parseArchiveToc } from "../../jobs/src/dumpstream/archive";
 import { tableCounts } from "../../jobs/src/dumpstream/counts";
-import { compareLargeObjects, countChecks } from "../../jobs/src/restore/compare";
+import { compareLargeObjects, countChecks, parseSequenceValues } from "../../jobs/src/restore/compare";
+import { decodeScript } from "../../jobs/src/restore/tools";
 import { checkTables } from "../../jobs/src/restore/tables";
 import type { Prepared } from "../../jobs/src/restore/prepare";
 import type { Manifest } from "../../jobs/src/manifest";
@@ -123,6 +124,12 @@ describe("names in the dump's own encoding, not UTF-8", () => {
         const body = Buffer.concat([Buffer.from("SET client_encoding = 'WIN1251';\nCOPY public.\""), name, Buffer.from("\" (a) FROM stdin;\n1\n2\n3\n\\.\n\n")]);
         const counts = await read("plain", plainDump(body));
         expect(counts.tables).toEqual([{ schema: "public", name: "заказы", rows: 3 }]);
+    });
+
+    it("SQL printed by pg_restore and pg_dump (sequence values, schema) is read in the encoding it declares", () => {
+        const sql = Buffer.concat([Buffer.from("SET client_encoding = 'LATIN1';\nSELECT pg_catalog.setval('"), latin1('"rèçu"."café_id_seq"'), Buffer.from("', 2, true);\n")]);
+        expect(parseSequenceValues(decodeScript(sql))).toEqual([{ name: '"rèçu"."café_id_seq"', value: "2", called: true }]);
+        expect(decodeScript(Buffer.from("SET client_encoding = 'UTF8';\nCOMMENT ON TABLE t IS 'naïve';\n"))).toContain("naïve");
     });
 
     it("a UTF-8 dump reads as before", async () => {

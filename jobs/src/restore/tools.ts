@@ -7,6 +7,7 @@ import { ChildProcess } from "child_process";
 import * as path from "path";
 import { Readable } from "stream";
 import { libpqEnv } from "../db";
+import { nameDecoder } from "../dumpstream/encoding";
 import { failureLine, JobError } from "../log";
 import { ClientTools } from "../pgtools";
 import { Settings } from "../settings";
@@ -49,5 +50,16 @@ export async function toolText(tools: ClientTools, program: string, args: readon
     const chunks: Buffer[] = [];
     run.stdout!.on("data", (d: Buffer) => chunks.push(d));
     await run.exited;
-    return Buffer.concat(chunks).toString("utf8");
+    return decodeScript(Buffer.concat(chunks));
+}
+
+/**
+ * SQL that pg_dump, pg_restore or pg_dumpall printed, decoded with the client encoding it declares
+ * (`SET client_encoding = 'LATIN1';` near its top, written in the database's encoding), not as
+ * UTF-8: a LATIN1 database's sequence `café_id_seq` must stay a name the server can find. Pure.
+ */
+export function decodeScript(buf: Buffer): string {
+    const head = buf.subarray(0, 64 * 1024).toString("latin1");
+    const declared = /^SET client_encoding = '([^']+)';$/m.exec(head)?.[1];
+    return nameDecoder(declared)(buf);
 }
