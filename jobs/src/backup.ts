@@ -8,12 +8,14 @@ import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
-import { connect, databaseSize, dbnameArg, exportSnapshot, libpqEnv, serverInfo } from "./db";
+import { Client } from "pg";
+import { connect, databaseSize, dbnameArg, exportSnapshot, libpqEnv, serverInfo, TableRef } from "./db";
 import { DumpStreamCounter } from "./dumpstream";
 import { commitManifest, discardArtifact, streamToTargets } from "./commit";
 import { backupGlobals, removeGlobals } from "./globals";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
-import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND } from "./manifest";
+import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND, tableLabel } from "./manifest";
+import { parseTableName } from "./restore/toc";
 import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
 import { Settings } from "./settings";
@@ -157,6 +159,12 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         // The baseline is read before the dump: a listing problem is reported, never a reason to skip the backup.
         const baseline = o.anomaly && backupScope(o) === "full" && !o.safety ? await findBaseline(targets, database, s.signingKey, log) : undefined;
         const snapshot = await exportSnapshot(client);
+        if (o.tables.length > 0) {
+            const left = partitionsLeftOut(o.tables, await partitionedTables(client));
+            if (left.length > 0) {
+                throw new JobError(left.join("; "), 2);
+            }
+        }
         log.info(`backing up ${database}`, {
             event: "backup.start", database, key, format: s.format, server: server.version, pgDump: tools.version,
             targets: targets.map((t) => t.location), estimatedBytes: estimate,
@@ -310,6 +318,53 @@ async function findBaseline(targets: Target[], database: string, signingKey: str
     }
     return newest?.manifest;
 }
+
+/** A partitioned table, its visibility on the search path, and the leaf partitions that hold its rows. */
+export interface PartitionedTable extends TableRef {
+    visible: boolean;
+    leaves: (TableRef & { visible: boolean })[];
+}
+
+async function partitionedTables(client: Client): Promise<PartitionedTable[]> {
+    const r = await client.query<PartitionedTable>(`
+        SELECT n.nspname AS schema, c.relname AS name, pg_table_is_visible(c.oid) AS visible,
+               coalesce((SELECT json_agg(json_build_object('schema', ln.nspname, 'name', l.relname, 'visible', pg_table_is_visible(l.oid)))
+                   FROM pg_partition_tree(c.oid) tree JOIN pg_class l ON l.oid = tree.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace
+                   WHERE tree.isleaf AND l.relkind = 'r'), '[]') AS leaves
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'p'`);
+    return r.rows;
+}
+
+/**
+ * `backup --table` of a partitioned table whose partitions the patterns do not also select: pg_dump
+ * (before 16's --table-and-children) saves its definition and none of the rows, and the backup
+ * would say "ok" holding nothing of it. One message per such table, naming what to add. Patterns
+ * are read as pg_dump reads them (an unqualified one matches tables visible on the search path);
+ * one this cannot read selects nothing here, and pg_dump stays the judge. Pure.
+ */
+export function partitionsLeftOut(patterns: readonly string[], partitioned: readonly PartitionedTable[]): string[] {
+    const compiled = patterns.flatMap((p) => {
+        try {
+            return [parseTableName(p)];
+        } catch {
+            return [];
+        }
+    });
+    const selects = (t: TableRef & { visible: boolean }) => compiled.some((c) => (c.schema ? c.schema.test(t.schema) : t.visible) && c.name.test(t.name));
+    return partitioned.filter(selects).flatMap((p) => {
+        const left = p.leaves.filter((l) => !selects(l));
+        if (left.length === 0) {
+            return [];
+        }
+        const names = left.slice(0, 5).map((l) => tableLabel(l)).join(", ") + (left.length > 5 ? `, … (${left.length} in all)` : "");
+        return [`--table selects the partitioned table ${tableLabel(p)} but not its partitions ${names}: pg_dump would save none of their rows. ` +
+            `Add them (e.g. --table '${patternPart(p.schema)}.${patternPart(p.name)}*'), or back up the whole database`];
+    });
+}
+
+/** A name as a pg_dump pattern part that matches it exactly: quoted unless plain lower case. */
+const patternPart = (s: string) => (/^[a-z_][a-z0-9_]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);
 
 function dumpFailure(database: string, line: string): JobError {
     const detail = line.replace(/^pg_dump:\s*(error:\s*)?/i, "");

@@ -2,7 +2,7 @@
  * Hostile review of the dump-stream counts against a real server: real-world schemas that made
  * verify fail a correct backup, or made a restore lose rows while its count check passed.
  */
-import { readdirSync, readFileSync, mkdtempSync, rmSync } from "fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -113,4 +113,24 @@ describe("a LATIN1 database with accented table names", () => {
         expect(b.code, b.stderr).toBe(0);
         expect(manifestOf(dir, db).tables).toEqual(expect.arrayContaining([{ schema: "rèçu", name: "café", rows: 2 }, { schema: "rèçu", name: "cafè", rows: 3 }]));
     }, 240_000);
+});
+
+describe("backup --table of a partitioned table", () => {
+    it("without its partitions is refused before pg_dump runs; with them, their rows are counted", async () => {
+        const db = "ranged";
+        pg.psql("postgres", `CREATE DATABASE ${db}`);
+        pg.psql(db, "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);" +
+            "CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');" +
+            "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');" +
+            "INSERT INTO events SELECT g, DATE '2025-06-01' + g FROM generate_series(1, 400) g;");
+        const dir = path.join(work, "ranged");
+        const refused = await runCli(["backup", "--no-prune", "--table", "events"], env(db, dir));
+        expect(refused.code, refused.stderr).toBe(2);
+        expect(logLines(refused.stderr).find((l) => l.level === "error")?.msg).toMatch(/partitioned table public\.events but not its partitions public\.events_2025, public\.events_2026: pg_dump would save none of their rows/);
+        expect(existsSync(path.join(dir, db)) ? readdirSync(path.join(dir, db)) : []).toEqual([]);
+        const b = await runCli(["backup", "--no-prune", "--table", "events*"], env(db, dir));
+        expect(b.code, b.stderr).toBe(0);
+        const rows = manifestOf(dir, db).tables.reduce((n: number, t: { rows: number }) => n + t.rows, 0);
+        expect(rows).toBe(400);
+    }, 180_000);
 });

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Client } from "pg";
+import { partitionsLeftOut, PartitionedTable } from "../../jobs/src/backup";
 import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
 import { parseArchiveToc } from "../../jobs/src/dumpstream/archive";
 import { tableCounts } from "../../jobs/src/dumpstream/counts";
@@ -159,4 +160,32 @@ describe("large objects compared by set, not by scanning a list per object", () 
         const short = await compareLargeObjects(client, oids.slice(1), {} as Manifest);
         expect(short).toMatchObject({ ok: false, detail: "large objects differ: 0 missing, 1 unexpected (dump has 199999)" });
     }, 120_000);
+});
+
+describe("backup --table of a partitioned table without its partitions", () => {
+    const events: PartitionedTable = {
+        schema: "public", name: "events", visible: true,
+        leaves: [{ schema: "public", name: "events_2025", visible: true }, { schema: "public", name: "events_2026", visible: true }],
+    };
+    const weird: PartitionedTable = { schema: "We.ird", name: "Log", visible: false, leaves: [{ schema: "We.ird", name: "Log_1", visible: false }] };
+
+    it("is refused before pg_dump runs, naming the partitions it would leave out and a pattern that takes them", () => {
+        expect(partitionsLeftOut(["events"], [events, weird])).toEqual([
+            "--table selects the partitioned table public.events but not its partitions public.events_2025, public.events_2026: pg_dump would save none of their rows. " +
+                "Add them (e.g. --table 'public.events*'), or back up the whole database",
+        ]);
+        expect(partitionsLeftOut(['"We.ird"."Log"'], [events, weird])[0]).toMatch(/partitioned table "We\.ird"\."Log" but not its partitions "We\.ird"\."Log_1".*--table '"We\.ird"\."Log"\*'/);
+        // Only a partition named too: still one left out.
+        expect(partitionsLeftOut(["events", "events_2025"], [events])[0]).toMatch(/not its partitions public\.events_2026:/);
+    });
+
+    it("passes when the partitions are selected too, when it is not selected, and for patterns pg_dump reads otherwise", () => {
+        expect(partitionsLeftOut(["events*"], [events])).toEqual([]);
+        expect(partitionsLeftOut(["public.events", "public.events_20*"], [events])).toEqual([]);
+        expect(partitionsLeftOut(["orders"], [events])).toEqual([]);
+        // Unqualified patterns match only tables visible on the search path, as in pg_dump.
+        expect(partitionsLeftOut(["Log"], [weird])).toEqual([]);
+        // A pattern this cannot read (three parts) selects nothing here: pg_dump judges it.
+        expect(partitionsLeftOut(["db.public.events"], [events])).toEqual([]);
+    });
 });
