@@ -117,6 +117,8 @@ export async function compareSchema(tools: ClientTools, server: Settings, databa
     return results;
 }
 
+const keyOf = (t: TableRef) => `${t.schema}\u0000${t.name}`;
+
 /**
  * The partitioned tables among `tables` in the restored database, each with the tables of its
  * partition tree below it. A dump counts the rows a partition's COPY loads into its root (load via
@@ -137,12 +139,12 @@ async function partitionTrees(client: Client, tables: readonly TableRef[]): Prom
     const trees = new Map<string, string[]>();
     for (const row of r.rows) {
         const key = keyOf({ schema: row.s, name: row.t });
-        trees.set(key, [...(trees.get(key) ?? []), keyOf({ schema: row.ds, name: row.dt })]);
+        const below = trees.get(key) ?? [];
+        below.push(keyOf({ schema: row.ds, name: row.dt }));
+        trees.set(key, below);
     }
     return trees;
 }
-
-const keyOf = (t: TableRef) => `${t.schema}\u0000${t.name}`;
 
 /**
  * What to count for each of the manifest's tables, and what it must come to. Pure: a table's own
