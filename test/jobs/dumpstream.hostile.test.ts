@@ -79,9 +79,9 @@ describe("partitions loaded through their root (load-via-partition-root)", () =>
         const trees = new Map([["public\u0000orders", ["public\u0000orders_p0", "public\u0000orders_p1", "public\u0000orders_direct"]]]);
         const checks = countChecks(manifest, trees);
         expect(checks.map((c) => [c.table.name, c.expected, c.tree, c.sql])).toEqual([
-            ["orders", 7, true, "SELECT count(*)::text AS n FROM public.orders"],
-            ["orders_direct", 4, false, "SELECT count(*)::text AS n FROM ONLY public.orders_direct"],
-            ["plain", 1, false, "SELECT count(*)::text AS n FROM ONLY public.plain"],
+            ["orders", 7, true, 'SELECT count(*)::text AS n FROM "public"."orders"'],
+            ["orders_direct", 4, false, 'SELECT count(*)::text AS n FROM ONLY "public"."orders_direct"'],
+            ["plain", 1, false, 'SELECT count(*)::text AS n FROM ONLY "public"."plain"'],
         ]);
         // Manifests counted by query (before dump-stream counting) counted trees already.
         expect(countChecks({ ...manifest, counts: { method: "snapshot-query" } }, trees).every((c) => !c.tree && c.expected === manifest.tables.find((t) => t.name === c.table.name)!.rows)).toBe(true);
