@@ -24,7 +24,7 @@ afterAll(() => {
 
 const env = (db: string, dir: string, extra: Record<string, string> = {}) => ({ ...pg.env(db), BACKUP_LOCAL_DIR: dir, ...extra });
 const scratch = () => ({ VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password });
-const onlyBackup = (dir: string, db: string, ext: string) => readdirSync(path.join(dir, db)).filter((f) => f.endsWith(ext)).sort().pop()!;
+const onlyBackup = (dir: string, db: string, ext: string) => readdirSync(path.join(dir, db)).filter((f) => f.endsWith(ext) && !f.endsWith(".globals.sql")).sort().pop()!;
 const manifestOf = (dir: string, db: string) => JSON.parse(readFileSync(path.join(dir, db, readdirSync(path.join(dir, db)).filter((f) => f.endsWith(".manifest.json")).sort().pop()!), "utf8"));
 
 describe("restore --tables PARENT --data-only keeps the inheritance children's rows", () => {
@@ -92,8 +92,10 @@ describe("a LATIN1 database with accented table names", () => {
     beforeAll(() => {
         pg.psql("postgres", `CREATE DATABASE ${db} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
         // A serial column: its sequence "café_id_seq" is a non-ASCII name verify looks up too.
-        pg.psql(db, `CREATE SCHEMA "rèçu"; CREATE TABLE "rèçu"."café" (a int, id serial); CREATE TABLE "rèçu"."cafè" (a int);` +
-            `INSERT INTO "rèçu"."café" SELECT generate_series(1, 2); INSERT INTO "rèçu"."cafè" SELECT generate_series(1, 3);`);
+        // Unicode escapes: the names arrive as these characters whatever psql's client encoding.
+        const [schema, cafeAcute, cafeGrave] = [String.raw`U&"r\00e8\00e7u"`, String.raw`U&"caf\00e9"`, String.raw`U&"caf\00e8"`];
+        pg.psql(db, `CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.${cafeAcute} (a int, id serial); CREATE TABLE ${schema}.${cafeGrave} (a int);` +
+            `INSERT INTO ${schema}.${cafeAcute} SELECT generate_series(1, 2); INSERT INTO ${schema}.${cafeGrave} SELECT generate_series(1, 3);`);
     });
 
     it("custom: the manifest spells the names right, and verify passes", async () => {
