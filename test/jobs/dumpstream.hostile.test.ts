@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Client } from "pg";
+import { anomalyReasons } from "../../jobs/src/anomaly";
 import { partitionsLeftOut, PartitionedTable } from "../../jobs/src/backup";
 import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
 import { parseArchiveToc } from "../../jobs/src/dumpstream/archive";
@@ -17,6 +18,7 @@ import type { Prepared } from "../../jobs/src/restore/prepare";
 import type { Manifest } from "../../jobs/src/manifest";
 import type { Settings } from "../../jobs/src/settings";
 import { archiveHead, dataBlock, TestEntry } from "../helpers/archiveWriter";
+import { manifestFor } from "../helpers/manifests";
 
 async function read(format: DumpFormat, buf: Buffer, piece = 7) {
     const r = createDumpReader(format);
@@ -187,5 +189,23 @@ describe("backup --table of a partitioned table without its partitions", () => {
         expect(partitionsLeftOut(["Log"], [weird])).toEqual([]);
         // A pattern this cannot read (three parts) selects nothing here: pg_dump judges it.
         expect(partitionsLeftOut(["db.public.events"], [events])).toEqual([]);
+    });
+});
+
+describe("the first backup counting partitions at their root, against a baseline that counted each", () => {
+    const t = { sizeDropPercent: 50, rowsDropPercent: 50, minRows: 1000 };
+    const leaf = (name: string) => ({ id: 1, desc: "TABLE DATA", schema: "public", name, owner: "o" });
+    const baseline = manifestFor("ce/ce-20260101-000000-aaaaaa.dump", "x", { tables: [{ schema: "public", name: "orders_p0", rows: 3000 }, { schema: "public", name: "orders_p1", rows: 2000 }] });
+    const current = (rootRows: number) =>
+        manifestFor("ce/ce-20260102-000000-bbbbbb.dump", "x", { tables: [{ schema: "public", name: "orders", rows: rootRows }], toc: [leaf("orders_p0"), leaf("orders_p1")] });
+
+    it("is not 'table gone' (a pager for a rule change) while the partitions are still dumped and their rows are all there", () => {
+        expect(anomalyReasons(current(5000), baseline, t)).toEqual([]);
+    });
+
+    it("still flags those rows dropping as a whole, and a partition no longer dumped at all", () => {
+        expect(anomalyReasons(current(1000), baseline, t)).toEqual(["2 partition(s) now counted at their root: 5000 → 1000 rows (-80 %)"]);
+        const gone = manifestFor("ce/ce-20260102-000000-bbbbbb.dump", "x", { tables: [{ schema: "public", name: "orders", rows: 3000 }], toc: [leaf("orders_p0")] });
+        expect(anomalyReasons(gone, baseline, t)).toEqual(["public.orders_p1: table gone (had 2000 rows)"]);
     });
 });
