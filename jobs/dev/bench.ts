@@ -33,7 +33,22 @@ const CLI = path.join(ROOT, "dist", "kx-backup.js");
 interface Run {
     ms: number;
     peakRssMiB?: number;
+    /** CPU time of the command and every process it waited for (pg_dump under kx-backup), user + system. */
+    cpuMs: number;
 }
+
+/**
+ * CPU time of this process's waited-for children, from /proc (cutime + cstime): a command's
+ * descendants are folded into it when it waits for them, so the delta around one command is
+ * its whole tree's. The PostgreSQL server and the emulators are not children: excluded.
+ */
+function childrenCpuMs(): number {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 16 and 17 of proc(5) (cutime, cstime); the split starts at field 3.
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 export function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
@@ -57,6 +72,7 @@ export function imageNodeFlags(dockerfile: string): string[] {
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, rssFile?: string): Promise<Run> {
     return new Promise((resolve, reject) => {
         const start = process.hrtime.bigint();
+        const cpuBefore = childrenCpuMs();
         const child = spawn(cmd, args, { env, stdio: ["ignore", "ignore", "pipe"] });
         let err = "";
         child.stderr.on("data", (d) => (err += d));
@@ -67,7 +83,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, rssFile?: st
                 return;
             }
             const peakRssMiB = rssFile ? Number(readFileSync(rssFile, "utf8")) / 1024 : undefined;
-            resolve({ ms, peakRssMiB });
+            resolve({ ms, peakRssMiB, cpuMs: childrenCpuMs() - cpuBefore });
         });
     });
 }
@@ -130,6 +146,7 @@ function machine(): string[] {
 interface ScaleResult {
     label: string;
     plain: number[];
+    plainCpu: number[];
     job: Run[];
     runbook: number[];
     dir: Run[];
@@ -197,7 +214,7 @@ async function main(): Promise<void> {
             const bytes = Number(pg.psql(db, "SELECT pg_database_size(current_database())"));
             const env = { ...process.env, ...pg.env(db) };
             const targetsEnv = { ...s3.env(), ...azure.env() };
-            const r: ScaleResult = { label: `${(bytes / 1024 ** 2).toFixed(0)} MiB`, plain: [], job: [], runbook: [], dir: [], pgRestore: [], verify: [], restore: [], reads: { plain: [], job: [] } };
+            const r: ScaleResult = { label: `${(bytes / 1024 ** 2).toFixed(0)} MiB`, plain: [], plainCpu: [], job: [], runbook: [], dir: [], pgRestore: [], verify: [], restore: [], reads: { plain: [], job: [] } };
             // A warm-up pg_dump: the first read after loading would otherwise be the cold one.
             await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", path.join(work, "warm.dump")], env);
             rmSync(path.join(work, "warm.dump"), { force: true });
@@ -209,7 +226,9 @@ async function main(): Promise<void> {
 
                 // 1. plain pg_dump, with its reads of the source.
                 let before = tupleCounters(pg, db);
-                r.plain.push((await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", file], env)).ms);
+                const plain = await timed(path.join(PG_BIN, "pg_dump"), ["-Fc", "-f", file], env);
+                r.plain.push(plain.ms);
+                r.plainCpu.push(plain.cpuMs);
                 await settledStats();
                 let after = tupleCounters(pg, db);
                 r.reads.plain.push((after.read - before.read) / after.live);
@@ -247,7 +266,7 @@ async function main(): Promise<void> {
                 const f = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
                 log(`  run ${i + 1}: pg_dump ${f(r.plain[i])}, kx-backup ${f(r.job[i].ms)} (${r.job[i].peakRssMiB!.toFixed(0)} MiB), runbook ${f(r.runbook[i])}, ` +
                     `directory -j2 ${f(r.dir[i].ms)} (${r.dir[i].peakRssMiB!.toFixed(0)} MiB), pg_restore -j2 ${f(r.pgRestore[i])}, verify ${f(r.verify[i])}, restore ${f(r.restore[i])}; ` +
-                    `reads ${r.reads.plain[i].toFixed(2)} / ${r.reads.job[i].toFixed(2)}; load ${os.loadavg()[0].toFixed(2)}`);
+                    `reads ${r.reads.plain[i].toFixed(2)} / ${r.reads.job[i].toFixed(2)}; CPU ${f(r.plainCpu[i])} / ${f(r.job[i].cpuMs)} / ${f(r.dir[i].cpuMs)}; load ${os.loadavg()[0].toFixed(2)}`);
             }
             results.push(r);
             pg.psql("postgres", `DROP DATABASE ${db}`);
@@ -274,6 +293,17 @@ export function report(results: ScaleResult[]): string[] {
         out.push(`| ${r.label} | ${s(p)} | ${s(k)} | ${ratio(k, p)} | ${Math.max(...r.job.map((x) => x.peakRssMiB ?? 0)).toFixed(0)} MiB | ${s(rb)} | ${ratio(rb, p)} | ${s(d)} | ${ratio(d, p)} | ${Math.max(...r.dir.map((x) => x.peakRssMiB ?? 0)).toFixed(0)} MiB |`);
     }
     out.push("");
+    out.push("CPU on the job's side (the command and its `pg_dump`; the server and the emulators excluded): what a backup pod pays, where the stores are remote.");
+    out.push("");
+    out.push("| database | plain `pg_dump -Fc -f` CPU | kx-backup CPU | ratio | directory `-j2` CPU | ratio |");
+    out.push("|---|---|---|---|---|---|");
+    for (const r of results) {
+        const p = median(r.plainCpu);
+        const k = median(r.job.map((x) => x.cpuMs));
+        const d = median(r.dir.map((x) => x.cpuMs));
+        out.push(`| ${r.label} | ${s(p)} | ${s(k)} | ${ratio(k, p)} | ${s(d)} | ${ratio(d, p)} |`);
+    }
+    out.push("");
     out.push("| database | tuples read per live tuple: plain pg_dump | kx-backup | `pg_restore -j2` into a fresh database | kx-backup verify | ratio | kx-backup restore | ratio |");
     out.push("|---|---|---|---|---|---|---|---|");
     for (const r of results) {
@@ -281,11 +311,12 @@ export function report(results: ScaleResult[]): string[] {
         out.push(`| ${r.label} | ${median(r.reads.plain).toFixed(2)} | ${median(r.reads.job).toFixed(2)} | ${s(pr)} | ${s(median(r.verify))} | ${ratio(median(r.verify), pr)} | ${s(median(r.restore))} | ${ratio(median(r.restore), pr)} |`);
     }
     out.push("");
-    out.push("Raw runs (seconds; peak RSS in MiB): pg_dump / kx-backup (RSS) / runbook / directory -j2 (RSS) / pg_restore -j2 / verify / restore");
+    out.push("Raw runs (seconds; peak RSS in MiB; CPU seconds): pg_dump / kx-backup (RSS) / runbook / directory -j2 (RSS) / pg_restore -j2 / verify / restore; CPU pg_dump / kx-backup / directory -j2");
     out.push("");
     for (const r of results) {
         const rows = r.plain.map((_, i) => `${(r.plain[i] / 1000).toFixed(1)} / ${(r.job[i].ms / 1000).toFixed(1)} (${r.job[i].peakRssMiB?.toFixed(0)}) / ${(r.runbook[i] / 1000).toFixed(1)} / ` +
-            `${(r.dir[i].ms / 1000).toFixed(1)} (${r.dir[i].peakRssMiB?.toFixed(0)}) / ${(r.pgRestore[i] / 1000).toFixed(1)} / ${(r.verify[i] / 1000).toFixed(1)} / ${(r.restore[i] / 1000).toFixed(1)}`);
+            `${(r.dir[i].ms / 1000).toFixed(1)} (${r.dir[i].peakRssMiB?.toFixed(0)}) / ${(r.pgRestore[i] / 1000).toFixed(1)} / ${(r.verify[i] / 1000).toFixed(1)} / ${(r.restore[i] / 1000).toFixed(1)}; ` +
+            `CPU ${(r.plainCpu[i] / 1000).toFixed(1)} / ${(r.job[i].cpuMs / 1000).toFixed(1)} / ${(r.dir[i].cpuMs / 1000).toFixed(1)}`);
         out.push(`- ${r.label}: ${rows.join("; ")}`);
     }
     return out;

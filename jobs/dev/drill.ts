@@ -190,7 +190,8 @@ async function main(): Promise<number> {
         const table = rows.map((r) => {
             const t = RUNBOOK_TARGETS[r.database];
             const st = statuses.get(r.database);
-            const restoreMs = st?.newestVerified?.restoreMinutes !== undefined ? st.newestVerified.restoreMinutes * 60_000 : r.restoreMs;
+            // This drill's own verify measured it to the millisecond; status keeps tenths of a minute.
+            const restoreMs = r.restoreMs ?? (st?.newestVerified?.restoreMinutes !== undefined ? st.newestVerified.restoreMinutes * 60_000 : undefined);
             return [
                 r.database,
                 st?.newestFull ? size(st.newestFull.size) : r.size === undefined ? "-" : size(r.size),
