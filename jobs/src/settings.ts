@@ -157,7 +157,8 @@ export const SETTINGS = {
         "BACKUP_SIGNING_KEY",
         "HMAC-SHA256 key signing every manifest; with it set, verify and restore refuse unsigned or mis-signed backups.",
     ),
-    memoryBudgetMiB: integer("BACKUP_MEMORY_BUDGET_MIB", "Upload buffers shared by all targets (MiB): S3 parts and Azure blocks in flight.", 32, 16, 4096),
+    // 20: one smallest S3 part and one smallest Azure block in flight, with their write buffers (uploadBudget.ts).
+    memoryBudgetMiB: integer("BACKUP_MEMORY_BUDGET_MIB", "Upload buffers shared by all targets (MiB): S3 parts and Azure blocks in flight.", 32, 20, 4096),
 
     // Verify: the scratch server restores go to (in the pod: the sidecar on localhost).
     verifyPgHost: optionalString("VERIFY_PGHOST", "Scratch PostgreSQL for verify; unset: a throwaway local cluster."),

@@ -23,6 +23,15 @@ describe("the upload plan: part sizes first, then parts in flight within the bud
         expect(total(plans)).toBeLessThanOrEqual(64 * MIB);
     });
 
+    it("the smallest budget the setting accepts holds S3 and Azure at once; below it the setting refuses (every backup would fail at its start)", () => {
+        const lowest = [1, 8, 16, 19, 20, 21].filter((mib) => loadSettings({ BACKUP_LOCAL_DIR: "/b", BACKUP_MEMORY_BUDGET_MIB: String(mib) }).ok)[0];
+        expect(lowest).toBe(20);
+        expect(total(planUploads(lowest * MIB, 10 * 1024 ** 3, [S3, AZURE]))).toBeLessThanOrEqual(lowest * MIB);
+        expect(() => planUploads((lowest - 1) * MIB, 10 * 1024 ** 3, [S3, AZURE])).toThrow(BudgetError);
+        const refused = loadSettings({ BACKUP_LOCAL_DIR: "/b", BACKUP_MEMORY_BUDGET_MIB: "16" });
+        expect(!refused.ok && refused.errors.join()).toMatch(/BACKUP_MEMORY_BUDGET_MIB="16" is not allowed: expected a whole number from 20 to 4096/);
+    });
+
     it("the default budget (32 MiB) gives everyone a second part in flight before anyone a third", () => {
         const loaded = loadSettings({ BACKUP_LOCAL_DIR: "/backups" });
         expect(loaded.ok && loaded.settings.memoryBudgetMiB).toBe(32);
