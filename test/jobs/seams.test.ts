@@ -4,10 +4,40 @@
  * template. Each test is a way found to raise a false alarm, hide a failure or delete what is
  * still needed, and fails without its fix. No PostgreSQL here (seams.e2e.test.ts has the rest).
  */
-import { describe, expect, it } from "vitest";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterEach, describe, expect, it } from "vitest";
 import { anomalyReasons } from "../../jobs/src/anomaly";
 import { parseManifest } from "../../jobs/src/manifest";
+import { collectStatus } from "../../jobs/src/status";
+import { LocalTarget, Target } from "../../jobs/src/targets";
 import { manifestFor } from "../helpers/manifests";
+
+const DAY = 86_400_000;
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+
+const dirs: string[] = [];
+afterEach(() => {
+    for (const d of dirs.splice(0)) {
+        rmSync(d, { recursive: true, force: true });
+    }
+});
+function tmp(): string {
+    const d = mkdtempSync(path.join(os.tmpdir(), "kx-seams-"));
+    dirs.push(d);
+    return d;
+}
+
+/** A complete backup (or archive) of `db` taken `age` days ago, laid out as kx-backup writes it. */
+function seed(dir: string, db: string, age: number, ext: "dump" | "tar.gz" = "dump"): string {
+    const key = `${db}/${db}-${stamp(new Date(Date.now() - age * DAY))}-${Math.random().toString(16).slice(2, 8)}.${ext}`;
+    mkdirSync(path.join(dir, db), { recursive: true });
+    writeFileSync(path.join(dir, key), "dump");
+    const over = ext === "tar.gz" ? { kind: "kx-backup/archive" as const, format: "tar.gz" as const, container: "tar.gz" as const } : {};
+    writeFileSync(path.join(dir, `${key}.manifest.json`), JSON.stringify(manifestFor(key, "dump", over)));
+    return key;
+}
 
 describe("the anomaly baseline across the upgrade to counts from the dump stream", () => {
     const t = { sizeDropPercent: 50, rowsDropPercent: 50, minRows: 1000 };
@@ -42,5 +72,32 @@ describe("the anomaly baseline across the upgrade to counts from the dump stream
     it("compares rows again once both backups count from the dump stream", () => {
         const next = { ...stream, tables: tables(0).map((x) => (x.name === "events_2026_05" ? { ...x, rows: 10 } : x)) };
         expect(anomalyReasons(next, stream, t)).toEqual(["public.events_2026_05: 6000 → 10 rows (-100 %)"]);
+    });
+});
+
+/** A target of another kind reading the same directory (a second target without S3 or Azure). */
+function as(kind: string, inner: Target): Target {
+    return { ...inner, kind, location: `${kind}://${inner.location}`, list: (p) => inner.list(p), get: (k) => inner.get(k), upload: (k, o) => inner.upload(k, o), putSmall: (k, b, o) => inner.putSmall(k, b, o), delete: (k) => inner.delete(k) };
+}
+
+describe("status when the first target cannot be read", () => {
+    const objectives = { rpoHours: 6, rtoMinutes: 30, verifyMaxAgeDays: 7 };
+
+    it("names the unreadable target for every database the other targets show", async () => {
+        const good = tmp();
+        seed(good, "kong", 0.1);
+        // BACKUP_LOCAL_DIR pointing at a file (a mistyped mount path): the listing fails.
+        const file = path.join(tmp(), "not-a-dir");
+        writeFileSync(file, "");
+        const rows = await collectStatus([new LocalTarget(file), as("s3", new LocalTarget(good))], undefined, objectives, new Date());
+        expect(rows.map((r) => r.database)).toEqual(["kong"]);
+        expect(rows[0].ok).toBe(false);
+        expect(rows[0].problems.join("\n")).toMatch(/kong: target local unreadable: file:\/\/.*not-a-dir: ENOTDIR/);
+    });
+
+    it("says no target could be read, and why, rather than \"no backups\"", async () => {
+        const file = path.join(tmp(), "not-a-dir");
+        writeFileSync(file, "");
+        await expect(collectStatus([new LocalTarget(file)], undefined, objectives, new Date())).rejects.toThrow(/no target could be read: file:\/\/.*not-a-dir: ENOTDIR/);
     });
 });
