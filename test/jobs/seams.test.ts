@@ -4,7 +4,7 @@
  * template. Each test is a way found to raise a false alarm, hide a failure or delete what is
  * still needed, and fails without its fix. No PostgreSQL here (seams.e2e.test.ts has the rest).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { anomalyReasons } from "../../jobs/src/anomaly";
 import { parseManifest } from "../../jobs/src/manifest";
 import { collectStatus } from "../../jobs/src/status";
 import { LocalTarget, Target } from "../../jobs/src/targets";
+import { logLines, runCli } from "../helpers/cli";
 import { manifestFor } from "../helpers/manifests";
 
 const DAY = 86_400_000;
@@ -27,6 +28,14 @@ function tmp(): string {
     const d = mkdtempSync(path.join(os.tmpdir(), "kx-seams-"));
     dirs.push(d);
     return d;
+}
+
+/** Every file under a directory, relative. */
+function files(dir: string): string[] {
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+        .sort();
 }
 
 /** A complete backup (or archive) of `db` taken `age` days ago, laid out as kx-backup writes it. */
@@ -99,5 +108,31 @@ describe("status when the first target cannot be read", () => {
         const file = path.join(tmp(), "not-a-dir");
         writeFileSync(file, "");
         await expect(collectStatus([new LocalTarget(file)], undefined, objectives, new Date())).rejects.toThrow(/no target could be read: file:\/\/.*not-a-dir: ENOTDIR/);
+    });
+});
+
+describe("prune run from one database's job template", () => {
+    it("prunes that database only: another database's backups, and archives, keep their own retention", async () => {
+        const dir = tmp();
+        // crypto_exchange keeps 30 days; kong's job keeps 7. Both share the target.
+        const ce = [seed(dir, "crypto_exchange", 0.2), seed(dir, "crypto_exchange", 10), seed(dir, "crypto_exchange", 20)];
+        const kong = [seed(dir, "kong", 0.2), seed(dir, "kong", 10)];
+        const before = files(dir);
+        // `kubectl create job --from=cronjob/kx-backup-kong … -- kx-backup prune`: PGDATABASE=kong.
+        const r = await runCli(["prune"], { BACKUP_LOCAL_DIR: dir, PGDATABASE: "kong", BACKUP_RETENTION_DAYS: "7", BACKUP_KEEP_MIN: "1" });
+        expect(r.code, r.stderr).toBe(0);
+        expect(files(dir)).toEqual(before.filter((f) => !f.startsWith(kong[1])));
+        expect(files(dir)).toEqual(expect.arrayContaining(ce));
+        expect(logLines(r.stderr).filter((l) => l.event === "prune.summary").map((l) => l.database)).toEqual(["kong"]);
+    });
+
+    it("without any database, prunes dumps only: an archive (kept until its own job prunes it) stays", async () => {
+        const dir = tmp();
+        const archives = [seed(dir, "grafana-volume", 0.2, "tar.gz"), seed(dir, "grafana-volume", 40, "tar.gz")];
+        const dumps = [seed(dir, "kong", 0.2), seed(dir, "kong", 40)];
+        const r = await runCli(["prune"], { BACKUP_LOCAL_DIR: dir, BACKUP_RETENTION_DAYS: "7", BACKUP_KEEP_MIN: "1" });
+        expect(r.code, r.stderr).toBe(0);
+        expect(files(dir)).toEqual(expect.arrayContaining(archives));
+        expect(files(dir)).not.toContain(dumps[1]);
     });
 });
