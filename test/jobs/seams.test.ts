@@ -9,9 +9,11 @@ import * as os from "os";
 import * as path from "path";
 import { afterEach, describe, expect, it } from "vitest";
 import { anomalyReasons } from "../../jobs/src/anomaly";
+import { groupBackups } from "../../jobs/src/catalog";
 import { parseManifest } from "../../jobs/src/manifest";
+import { planPrune } from "../../jobs/src/retention";
 import { collectStatus } from "../../jobs/src/status";
-import { LocalTarget, Target } from "../../jobs/src/targets";
+import { LocalTarget, StoredObject, Target } from "../../jobs/src/targets";
 import { logLines, runCli } from "../helpers/cli";
 import { manifestFor } from "../helpers/manifests";
 
@@ -134,5 +136,31 @@ describe("prune run from one database's job template", () => {
         expect(r.code, r.stderr).toBe(0);
         expect(files(dir)).toEqual(expect.arrayContaining(archives));
         expect(files(dir)).not.toContain(dumps[1]);
+    });
+});
+
+describe("a database only ever restored into: safety dumps and nothing else", () => {
+    const NOW = new Date("2026-06-30T12:00:00Z");
+    /** What a target lists after four `restore --into crypto_exchange_test --force` runs over a month. */
+    const listing = (): StoredObject[] =>
+        [1, 3, 9, 20].flatMap((age) => {
+            const key = `crypto_exchange_test/safety/crypto_exchange_test-${stamp(new Date(NOW.getTime() - age * DAY))}-${Math.random().toString(16).slice(2, 8)}.dump`;
+            return [key, `${key}.manifest.json`].map((k) => ({ key: k, size: 1, lastModified: NOW }));
+        });
+
+    it("prune applies the safety retention, instead of calling backups stale (exit 1, every run) and keeping every dump", () => {
+        const entries = groupBackups(listing());
+        const plan = planPrune(entries, { retentionDays: 30, keepMin: 2, safetyRetentionDays: 7 }, NOW);
+        expect(plan.stale).toBeUndefined();
+        expect(plan.delete.map((a) => a.key).sort()).toEqual([entries[2].key, entries[3].key].sort());
+    });
+
+    it("the stale guard still holds where backups stopped, safety dumps or not", () => {
+        const old = `crypto_exchange/crypto_exchange-${stamp(new Date(NOW.getTime() - 40 * DAY))}-aaaaaa.dump`;
+        const safety = `crypto_exchange/safety/crypto_exchange-${stamp(new Date(NOW.getTime() - 20 * DAY))}-bbbbbb.dump`;
+        const entries = groupBackups([old, `${old}.manifest.json`, safety, `${safety}.manifest.json`].map((key) => ({ key, size: 1, lastModified: NOW })));
+        const plan = planPrune(entries, { retentionDays: 30, keepMin: 1, safetyRetentionDays: 7 }, NOW);
+        expect(plan.stale).toMatch(/older than 30 days: backups are failing; nothing deleted/);
+        expect(plan.delete).toEqual([]);
     });
 });
