@@ -4,7 +4,8 @@
  * template. Each test is a way found to raise a false alarm, hide a failure or delete what is
  * still needed, and fails without its fix. No PostgreSQL here (seams.e2e.test.ts has the rest).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
+import { spawnSync } from "child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -162,5 +163,25 @@ describe("a database only ever restored into: safety dumps and nothing else", ()
         const plan = planPrune(entries, { retentionDays: 30, keepMin: 1, safetyRetentionDays: 7 }, NOW);
         expect(plan.stale).toMatch(/older than 30 days: backups are failing; nothing deleted/);
         expect(plan.delete).toEqual([]);
+    });
+});
+
+describe("a local listing that fails half-way", () => {
+    it("a folder that can be read but not searched (chmod -R 644) fails list, prune and status instead of looking empty", async () => {
+        const dir = tmp();
+        chmodSync(dir, 0o755);
+        const keys = [seed(dir, "kong", 0.1), seed(dir, "kong", 40)];
+        // readdir needs read permission only; stat of each file needs search (x) on the folder.
+        chmodSync(path.join(dir, "kong"), 0o644);
+        const user = { uid: Number(spawnSync("id", ["-u", "postgres"]).stdout.toString()), gid: Number(spawnSync("id", ["-g", "postgres"]).stdout.toString()) };
+        const env = { BACKUP_LOCAL_DIR: dir, PGDATABASE: "kong", BACKUP_RETENTION_DAYS: "7", BACKUP_KEEP_MIN: "1" };
+        for (const command of ["list", "prune", "status"]) {
+            const r = await runCli([command], env, user);
+            expect(r.code, `${command}: ${r.stderr}`).toBe(1);
+            expect(r.stdout, command).not.toMatch(/no backups found/);
+            expect(logLines(r.stderr).find((l) => l.level === "error")?.msg, command).toMatch(/file:\/\/.*: EACCES: permission denied, stat '.*kong\/kong-/);
+        }
+        chmodSync(path.join(dir, "kong"), 0o755);
+        expect(files(dir)).toEqual(keys.flatMap((k) => [k, `${k}.manifest.json`]).sort());
     });
 });
