@@ -8,10 +8,13 @@ import { spawnSync } from "child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
+import { PassThrough } from "stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { anomalyReasons } from "../../jobs/src/anomaly";
 import { groupBackups } from "../../jobs/src/catalog";
-import { parseManifest } from "../../jobs/src/manifest";
+import { locate } from "../../jobs/src/fetch";
+import { Logger } from "../../jobs/src/log";
+import { parseManifest, signManifest } from "../../jobs/src/manifest";
 import { planPrune } from "../../jobs/src/retention";
 import { collectStatus } from "../../jobs/src/status";
 import { LocalTarget, StoredObject, Target } from "../../jobs/src/targets";
@@ -183,5 +186,56 @@ describe("a local listing that fails half-way", () => {
         }
         chmodSync(path.join(dir, "kong"), 0o755);
         expect(files(dir)).toEqual(keys.flatMap((k) => [k, `${k}.manifest.json`]).sort());
+    });
+});
+
+describe("a signing key set after unsigned backups exist (the upgrade)", () => {
+    const KEY = "k".repeat(32);
+
+    it("nothing is lost: the older backups are kept and listed, and a refusal says how to use one", async () => {
+        const dir = tmp();
+        const unsigned = [seed(dir, "kong", 10), seed(dir, "kong", 40)];
+        const env = { BACKUP_LOCAL_DIR: dir, PGDATABASE: "kong", BACKUP_RETENTION_DAYS: "7", BACKUP_KEEP_MIN: "1", BACKUP_SIGNING_KEY: KEY, PGHOST: "127.0.0.1", PGPORT: "1" };
+        const before = files(dir);
+
+        const prune = await runCli(["prune"], env);
+        expect(prune.code, prune.stderr).toBe(0);
+        expect(files(dir)).toEqual(before);
+        expect(logLines(prune.stderr).filter((l) => l.event === "prune.note").map((l) => l.msg)).toEqual(
+            unsigned.map((k) => expect.stringContaining(`${k}: manifest is not signed (BACKUP_SIGNING_KEY is set): written before the key was set, or forged: kept, never used`)),
+        );
+
+        const list = await runCli(["list", "--json"], env);
+        expect(JSON.parse(list.stdout).map((r: any) => r.status)).toEqual(["unreadable", "unreadable"]);
+
+        for (const args of [["restore", "--into", "kong_copy"], ["verify"]]) {
+            const r = await runCli(args, env);
+            expect(r.code, r.stderr).toBe(1);
+            const msg = logLines(r.stderr).find((l) => l.level === "error")?.msg;
+            expect(msg, args.join(" ")).toMatch(new RegExp(`no complete full backup of kong on local .*; 2 skipped as their manifests do not verify, the newest: ${unsigned[0]}\\.manifest\\.json on local is not signed: ` +
+                "refusing to use it .*Backups written before BACKUP_SIGNING_KEY was set are unsigned too: to use one you trust, run this command once without BACKUP_SIGNING_KEY"));
+            expect(r.stderr, args.join(" ")).not.toContain(KEY);
+        }
+        const named = await runCli(["restore", "--into", "kong_copy", "--backup", path.basename(unsigned[1])], env);
+        expect(named.code, named.stderr).toBe(1);
+        expect(logLines(named.stderr).find((l) => l.level === "error")?.msg).toMatch(
+            /is not signed: refusing to use it .*Backups written before BACKUP_SIGNING_KEY was set are unsigned too: to use one you trust, run this command once without BACKUP_SIGNING_KEY/,
+        );
+    });
+
+    it("latest is the newest backup that verifies: an unsigned one (a laptop without the key, or forged) is skipped, not in the way", async () => {
+        const dir = tmp();
+        const signed = `kong/kong-${stamp(new Date(Date.now() - DAY))}-aaaaaa.dump`;
+        mkdirSync(path.join(dir, "kong"), { recursive: true });
+        writeFileSync(path.join(dir, signed), "dump");
+        writeFileSync(path.join(dir, `${signed}.manifest.json`), JSON.stringify(signManifest(manifestFor(signed, "dump"), KEY)));
+        const laptop = seed(dir, "kong", 0.1);
+        const out = new PassThrough();
+        let said = "";
+        out.on("data", (d) => (said += d));
+        const found = await locate(new LocalTarget(dir), "kong", "latest", { signingKey: KEY, log: new Logger("json", out) });
+        expect(found.entry.key).toBe(signed);
+        expect(said).toMatch(new RegExp(`\`latest\` skips ${laptop}\.manifest\.json on local is not signed`));
+        await expect(locate(new LocalTarget(dir), "kong", path.basename(laptop), { signingKey: KEY })).rejects.toThrow(/is not signed: refusing to use it/);
     });
 });
