@@ -68,8 +68,11 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
             // Emptied with triggers (foreign keys included) off, as the rows come back whole: rows
             // elsewhere that point at these match again once the data is back. Needs a superuser.
             await c.query("SET LOCAL session_replication_role = replica");
+            // ONLY: without it, emptying an inheritance parent empties its children too, while
+            // pg_restore brings back the parent's own rows alone (its COPY holds no child's) and
+            // the count check, FROM ONLY as the dump counted, would pass with the children gone.
             for (const t of tables) {
-                await c.query(`DELETE FROM ${sqlTable(t)}`);
+                await c.query(`DELETE FROM ONLY ${sqlTable(t)}`);
             }
         }
         const restore = startTool(p.tools, "pg_restore", [...(dataOnly ? ["--data-only"] : []), "--use-list", list, "--file", "-", p.fetched.input], undefined, `pg_restore of ${tables.map((t) => tableLabel(t)).join(", ")} from ${key}`, "pipe");
