@@ -15,6 +15,7 @@ import { groupBackups } from "../../jobs/src/catalog";
 import { locate } from "../../jobs/src/fetch";
 import { Logger } from "../../jobs/src/log";
 import { parseManifest, signManifest } from "../../jobs/src/manifest";
+import { resolveTables } from "../../jobs/src/restore/toc";
 import { planPrune } from "../../jobs/src/retention";
 import { collectStatus } from "../../jobs/src/status";
 import { LocalTarget, StoredObject, Target } from "../../jobs/src/targets";
@@ -237,5 +238,21 @@ describe("a signing key set after unsigned backups exist (the upgrade)", () => {
         expect(found.entry.key).toBe(signed);
         expect(said).toMatch(new RegExp(`\`latest\` skips ${laptop}\.manifest\.json on local is not signed`));
         await expect(locate(new LocalTarget(dir), "kong", path.basename(laptop), { signingKey: KEY })).rejects.toThrow(/is not signed: refusing to use it/);
+    });
+});
+
+describe("--tables against a data-only backup's table of contents", () => {
+    const entry = (id: number, desc: string, name: string) => ({ id, desc, schema: "public", name, owner: "postgres" });
+
+    it("names its tables by their data (it has no TABLE entries), and still refuses unknown ones", () => {
+        const toc = [entry(1, "ENCODING", "ENCODING"), entry(3301, "TABLE DATA", "orders"), entry(3302, "TABLE DATA", "wallets"), entry(3303, "SEQUENCE SET", "orders_id_seq")];
+        expect(resolveTables(toc, ["orders"])).toEqual([{ schema: "public", name: "orders" }]);
+        expect(resolveTables(toc, ["public.*"])).toEqual([{ schema: "public", name: "orders" }, { schema: "public", name: "wallets" }]);
+        expect(() => resolveTables(toc, ["trades"])).toThrow(/trades: no such table in the backup \(the backup has 2 table\(s\): public\.orders, public\.wallets\)/);
+    });
+
+    it("a dump with definitions still resolves against them only (an extension's configuration data is no table of the dump)", () => {
+        const toc = [entry(200, "TABLE", "orders"), entry(3301, "TABLE DATA", "orders"), { ...entry(3302, "TABLE DATA", "job"), schema: "cron" }];
+        expect(resolveTables(toc, ["*.*"])).toEqual([{ schema: "public", name: "orders" }]);
     });
 });

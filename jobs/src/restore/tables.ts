@@ -40,6 +40,11 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
     if (noData.length > 0) {
         throw new JobError(`the backup holds no data for ${noData.map((t) => tableLabel(t)).join(", ")}`, 2);
     }
+    const defined = new Set(tableEntries(p.toc, tables, ["TABLE"]).map(keyOf));
+    const undefinedHere = tables.filter((t) => !defined.has(keyOf(t)));
+    if (!dataOnly && undefinedHere.length > 0) {
+        throw new JobError(`the backup holds the rows of ${undefinedHere.map((t) => tableLabel(t)).join(", ")} but not the table's definition (a data-only backup): add --data-only to replace the rows of an existing table`, 2);
+    }
     const c = await connect(server, into);
     try {
         const have = await existing(c, tables);
