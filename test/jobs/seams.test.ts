@@ -19,6 +19,7 @@ import { resolveTables } from "../../jobs/src/restore/toc";
 import { planPrune } from "../../jobs/src/retention";
 import { collectStatus } from "../../jobs/src/status";
 import { LocalTarget, StoredObject, Target } from "../../jobs/src/targets";
+import { runUndelete } from "../../jobs/src/undelete";
 import { logLines, runCli } from "../helpers/cli";
 import { manifestFor } from "../helpers/manifests";
 
@@ -254,5 +255,28 @@ describe("--tables against a data-only backup's table of contents", () => {
     it("a dump with definitions still resolves against them only (an extension's configuration data is no table of the dump)", () => {
         const toc = [entry(200, "TABLE", "orders"), entry(3301, "TABLE DATA", "orders"), { ...entry(3302, "TABLE DATA", "job"), schema: "cron" }];
         expect(resolveTables(toc, ["*.*"])).toEqual([{ schema: "public", name: "orders" }]);
+    });
+});
+
+describe("undelete of a database that shares its folder with an archive of the same name", () => {
+    it("brings back the newest database backup, not the newer archive (archive --name kong)", async () => {
+        const at = (age: number) => stamp(new Date(Date.now() - age * DAY));
+        const dump = `kong/kong-${at(2)}-aaaaaa.dump`;
+        const archive = `kong/kong-${at(1)}-bbbbbb.tar.gz`;
+        const hidden = [dump, `${dump}.manifest.json`, archive, `${archive}.manifest.json`].map((key) => ({ key, size: 4, lastModified: new Date(), how: "delete marker", handle: key }));
+        const restored: string[] = [];
+        const s3: Target = {
+            kind: "s3", location: "s3://backups/",
+            upload: () => { throw new Error("not used"); }, putSmall: async () => { throw new Error("not used"); }, get: async () => { throw new Error("not used"); }, delete: async () => { throw new Error("not used"); },
+            list: async () => [],
+            listHidden: async () => hidden,
+            restoreHidden: async (o) => {
+                restored.push(o.key);
+                return "removed 1 delete marker(s)";
+            },
+        };
+        const r = await runUndelete([s3], { database: "kong" }, new Logger("json", new PassThrough()));
+        expect(r.backup).toBe(path.basename(dump));
+        expect(restored).toEqual([dump, `${dump}.manifest.json`]);
     });
 });
