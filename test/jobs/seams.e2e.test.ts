@@ -2,11 +2,12 @@
  * The seams between counting from the dump stream and restoring or verifying what was counted,
  * end to end: the bundled CLI against a real PostgreSQL. Each test fails without its fix.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
+import { execFileSync } from "child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PgCluster, startPostgres } from "../../jobs/dev/services";
+import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
 import { logLines, runCli } from "../helpers/cli";
 
 let pg: PgCluster;
@@ -126,5 +127,37 @@ describe("verify of a partial backup named explicitly", () => {
         const r = await runCli(["verify", "--json"], verifyEnv("full"));
         expect(r.code).toBe(1);
         expect(JSON.parse(r.stdout).failure).toMatch(/integrity: integrity check failed: no negative balance: 3 violating row\(s\)/);
+    }, 120_000);
+});
+
+describe("adopt of a runbook dump that was cut short", () => {
+    const DB = "kx_runbook";
+
+    it("refuses it (it stays foreign, never deleted) and adopts the whole one beside it", async () => {
+        pg.psql("postgres", `CREATE DATABASE ${DB}`);
+        pg.psql(DB, "CREATE TABLE trades (id int PRIMARY KEY, note text); INSERT INTO trades SELECT g, md5(g::text) FROM generate_series(1, 20000) g;");
+        const folder = path.join(work, "runbook", DB);
+        mkdirSync(folder, { recursive: true });
+        // The runbook's own `pg_dump -F c -f /tmp/backup.dump`, copied in by hand.
+        const whole = path.join(folder, `${DB}-20261120-030000.dump`);
+        execFileSync(path.join(PG_BIN, "pg_dump"), ["-F", "c", "-f", whole, DB], { env: { ...process.env, ...pg.env(DB) } });
+        // The same dump interrupted (a full disk, a killed `aws s3 cp -`): its table of contents,
+        // written first, is whole; pg_restore --list reads it without complaint.
+        const cut = path.join(folder, `${DB}-20261121-030000.dump`);
+        const bytes = readFileSync(whole);
+        writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+        execFileSync(path.join(PG_BIN, "pg_restore"), ["--list", cut]);
+
+        const r = await runCli(["adopt", "--database", DB], env(DB, "runbook"));
+        expect(r.code).toBe(1);
+        expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toMatch(new RegExp(`${DB}/${path.basename(cut)} on local is not a whole dump \\(.*cut short\\): not adopted`));
+        expect(existsSync(`${cut}.manifest.json`)).toBe(false);
+        expect(existsSync(`${whole}.manifest.json`)).toBe(true);
+
+        const list = await runCli(["list", "--json"], env(DB, "runbook"));
+        expect(JSON.parse(list.stdout).map((x: any) => [x.name, x.kind])).toEqual([[path.basename(cut), "foreign"], [path.basename(whole), "full"]]);
+        const restore = await runCli(["restore", "--into", "kx_runbook_copy"], env(DB, "runbook"));
+        expect(restore.code, restore.stderr).toBe(0);
+        expect(pg.psql("kx_runbook_copy", "SELECT count(*) FROM trades")).toBe("20000");
     }, 120_000);
 });
