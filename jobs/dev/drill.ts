@@ -151,7 +151,8 @@ async function main(): Promise<number> {
         }
 
         say("\n5. prune, as a dry run");
-        const prune = await cli(["prune", "--dry-run"], { ...base, ...pg.env("postgres") });
+        // No PGDATABASE: with one, prune works on that database only (a job's own, with its retention).
+        const prune = await cli(["prune", "--dry-run"], base);
         for (const l of prune.lines.filter((x) => x.event === "prune.summary")) {
             say(`   ${l.msg}`);
         }

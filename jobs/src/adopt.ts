@@ -10,14 +10,15 @@
  */
 import { execFile } from "child_process";
 import { createHash } from "crypto";
-import { createWriteStream, mkdtempSync, rmSync } from "fs";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Transform } from "stream";
-import { pipeline } from "stream/promises";
+import { finished, pipeline } from "stream/promises";
 import { promisify } from "util";
 import { BackupEntry, listBackups } from "./catalog";
 import { commitManifest } from "./commit";
+import { DumpFormat, DumpStreamCounter, DumpStreamError } from "./dumpstream";
 import { failureLine, JobError, Logger } from "./log";
 import { BackupScope, Manifest, MANIFEST_KIND, TocEntry } from "./manifest";
 import { parseBackupName } from "./naming";
@@ -76,6 +77,32 @@ export function versionNum(version: string): number {
     }
     const major = Number(m[1]);
     return major >= 10 ? major * 10000 + Number(m[2] ?? 0) : 0;
+}
+
+/**
+ * Reads the whole dump as the backup job reads its own (dumpstream): `pg_restore --list` reads the
+ * table of contents only, which a dump cut short after it (an interrupted `pg_dump > file`, a
+ * killed `aws s3 cp -`) still has whole. Adopted, such a dump would count as a good full backup —
+ * `latest`, a keep-min place — that no restore can finish. Why it is not whole, or undefined.
+ * A dump the reader cannot count (INSERT statements, an archive version it does not know) is not
+ * judged here: pg_restore stays the judge of what it reads.
+ */
+async function cutShort(file: string, format: DumpFormat): Promise<string | undefined> {
+    const counter = new DumpStreamCounter(format);
+    try {
+        const read = counter.tap(createReadStream(file));
+        read.resume();
+        await finished(read);
+        await counter.result();
+        return undefined;
+    } catch (e) {
+        if (!(e instanceof DumpStreamError)) {
+            throw e;
+        }
+        return e.atEnd ? e.message : undefined;
+    } finally {
+        await counter.close();
+    }
 }
 
 async function download(target: Target, key: string, file: string): Promise<{ sha256: string; size: number; head: Buffer }> {
@@ -163,6 +190,10 @@ async function adoptOne(target: Target, entry: BackupEntry, o: AdoptOptions, log
         const found = await inspect(file, parsed.ext, got.head, o).catch((e) => {
             throw e instanceof JobError ? new JobError(`${entry.key} on ${target.kind}: ${e.message}`, e.exitCode) : e;
         });
+        const short = await cutShort(file, found.format === "plain" ? "plain" : "custom");
+        if (short) {
+            throw new JobError(`${entry.key} on ${target.kind} is not a whole dump (${short}): not adopted; it stays foreign, never deleted`);
+        }
         const now = o.now ?? new Date();
         const manifest: Manifest = {
             kind: MANIFEST_KIND,

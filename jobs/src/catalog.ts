@@ -186,7 +186,7 @@ export async function describeBackups(
                 if (o.signingKey) {
                     e.signature = checkSignature(JSON.parse(text), o.signingKey);
                     if (e.signature !== "valid") {
-                        throw new Error(e.signature === "unsigned" ? "manifest is not signed (BACKUP_SIGNING_KEY is set)" : "manifest signature does not verify: altered or forged");
+                        throw new Error(e.signature === "unsigned" ? "manifest is not signed (BACKUP_SIGNING_KEY is set): written before the key was set, or forged" : "manifest signature does not verify: signed with another key (before a rotation), altered or forged");
                     }
                 }
                 e.manifest = manifest;

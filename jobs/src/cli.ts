@@ -152,11 +152,16 @@ const COMMANDS: Record<string, Command> = {
 
   Per database and target: deletes complete backups older than BACKUP_RETENTION_DAYS (never the
   newest BACKUP_KEEP_MIN, never the newest verified one) and incomplete leftovers older than a day.
-  If the newest complete backup is itself past retention, deletes nothing and exits 1.`,
+  If the newest complete backup is itself past retention, deletes nothing and exits 1.
+  The database is --database, else PGDATABASE (a job's own: its retention is that database's);
+  every database only when neither is set. Database dumps only: archives are pruned by their
+  archive job, with their own retention.`,
         options: { "dry-run": { type: "boolean" }, json: { type: "boolean" } },
         notifies: true,
         async run(s, v, log) {
-            const reports = await runPrune(targetsFrom(s), v.database as string | undefined, s, { dryRun: Boolean(v["dry-run"]), now: new Date(), signingKey: s.signingKey }, log);
+            // PGDATABASE counts as --database: run from a job's template, `prune` would otherwise
+            // apply that one database's retention (kong: 7 days) to every other database's folder.
+            const reports = await runPrune(targetsFrom(s), s.pgDatabase, s, { dryRun: Boolean(v["dry-run"]), now: new Date(), signingKey: s.signingKey, family: "dump" }, log);
             if (v.json) {
                 process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
             }
@@ -167,7 +172,7 @@ const COMMANDS: Record<string, Command> = {
             const deleted = reports.reduce((n, r) => n + (v["dry-run"] ? r.plan.delete.length : r.deleted.length), 0);
             const hidden = reports.reduce((n, r) => n + r.hidden.length, 0);
             return {
-                database: v.database as string | undefined,
+                database: s.pgDatabase,
                 message: `prune: ${v["dry-run"] ? "would delete" : "deleted"} ${deleted} backup(s)${hidden > 0 ? `, hid ${hidden} (their data remains: kx-backup list --deleted)` : ""}`,
             };
         },

@@ -57,6 +57,9 @@ export interface LocateOptions {
 
 let warnedUnsigned = false;
 
+/** A manifest that does not verify with the signing key: refused when named, skipped by `latest`. */
+class SignatureRefusal extends JobError {}
+
 /**
  * Finds a backup and reads its manifest. `latest` = the newest complete *full* backup (never a
  * partial one, never a safety dump); a name must exist and be complete (have its manifest), and
@@ -77,9 +80,14 @@ export async function locate(target: Target, database: string, backup: string, o
         if (o.signingKey) {
             const check = checkSignature(raw as Parameters<typeof checkSignature>[0], o.signingKey);
             if (check !== "valid") {
-                throw new JobError(
+                // The upgrade path: every backup written before the key was set is unsigned. Say so,
+                // and how to use one deliberately, rather than only "forged".
+                throw new SignatureRefusal(
                     `${manifestKey(entry.key)} on ${target.kind} is ${check === "unsigned" ? "not signed" : "signed with another key or altered"}: ` +
-                        "refusing to use it (BACKUP_SIGNING_KEY is set; a backup whose manifest does not verify may have been forged)",
+                        "refusing to use it (BACKUP_SIGNING_KEY is set; a backup whose manifest does not verify may have been forged). " +
+                        (check === "unsigned"
+                            ? "Backups written before BACKUP_SIGNING_KEY was set are unsigned too: to use one you trust, run this command once without BACKUP_SIGNING_KEY"
+                            : "A backup signed before a key rotation verifies with the key it was signed with: run this command once with that key"),
                 );
             }
         } else if (!warnedUnsigned) {
@@ -96,6 +104,7 @@ export async function locate(target: Target, database: string, backup: string, o
     if (backup === "latest") {
         const now = o.now ?? new Date();
         const future: string[] = [];
+        const untrusted: string[] = [];
         for (const e of entries) {
             if (!e.complete || isSafetyKey(e.key)) {
                 continue;
@@ -105,7 +114,20 @@ export async function locate(target: Target, database: string, backup: string, o
                 o.log?.warn(`${e.key} on ${target.kind} is ${futureNote(e, now)}: \`latest\` skips it (name it with --backup to use it)`, { event: "backup.future", key: e.key });
                 continue;
             }
-            const m = await read(e);
+            let m: Manifest;
+            try {
+                m = await read(e);
+            } catch (err) {
+                if (!(err instanceof SignatureRefusal)) {
+                    throw err;
+                }
+                // As list, prune and status treat it: never used, and never in the way. An unsigned
+                // manual backup from a laptop without the key (or a forged one) would otherwise
+                // block every restore and verify of `latest` until a newer signed backup came.
+                untrusted.push(err.message);
+                o.log?.warn(`\`latest\` skips ${err.message}`, { event: "backup.untrusted", key: e.key });
+                continue;
+            }
             if (m.scope !== "full" || m.purpose === "safety") {
                 continue;
             }
@@ -124,7 +146,8 @@ export async function locate(target: Target, database: string, backup: string, o
         }
         if (!entry || !manifest) {
             throw new JobError(`no complete full backup of ${database} on ${target.kind} (${target.location})` +
-                (future.length ? `; ${future.length} dated ahead of this clock (${future[0]}): check the clock, or name one with --backup` : ""));
+                (future.length ? `; ${future.length} dated ahead of this clock (${future[0]}): check the clock, or name one with --backup` : "") +
+                (untrusted.length ? `; ${untrusted.length} skipped as their manifests do not verify, the newest: ${untrusted[0]}` : ""));
         }
     } else {
         const name = backup.includes("/") && backup.startsWith(`${database}/`) ? backup : `${database}/${backup}`;

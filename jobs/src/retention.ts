@@ -11,7 +11,7 @@
  * failing), it deletes nothing at all.
  */
 import { BackupEntry, fromTheFuture, futureNote, goodFullBackups } from "./catalog";
-import { GLOBALS_SUFFIX, IN_PROGRESS_SUFFIX, MANIFEST_SUFFIX } from "./naming";
+import { GLOBALS_SUFFIX, IN_PROGRESS_SUFFIX, isSafetyKey, MANIFEST_SUFFIX } from "./naming";
 
 export interface RetentionPolicy {
     retentionDays: number;
@@ -60,7 +60,10 @@ export function planPrune(entries: readonly BackupEntry[], policy: RetentionPoli
             plan.notes.push(`${e.key} is ${futureNote(e, now)}; kept`);
         }
     }
-    const own = sorted.filter((e) => e.kind !== "foreign" && e.kind !== "unreadable");
+    // What a backup schedule writes, and so can be stale. Safety dumps are a restore's: a database
+    // only ever restored into (crypto_exchange_test, the drill's) holds nothing else, and would
+    // otherwise fail every prune as "backups are failing" and keep its safety dumps forever.
+    const own = sorted.filter((e) => e.kind !== "foreign" && e.kind !== "unreadable" && e.kind !== "safety" && !isSafetyKey(e.key));
     if (own.length > 0 && (good.length === 0 || good[0].takenAt.getTime() < cutoff)) {
         const anomalous = own.filter((e) => e.kind === "full" && e.anomalous).length;
         const why = anomalous > 0 ? `${anomalous} newer backup(s) are anomalous` : "backups are failing";

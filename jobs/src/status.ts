@@ -199,17 +199,26 @@ async function viewOf(target: Target, database: string | undefined, signingKey: 
 /** Reads every target and assesses each database found (or the one asked for). */
 export async function collectStatus(targets: Target[], database: string | undefined, o: Objectives, now: Date, signingKey?: string): Promise<DatabaseStatus[]> {
     const perDb = new Map<string, TargetView[]>();
+    const failed: TargetView[] = [];
     for (const t of targets) {
         try {
             for (const [db, view] of await viewOf(t, database, signingKey, now)) {
                 perDb.set(db, [...(perDb.get(db) ?? []), view]);
             }
         } catch (e) {
-            const failed: TargetView = { target: t.kind, error: (e as Error).message, verifies: new Map() };
-            for (const db of database !== undefined ? [database] : [...perDb.keys()]) {
-                perDb.set(db, [...(perDb.get(db) ?? []), failed]);
-            }
+            failed.push({ target: t.kind, error: `${t.location}: ${(e as Error).message}`, verifies: new Map() });
         }
+    }
+    // A target that cannot be read is a problem of every database, those only later targets
+    // showed included: read first, its failure would otherwise vanish from the report.
+    if (database !== undefined && !perDb.has(database)) {
+        perDb.set(database, []);
+    }
+    if (perDb.size === 0 && failed.length > 0) {
+        throw new JobError(`status: no target could be read: ${failed.map((f) => f.error).join("; ")}`);
+    }
+    for (const db of perDb.keys()) {
+        perDb.set(db, [...perDb.get(db)!, ...failed]);
     }
     if (perDb.size === 0) {
         throw new JobError(`no backups of any database on ${targets.map((t) => t.location).join(", ")}`);

@@ -7,7 +7,7 @@
 import { VERIFY_SUFFIX } from "./catalog";
 import { renderTable } from "./commands";
 import { formatBytes, JobError, Logger } from "./log";
-import { checkDatabaseName, GLOBALS_SUFFIX, isSafetyKey, MANIFEST_SUFFIX, parseBackupName } from "./naming";
+import { artifactFamily, checkDatabaseName, GLOBALS_SUFFIX, isSafetyKey, MANIFEST_SUFFIX, parseBackupName } from "./naming";
 import { HiddenObject, StoredObject, Target } from "./targets";
 
 /** Objects stored beside a backup's artifact, restored after it; the manifest last, as it makes the backup complete. */
@@ -212,6 +212,7 @@ export async function runUndelete(targets: Target[], o: UndeleteOptions, log: Lo
 }
 
 function newestComplete(hidden: HiddenBackup[]): string | undefined {
-    const b = hidden.filter((h) => h.complete && !h.safety).sort((x, y) => y.takenAt.getTime() - x.takenAt.getTime())[0];
+    // An archive named like the database (archive --name kong) shares its folder: never its newest backup.
+    const b = hidden.filter((h) => h.complete && !h.safety && artifactFamily(parseBackupName(h.key)!.ext) === "dump").sort((x, y) => y.takenAt.getTime() - x.takenAt.getTime())[0];
     return b ? b.key.slice(b.key.lastIndexOf("/") + 1) : undefined;
 }

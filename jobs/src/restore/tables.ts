@@ -54,6 +54,11 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
             );
         }
     }
+    const defined = new Set(tableEntries(p.toc, tables, ["TABLE"]).map(keyOf));
+    const undefinedHere = tables.filter((t) => !defined.has(keyOf(t)));
+    if (!dataOnly && undefinedHere.length > 0) {
+        throw new JobError(`the backup holds the rows of ${undefinedHere.map((t) => tableLabel(t)).join(", ")} but not the table's definition (a data-only backup): add --data-only to replace the rows of an existing table`, 2);
+    }
     const c = await connect(server, into);
     try {
         const have = await existing(c, tables);
@@ -81,8 +86,10 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
         if (dataOnly) {
             // Emptied with triggers (foreign keys included) off, as the rows come back whole: rows
             // elsewhere that point at these match again once the data is back. Needs a superuser.
-            // ONLY: the dump holds a table's own rows, never its inheritance children's, which must stay.
             await c.query("SET LOCAL session_replication_role = replica");
+            // ONLY: without it, emptying an inheritance parent empties its children too, while
+            // pg_restore brings back the parent's own rows alone (its COPY holds no child's) and
+            // the count check, FROM ONLY as the dump counted, would pass with the children gone.
             for (const t of tables) {
                 await c.query(`DELETE FROM ONLY ${sqlTable(t)}`);
             }

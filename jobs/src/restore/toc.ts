@@ -78,7 +78,10 @@ export function parseTableName(item: string): { schema?: RegExp; name: RegExp; t
  * is refused. Exit 2, before anything is touched. Pure.
  */
 export function resolveTables(toc: readonly TocEntry[], items: readonly string[]): TableRef[] {
-    const tables = toc.filter((e) => e.desc === "TABLE");
+    // A data-only backup (the runbook's §4.3 pairs one with --data-only restores) holds no TABLE
+    // entries, only TABLE DATA: its tables are named by their data.
+    const definitions = toc.some((e) => e.desc === "TABLE");
+    const tables = toc.filter((e) => e.desc === (definitions ? "TABLE" : "TABLE DATA"));
     const chosen = new Map<string, TableRef>();
     const problems: string[] = [];
     for (const item of items) {

@@ -168,7 +168,15 @@ export class LocalTarget implements Target {
                 if (entry.isDirectory()) {
                     await walk(`${key}/`);
                 } else if (entry.isFile() && key.startsWith(prefix)) {
-                    const st = await fs.stat(path.join(this.root, key)).catch(() => undefined);
+                    // Gone since readdir (a prune, a failed run's cleanup): not listed. Any other
+                    // failure (EACCES on a directory readable but not searchable) fails the listing:
+                    // dropping the file would make it look like nothing is there.
+                    const st = await fs.stat(path.join(this.root, key)).catch((e) => {
+                        if (code(e) === "ENOENT") {
+                            return undefined;
+                        }
+                        throw e;
+                    });
                     if (st) {
                         out.push({ key, size: st.size, lastModified: st.mtime });
                     }
