@@ -109,11 +109,24 @@ describe("a LATIN1 database with accented table names", () => {
         expect(v.code, v.stderr).toBe(0);
     }, 240_000);
 
-    it("plain: the manifest spells the names right (verify refuses non-UTF-8 plain backups, by design)", async () => {
+    it("plain: the manifest spells the names right, and verify restores it (decoded from LATIN1, sent as UTF-8)", async () => {
         const dir = path.join(work, "latin-plain");
         const b = await runCli(["backup", "--no-prune", "--format", "plain"], env(db, dir));
         expect(b.code, b.stderr).toBe(0);
         expect(manifestOf(dir, db).tables).toEqual(expect.arrayContaining([{ schema: "rèçu", name: "café", rows: 2 }, { schema: "rèçu", name: "cafè", rows: 3 }]));
+        const v = await runCli(["verify", "--backup", onlyBackup(dir, db, ".sql"), "--from", "local"], env(db, dir, scratch()));
+        expect(v.code, v.stderr).toBe(0);
+    }, 240_000);
+
+    it("restore --tables names an accented table as the database spells it (pg_restore --list alone would read it as UTF-8)", async () => {
+        const dir = path.join(work, "latin-tables");
+        const b = await runCli(["backup", "--no-prune", "--format", "custom"], env(db, dir));
+        expect(b.code, b.stderr).toBe(0);
+        pg.psql(db, String.raw`DELETE FROM U&"r\00e8\00e7u".U&"caf\00e9"`);
+        const r = await runCli(["restore", "--database", db, "--into", db, "--tables", "rèçu.café", "--data-only", "--force", "--backup", onlyBackup(dir, db, ".dump"), "--from", "local"], env(db, dir));
+        expect(r.code, r.stderr + r.stdout).toBe(0);
+        expect(pg.psql(db, String.raw`SELECT count(*) FROM U&"r\00e8\00e7u".U&"caf\00e9"`)).toBe("2");
+        expect(pg.psql(db, String.raw`SELECT count(*) FROM U&"r\00e8\00e7u".U&"caf\00e8"`)).toBe("3");
     }, 240_000);
 });
 

@@ -41,6 +41,17 @@ export function nameDecoder(encoding: string | undefined): NameDecoder {
     return (b) => decoder.decode(b);
 }
 
+/**
+ * A decoder for a server encoding other than UTF-8 that can be read here, or undefined (UTF8,
+ * SQL_ASCII, client-only encodings such as SJIS whose bytes can hide ASCII, anything unknown).
+ * Server encodings are ASCII-safe: lines and SQL tokens can be found in the raw bytes.
+ */
+export function serverEncodingDecoder(encoding: string): NameDecoder | undefined {
+    const key = encoding.toUpperCase().replace(/-/g, "_");
+    const known = key === "LATIN1" || key === "ISO_8859_1" || LABELS[key] !== undefined || LABELS[key.replace(/_/g, "")] !== undefined;
+    return known ? nameDecoder(encoding) : undefined;
+}
+
 /** The encoding a `SET client_encoding = 'X';` statement (or ENCODING entry) names, if it is one. */
 export function clientEncodingOf(sql: string): string | undefined {
     return /^\s*SET\s+client_encoding\s*=\s*'([^']+)'\s*;?\s*$/i.exec(sql)?.[1];

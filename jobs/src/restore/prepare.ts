@@ -15,6 +15,7 @@ import { DatabaseDefinition, parseDatabaseEntries } from "./database";
 import { neededRoles, roleReferences } from "./roles";
 import { scriptStatements } from "./script";
 import { splitStatements } from "./sqlLexer";
+import { readDumpToc } from "../dumpstream";
 import { parseTocEntries } from "../toc";
 import { databaseEntries, largeObjectIds, useList } from "./toc";
 import { toolText } from "./tools";
@@ -43,7 +44,17 @@ export function writeUseList(fetched: Fetched, name: string, entries: readonly T
 /** Reads a dump's table of contents (see toc.ts: the one place to read it from manifest.toc instead). */
 export async function readToc(tools: ClientTools, fetched: Fetched, located: Located): Promise<TocEntry[]> {
     const list = await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${located.entry.key}`);
-    return parseTocEntries(list, located.manifest.globals?.roles);
+    const listed = parseTocEntries(list, located.manifest.globals?.roles);
+    // pg_restore --list prints names in the dump's encoding and declares none: read as UTF-8, a
+    // LATIN1 database's `café` is `caf\uFFFD`, a table no server has. The archive's own table of
+    // contents, decoded with the encoding its ENCODING entry names, spells them right (and needs
+    // no guess where a name holds a space); the ids tie the two together.
+    const own = await readDumpToc(fetched.input).catch(() => undefined);
+    const byId = new Map((own?.entries ?? []).map((e) => [e.id, e]));
+    return listed.map((e) => {
+        const o = byId.get(e.id);
+        return o && o.desc === e.desc ? { ...e, schema: o.schema, name: o.name, owner: o.owner } : e;
+    });
 }
 
 export async function prepare(located: Located, fetched: Fetched, tools: ClientTools): Promise<Prepared> {

@@ -9,6 +9,7 @@
  */
 import { Client } from "pg";
 import { Readable } from "stream";
+import { NameDecoder, serverEncodingDecoder } from "../dumpstream/encoding";
 import { JobError } from "../log";
 import { throwIfStopping } from "../shutdown";
 import { CopyIn } from "./copyIn";
@@ -31,6 +32,7 @@ const RESTRICT_LINE = /^\\(un)?restrict [A-Za-z0-9]+\s*$/;
 const TRANSACTION_CONTROL = ["begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"];
 /** Client encodings this runner reads (it sends text as UTF-8). pg_dump writes the database's encoding; UTF8 is the norm. */
 const ENCODINGS = ["UTF8", "UNICODE"];
+const utf8: NameDecoder = (b) => b.toString("utf8");
 
 /** Splits a byte stream into lines (latin1, one character per byte), without their "\n". */
 async function* lines(input: Readable): AsyncGenerator<{ line: string; newline: boolean }> {
@@ -128,6 +130,8 @@ export async function scanScript(input: Readable, sink: ScriptSink, o: ScriptOpt
     const where = () => `${o.label}, line ${lineNo}`;
     const failed = (e: unknown) => new JobError(`${where()}: ${(e as Error).message}`);
     let inCopy = false;
+    /** How the dump's bytes read: UTF-8 until a SET client_encoding names the database's own. */
+    let decode: NameDecoder = utf8;
     let batch: Buffer[] = [];
     let batched = 0;
     const flush = async () => {
@@ -157,9 +161,20 @@ export async function scanScript(input: Readable, sink: ScriptSink, o: ScriptOpt
             throw new JobError(`${where()}: ${identName(s.tokens[0])!.toUpperCase()} refused: this restore runs in one transaction`);
         }
         if (kind === "encoding" && !ENCODINGS.includes(setValue(s.tokens).replace(/-/g, ""))) {
-            throw new JobError(`${where()}: client encoding ${setValue(s.tokens) || "change"} is not supported for plain backups: use the custom format (BACKUP_FORMAT=custom)`);
+            // The session stays UTF-8: what follows is decoded from the dump's encoding (LATIN1,
+            // WIN1252, …: pg_dump writes the database's own) and sent as UTF-8; the server converts.
+            const other = serverEncodingDecoder(setValue(s.tokens));
+            if (!other) {
+                throw new JobError(`${where()}: client encoding ${setValue(s.tokens) || "change"} is not supported for plain backups: use the custom format (BACKUP_FORMAT=custom)`);
+            }
+            decode = other;
+            stats.statements++;
+            return;
         }
-        const sql = Buffer.from(s.text, "latin1").toString("utf8");
+        if (kind === "encoding") {
+            decode = utf8;
+        }
+        const sql = decode(Buffer.from(s.text, "latin1"));
         stats.statements++;
         if (kind === "copy-in") {
             if (!last) {
@@ -185,7 +200,8 @@ export async function scanScript(input: Readable, sink: ScriptSink, o: ScriptOpt
                     await endCopy();
                     continue;
                 }
-                const data = Buffer.from(newline ? `${line}\n` : line, "latin1");
+                const raw = Buffer.from(newline ? `${line}\n` : line, "latin1");
+                const data = decode === utf8 ? raw : Buffer.from(decode(raw), "utf8");
                 batch.push(data);
                 batched += data.length;
                 if (batched >= 256 * 1024) {
