@@ -263,3 +263,12 @@ describe("chunk sizes", () => {
         expect(Math.ceil(fiveTB / chunkSize(fiveTB, AZURE_BLOCK_LIMITS))).toBeLessThanOrEqual(50_000);
     });
 });
+
+describe("a listing the server cuts short", () => {
+    it("fails, naming the store, instead of returning the first page as everything there is", async () => {
+        const t = new S3Target({ bucket: "b", prefix: "p", endpoint: "http://127.0.0.1:9", forcePathStyle: true, region: "us-east-1", credentials: { accessKeyId: "x", secretAccessKey: "y" } });
+        const pages = [{ IsTruncated: true, NextContinuationToken: undefined, Contents: [{ Key: "p/db/db-20260101-000000-aaaaaa.dump", Size: 1 }] }];
+        (t as unknown as { client: { send: () => Promise<unknown> } }).client = { send: async () => pages.shift() };
+        await expect(t.list("db/")).rejects.toThrow(/listing s3:\/\/b\/p\/db\/ stopped half-way: the server says there is more but gives no continuation token/);
+    });
+});

@@ -203,6 +203,10 @@ export class S3Target implements Target {
             for (const o of page.Contents ?? []) {
                 out.push({ key: this.relative(o.Key!), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
             }
+            if (page.IsTruncated && !page.NextContinuationToken) {
+                // Half a listing must never read as "these are all the backups" (prune, latest, status decide on it).
+                throw new Error(`listing ${this.location}/${prefix} stopped half-way: the server says there is more but gives no continuation token`);
+            }
             token = page.IsTruncated ? page.NextContinuationToken : undefined;
         } while (token);
         return out;

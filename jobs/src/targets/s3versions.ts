@@ -37,6 +37,9 @@ export async function listAllVersions(client: S3Client, bucket: string, prefix: 
             out.push({ key: m.Key!, versionId: m.VersionId ?? "null", isDeleteMarker: true, isLatest: Boolean(m.IsLatest), lastModified: m.LastModified ?? new Date(0), size: 0 });
         }
         const more = page.IsTruncated;
+        if (more && !page.NextKeyMarker) {
+            throw new Error(`listing the versions of s3://${bucket}/${prefix} stopped half-way: the server says there is more but gives no key marker`);
+        }
         KeyMarker = more ? page.NextKeyMarker : undefined;
         VersionIdMarker = more ? page.NextVersionIdMarker : undefined;
     } while (KeyMarker);
