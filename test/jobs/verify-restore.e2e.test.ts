@@ -149,6 +149,17 @@ describe("verify", () => {
         expect(r.code).toBe(1);
         expect(failure(r.stderr)).toMatch(/no users at all: 1 violating row/);
     });
+
+    it("refuses a broken checks file before it downloads or restores anything (exit 2)", async () => {
+        await freshBackup("custom");
+        const file = path.join(work, "broken-checks.json");
+        writeFileSync(file, "{ not json");
+        const r = await runCli(["verify"], env("custom", { VERIFY_CHECKS_FILE: file }));
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/VERIFY_CHECKS_FILE .*broken-checks\.json is not readable JSON/);
+        expect(r.stderr).not.toMatch(/"step":"(exists|copies|restore)"/);
+        expect(scratchDatabases()).toBe("");
+    });
 });
 
 

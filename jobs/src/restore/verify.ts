@@ -128,6 +128,8 @@ async function scratchRoles(admin: Client, p: Prepared, log: Logger): Promise<{ 
 
 export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Promise<VerifyReport> {
     const started = new Date();
+    // Read first: a broken checks file is a settings error (exit 2), not a failure after a whole restore.
+    const checks = loadChecks(s.verifyChecksFile, o.database);
     const steps = new Steps(log, o.database);
     const report: VerifyReport = {
         kind: "kx-backup/verify", database: o.database, key: "", target: "", ok: false,
@@ -230,7 +232,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         try {
             // 8. integrity checks: names and counts only in any message.
             steps.begin("integrity");
-            const checks = loadChecks(s.verifyChecksFile, o.database);
             const scope = located.manifest.scope;
             if (scope !== "full" && checks.length > 0) {
                 // A schema-only backup's empty tables pass every check without checking anything,
