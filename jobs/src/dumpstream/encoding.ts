@@ -20,7 +20,8 @@ const LABELS: Record<string, string> = {
 
 export type NameDecoder = (bytes: Buffer) => string;
 
-const utf8: NameDecoder = (b) => b.toString("utf8");
+/** UTF-8: also what UTF8, SQL_ASCII and encodings without a decoder here read as. */
+export const utf8: NameDecoder = (b) => b.toString("utf8");
 
 /**
  * How to read names written in `encoding` (a pg encoding name, any case, `_`/`-` ignored).
@@ -28,17 +29,7 @@ const utf8: NameDecoder = (b) => b.toString("utf8");
  * without a decoder here (EUC_TW, MULE_INTERNAL) read as UTF-8, as before.
  */
 export function nameDecoder(encoding: string | undefined): NameDecoder {
-    const key = (encoding ?? "").toUpperCase().replace(/-/g, "_");
-    if (key === "LATIN1" || key === "ISO_8859_1") {
-        // Not TextDecoder("latin1"): WHATWG reads that label as windows-1252.
-        return (b) => b.toString("latin1");
-    }
-    const label = LABELS[key] ?? LABELS[key.replace(/_/g, "")];
-    if (!label) {
-        return utf8;
-    }
-    const decoder = new TextDecoder(label);
-    return (b) => decoder.decode(b);
+    return serverEncodingDecoder(encoding ?? "") ?? utf8;
 }
 
 /**
@@ -48,8 +39,16 @@ export function nameDecoder(encoding: string | undefined): NameDecoder {
  */
 export function serverEncodingDecoder(encoding: string): NameDecoder | undefined {
     const key = encoding.toUpperCase().replace(/-/g, "_");
-    const known = key === "LATIN1" || key === "ISO_8859_1" || LABELS[key] !== undefined || LABELS[key.replace(/_/g, "")] !== undefined;
-    return known ? nameDecoder(encoding) : undefined;
+    if (key === "LATIN1" || key === "ISO_8859_1") {
+        // Not TextDecoder("latin1"): WHATWG reads that label as windows-1252.
+        return (b) => b.toString("latin1");
+    }
+    const label = LABELS[key] ?? LABELS[key.replace(/_/g, "")];
+    if (!label) {
+        return undefined;
+    }
+    const decoder = new TextDecoder(label);
+    return (b) => decoder.decode(b);
 }
 
 /** The encoding a `SET client_encoding = 'X';` statement (or ENCODING entry) names, if it is one. */

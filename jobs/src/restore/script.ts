@@ -9,7 +9,7 @@
  */
 import { Client } from "pg";
 import { Readable } from "stream";
-import { NameDecoder, serverEncodingDecoder } from "../dumpstream/encoding";
+import { NameDecoder, serverEncodingDecoder, utf8 } from "../dumpstream/encoding";
 import { JobError } from "../log";
 import { throwIfStopping } from "../shutdown";
 import { CopyIn } from "./copyIn";
@@ -32,7 +32,6 @@ const RESTRICT_LINE = /^\\(un)?restrict [A-Za-z0-9]+\s*$/;
 const TRANSACTION_CONTROL = ["begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"];
 /** Client encodings this runner reads (it sends text as UTF-8). pg_dump writes the database's encoding; UTF8 is the norm. */
 const ENCODINGS = ["UTF8", "UNICODE"];
-const utf8: NameDecoder = (b) => b.toString("utf8");
 
 /** Splits a byte stream into lines (latin1, one character per byte), without their "\n". */
 async function* lines(input: Readable): AsyncGenerator<{ line: string; newline: boolean }> {
@@ -160,18 +159,19 @@ export async function scanScript(input: Readable, sink: ScriptSink, o: ScriptOpt
         if (kind === "transaction" && o.inTransaction) {
             throw new JobError(`${where()}: ${identName(s.tokens[0])!.toUpperCase()} refused: this restore runs in one transaction`);
         }
-        if (kind === "encoding" && !ENCODINGS.includes(setValue(s.tokens).replace(/-/g, ""))) {
-            // The session stays UTF-8: what follows is decoded from the dump's encoding (LATIN1,
-            // WIN1252, …: pg_dump writes the database's own) and sent as UTF-8; the server converts.
-            const other = serverEncodingDecoder(setValue(s.tokens));
-            if (!other) {
-                throw new JobError(`${where()}: client encoding ${setValue(s.tokens) || "change"} is not supported for plain backups: use the custom format (BACKUP_FORMAT=custom)`);
-            }
-            decode = other;
-            stats.statements++;
-            return;
-        }
         if (kind === "encoding") {
+            const value = setValue(s.tokens);
+            if (!ENCODINGS.includes(value.replace(/-/g, ""))) {
+                // The session stays UTF-8: what follows is decoded from the dump's encoding (LATIN1,
+                // WIN1252, …: pg_dump writes the database's own) and sent as UTF-8; the server converts.
+                const other = serverEncodingDecoder(value);
+                if (!other) {
+                    throw new JobError(`${where()}: client encoding ${value || "change"} is not supported for plain backups: use the custom format (BACKUP_FORMAT=custom)`);
+                }
+                decode = other;
+                stats.statements++;
+                return;
+            }
             decode = utf8;
         }
         const sql = decode(Buffer.from(s.text, "latin1"));
