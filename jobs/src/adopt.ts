@@ -20,7 +20,7 @@ import { BackupEntry, listBackups } from "./catalog";
 import { commitManifest } from "./commit";
 import { DumpFormat, DumpStreamCounter, DumpStreamError } from "./dumpstream";
 import { failureLine, JobError, Logger } from "./log";
-import { BackupScope, Manifest, MANIFEST_KIND, TocEntry } from "./manifest";
+import { BackupScope, Manifest, MANIFEST_KIND, tableKey, TocEntry } from "./manifest";
 import { parseBackupName } from "./naming";
 import { discoverTools } from "./pgtools";
 import { onStop } from "./shutdown";
@@ -65,8 +65,8 @@ export function scopeFromToc(entries: readonly TocEntry[]): BackupScope {
     if (data.length === 0 && tables.length > 0) {
         return "schema-only";
     }
-    const withData = new Set(entries.filter((e) => e.desc === "TABLE DATA").map((e) => `${e.schema}\u0000${e.name}`));
-    return tables.every((t) => withData.has(`${t.schema}\u0000${t.name}`)) ? "full" : "tables";
+    const withData = new Set(entries.filter((e) => e.desc === "TABLE DATA").map(tableKey));
+    return tables.every((t) => withData.has(tableKey(t))) ? "full" : "tables";
 }
 
 /** The dump's server version as PostgreSQL's integer (15.18 → 150018). Pure. */

@@ -10,7 +10,7 @@
  * backup records what it accepted and becomes the new baseline. Pure: no I/O.
  */
 import { formatBytes } from "./log";
-import { Manifest, tableLabel } from "./manifest";
+import { Manifest, tableKey, tableLabel } from "./manifest";
 
 export interface AnomalyThresholds {
     /** Flag when the backup is this many percent smaller than the baseline (same format only). */
@@ -39,15 +39,14 @@ export function anomalyReasons(current: Comparable, baseline: Comparable | undef
         // read as "10000 → 0 rows" and every later backup, compared with that last good one, too.
         // A table that is gone is gone whatever counted it.
         const sameMethod = current.counts.method === baseline.counts.method;
-        const key = (x: { schema: string; name: string }) => `${x.schema}\u0000${x.name}`;
-        const now = new Map(current.tables.map((x) => [key(x), x.rows]));
+        const now = new Map(current.tables.map((x) => [tableKey(x), x.rows]));
         // Still dumped with its data, but counted under the table its COPY loads into (its
         // partition root: dumpstream/counts.ts), as baselines written before that rule did not.
-        const stillDumped = new Set((current.toc ?? []).filter((e) => e.desc === "TABLE DATA").map(key));
+        const stillDumped = new Set((current.toc ?? []).filter((e) => e.desc === "TABLE DATA").map(tableKey));
         const moved = { before: 0, tables: 0 };
         for (const before of baseline.tables) {
-            const after = now.get(key(before));
-            if (after === undefined && stillDumped.has(key(before))) {
+            const after = now.get(tableKey(before));
+            if (after === undefined && stillDumped.has(tableKey(before))) {
                 moved.before += before.rows;
                 moved.tables++;
             } else if (after === undefined) {
@@ -58,8 +57,8 @@ export function anomalyReasons(current: Comparable, baseline: Comparable | undef
         }
         if (moved.tables > 0) {
             // Their rows are now under tables the baseline did not list: compared as a whole.
-            const had = new Set(baseline.tables.map(key));
-            const after = current.tables.filter((x) => !had.has(key(x))).reduce((n, x) => n + x.rows, 0);
+            const had = new Set(baseline.tables.map(tableKey));
+            const after = current.tables.filter((x) => !had.has(tableKey(x))).reduce((n, x) => n + x.rows, 0);
             if (moved.before >= t.minRows && after < moved.before * (1 - t.rowsDropPercent / 100)) {
                 reasons.push(`${moved.tables} partition(s) now counted at their root: ${moved.before} → ${after} rows (${percent(after, moved.before)})`);
             }

@@ -135,6 +135,11 @@ export async function writeManifest(target: Target, manifest: Manifest): Promise
     await target.putSmall(manifestKey(manifest.key), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
+/** A table's key for sets and maps: no schema or table name can make it ambiguous ("a.b"."c" vs "a"."b.c"). */
+export function tableKey(t: { schema: string; name: string }): string {
+    return `${t.schema}\u0000${t.name}`;
+}
+
 /** A table key for messages and maps: quoted only where a plain `schema.name` would be ambiguous. */
 export function tableLabel(t: { schema: string; name: string }): string {
     const part = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`);

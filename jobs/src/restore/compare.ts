@@ -6,7 +6,7 @@
  */
 import { Client } from "pg";
 import { dbnameArg, rowCountSql, sqlTable, TableRef } from "../db";
-import { Manifest, tableLabel } from "../manifest";
+import { Manifest, tableKey, tableLabel } from "../manifest";
 import { ClientTools } from "../pgtools";
 import { Settings } from "../settings";
 import { isKeyword, splitStatements } from "./sqlLexer";
@@ -117,8 +117,6 @@ export async function compareSchema(tools: ClientTools, server: Settings, databa
     return results;
 }
 
-const keyOf = (t: TableRef) => `${t.schema}\u0000${t.name}`;
-
 /**
  * The partitioned tables among `tables` in the restored database, each with the tables of its
  * partition tree below it. A dump counts the rows a partition's COPY loads into its root (load via
@@ -138,9 +136,9 @@ async function partitionTrees(client: Client, tables: readonly TableRef[]): Prom
     );
     const trees = new Map<string, string[]>();
     for (const row of r.rows) {
-        const key = keyOf({ schema: row.s, name: row.t });
+        const key = tableKey({ schema: row.s, name: row.t });
         const below = trees.get(key) ?? [];
-        below.push(keyOf({ schema: row.ds, name: row.dt }));
+        below.push(tableKey({ schema: row.ds, name: row.dt }));
         trees.set(key, below);
     }
     return trees;
@@ -154,9 +152,9 @@ async function partitionTrees(client: Client, tables: readonly TableRef[]): Prom
  */
 export function countChecks(manifest: Pick<Manifest, "tables" | "counts">, trees: ReadonlyMap<string, readonly string[]>): { table: TableRef; sql: string; expected: number; tree: boolean }[] {
     const method = manifest.counts.method;
-    const rows = new Map(manifest.tables.map((t) => [keyOf(t), t.rows]));
+    const rows = new Map(manifest.tables.map((t) => [tableKey(t), t.rows]));
     return manifest.tables.map((t) => {
-        const below = method === "dump-stream" ? trees.get(keyOf(t)) : undefined;
+        const below = method === "dump-stream" ? trees.get(tableKey(t)) : undefined;
         if (!below) {
             return { table: t, sql: rowCountSql(t, method), expected: t.rows, tree: false };
         }

@@ -8,7 +8,7 @@
 import { Client } from "pg";
 import { connect, rowCountSql, sqlTable } from "../db";
 import { JobError, Logger } from "../log";
-import { tableLabel } from "../manifest";
+import { tableKey, tableLabel } from "../manifest";
 import { Settings } from "../settings";
 import { throwIfStopping } from "../shutdown";
 import { Prepared, writeUseList } from "./prepare";
@@ -22,28 +22,26 @@ export interface TablesResult {
     counts: Record<string, { restored: number; expected?: number }>;
 }
 
-/** One key per table that no schema or table name can make ambiguous ("a.b"."c" vs "a"."b.c"). */
-const keyOf = (t: TableRef) => `${t.schema}\u0000${t.name}`;
 
 async function existing(c: Client, tables: readonly TableRef[]): Promise<Set<string>> {
     const r = await c.query<TableRef>(
         "SELECT s AS schema, t AS name FROM unnest($1::text[], $2::text[]) AS x(s, t) WHERE to_regclass(format('%I.%I', s, t)) IS NOT NULL",
         [tables.map((t) => t.schema), tables.map((t) => t.name)],
     );
-    return new Set(r.rows.map(keyOf));
+    return new Set(r.rows.map(tableKey));
 }
 
 /** Refusals that need the target: exit 2, nothing touched. */
 export async function checkTables(server: Settings, into: string, p: Prepared, tables: readonly TableRef[], dataOnly: boolean): Promise<void> {
-    const withData = new Set(tableEntries(p.toc, tables, ["TABLE DATA"]).map(keyOf));
-    const noData = tables.filter((t) => !withData.has(keyOf(t)));
+    const withData = new Set(tableEntries(p.toc, tables, ["TABLE DATA"]).map(tableKey));
+    const noData = tables.filter((t) => !withData.has(tableKey(t)));
     if (noData.length > 0) {
         throw new JobError(`the backup holds no data for ${noData.map((t) => tableLabel(t)).join(", ")}`, 2);
     }
     const manifest = p.located.manifest;
     if (manifest.counts.method === "dump-stream") {
-        const counted = new Set(manifest.tables.map(keyOf));
-        const unchecked = tables.filter((t) => !counted.has(keyOf(t)));
+        const counted = new Set(manifest.tables.map(tableKey));
+        const unchecked = tables.filter((t) => !counted.has(tableKey(t)));
         if (unchecked.length > 0) {
             // A partition loaded through its partition root: its rows would go wherever the root
             // routes them (other partitions included), and nothing could prove the result.
@@ -54,15 +52,15 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
             );
         }
     }
-    const defined = new Set(tableEntries(p.toc, tables, ["TABLE"]).map(keyOf));
-    const undefinedHere = tables.filter((t) => !defined.has(keyOf(t)));
+    const defined = new Set(tableEntries(p.toc, tables, ["TABLE"]).map(tableKey));
+    const undefinedHere = tables.filter((t) => !defined.has(tableKey(t)));
     if (!dataOnly && undefinedHere.length > 0) {
         throw new JobError(`the backup holds the rows of ${undefinedHere.map((t) => tableLabel(t)).join(", ")} but not the table's definition (a data-only backup): add --data-only to replace the rows of an existing table`, 2);
     }
     const c = await connect(server, into);
     try {
         const have = await existing(c, tables);
-        const wrong = tables.filter((t) => have.has(keyOf(t)) !== dataOnly);
+        const wrong = tables.filter((t) => have.has(tableKey(t)) !== dataOnly);
         if (wrong.length > 0) {
             throw new JobError(
                 dataOnly
@@ -79,7 +77,7 @@ export async function checkTables(server: Settings, into: string, p: Prepared, t
 export async function restoreTables(server: Settings, into: string, p: Prepared, tables: readonly TableRef[], dataOnly: boolean, log: Logger): Promise<TablesResult> {
     const key = p.located.entry.key;
     const list = writeUseList(p.fetched, "tables", tableEntries(p.toc, tables, dataOnly ? ["TABLE DATA"] : ["TABLE", "TABLE DATA"]));
-    const expected = new Map(p.located.manifest.counts.method === "none" ? [] : p.located.manifest.tables.map((t) => [keyOf(t), t.rows]));
+    const expected = new Map(p.located.manifest.counts.method === "none" ? [] : p.located.manifest.tables.map((t) => [tableKey(t), t.rows]));
     const c = await connect(server, into);
     try {
         await c.query("BEGIN");
@@ -103,7 +101,7 @@ export async function restoreTables(server: Settings, into: string, p: Prepared,
         const wrong: string[] = [];
         for (const t of tables) {
             const r = await c.query<{ n: string }>(rowCountSql(t, p.located.manifest.counts.method));
-            const want = expected.get(keyOf(t));
+            const want = expected.get(tableKey(t));
             counts[tableLabel(t)] = { restored: Number(r.rows[0].n), expected: want };
             if (want !== undefined && Number(r.rows[0].n) !== want) {
                 wrong.push(`${tableLabel(t)} ${r.rows[0].n} ≠ ${want}`);

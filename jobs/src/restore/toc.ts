@@ -5,7 +5,7 @@
  * stream (manifest.toc) once every backup records one.
  */
 import { JobError } from "../log";
-import { tableLabel, TocEntry } from "../manifest";
+import { tableKey, tableLabel, TocEntry } from "../manifest";
 
 /** A `pg_restore -L` list selecting exactly these entries (pg_restore reads the leading ids). Pure. */
 export function useList(entries: readonly TocEntry[]): string {
@@ -95,7 +95,7 @@ export function resolveTables(toc: readonly TocEntry[], items: readonly string[]
             problems.push(`${item} is in several schemas (${matches.map((m) => tableLabel(m)).join(", ")}): name the schema`);
         }
         for (const m of matches) {
-            chosen.set(`${m.schema}\u0000${m.name}`, { schema: m.schema, name: m.name });
+            chosen.set(tableKey(m), { schema: m.schema, name: m.name });
         }
     }
     if (problems.length > 0) {
@@ -107,8 +107,8 @@ export function resolveTables(toc: readonly TocEntry[], items: readonly string[]
 
 /** The entries of the dump that belong to these tables: their definition and/or data. Pure. */
 export function tableEntries(toc: readonly TocEntry[], tables: readonly TableRef[], descs: readonly string[]): TocEntry[] {
-    const keys = new Set(tables.map((t) => `${t.schema}\u0000${t.name}`));
-    return toc.filter((e) => descs.includes(e.desc) && keys.has(`${e.schema}\u0000${e.name}`));
+    const keys = new Set(tables.map(tableKey));
+    return toc.filter((e) => descs.includes(e.desc) && keys.has(tableKey(e)));
 }
 
 /** The database's own entries: CREATE DATABASE, its properties, comment, ACL. Pure. */
