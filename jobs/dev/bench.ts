@@ -143,7 +143,7 @@ function machine(): string[] {
     ];
 }
 
-interface ScaleResult {
+export interface ScaleResult {
     label: string;
     plain: number[];
     plainCpu: number[];

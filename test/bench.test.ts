@@ -1,0 +1,42 @@
+/**
+ * The benchmark's report (pure): medians and ratios against plain pg_dump of the same runs,
+ * including CPU on the job's side, so BENCHMARKS.md's figures come from one renderer.
+ */
+import { describe, expect, it } from "vitest";
+import { median, report, ScaleResult } from "../jobs/dev/bench";
+
+const run = (ms: number, cpuMs: number, peakRssMiB?: number) => ({ ms, cpuMs, peakRssMiB });
+
+describe("npm run bench's report", () => {
+    const r: ScaleResult = {
+        label: "620 MiB",
+        plain: [10_000, 12_000, 11_000],
+        plainCpu: [9_000, 9_500, 10_000],
+        job: [run(11_000, 12_000, 130), run(13_000, 13_000, 151), run(12_100, 12_500, 140)],
+        runbook: [14_000, 15_000, 16_000],
+        dir: [run(9_000, 11_000, 120), run(10_000, 11_500, 125), run(9_500, 12_000, 122)],
+        pgRestore: [4_000, 5_000, 6_000],
+        verify: [4_400, 5_500, 6_600],
+        restore: [4_000, 5_000, 6_000],
+        reads: { plain: [1, 1, 1], job: [1, 1, 1] },
+    };
+    const lines = report([r]);
+
+    it("takes medians, not means", () => {
+        expect(median([3, 1, 2])).toBe(2);
+        expect(median([4, 1, 3, 2])).toBe(2.5);
+    });
+
+    it("reports wall ratios and the highest peak RSS per variant", () => {
+        expect(lines).toContain("| 620 MiB | 11.00 s | 12.10 s | 1.100 | 151 MiB | 15.00 s | 1.364 | 9.50 s | 0.864 | 125 MiB |");
+    });
+
+    it("reports CPU on the job's side against pg_dump's own", () => {
+        expect(lines).toContain("| 620 MiB | 9.50 s | 12.50 s | 1.316 | 11.50 s | 1.211 |");
+        expect(lines.join("\n")).toMatch(/CPU 9\.0 \/ 12\.0 \/ 11\.0.*\n?/);
+    });
+
+    it("reports verify and restore against pg_restore -j2", () => {
+        expect(lines).toContain("| 620 MiB | 1.00 | 1.00 | 5.00 s | 5.50 s | 1.100 | 5.00 s | 1.000 |");
+    });
+});
