@@ -23,7 +23,7 @@ import { RgwCluster, startRgw } from "../../jobs/dev/cephRgw";
 import { S3RulesProxy, startS3RulesProxy } from "../../jobs/dev/cephS3Proxy";
 import { MANIFEST_KIND } from "../../jobs/src/manifest";
 import { backupKey, globalsKey, manifestKey } from "../../jobs/src/naming";
-import { S3Target } from "../../jobs/src/targets/s3";
+import { S3Target, signedSha256 } from "../../jobs/src/targets/s3";
 import { logLines, runCli } from "../helpers/cli";
 import { MIB, sha, sha256, stage, targetContract } from "../helpers/targetContract";
 
@@ -85,6 +85,17 @@ describe("why the proxy: RGW 16 without it", () => {
         expect(taken.$metadata.httpStatusCode).toBe(412);
     });
 
+    it("checks the signed payload hash: a body other than the one our digest signs is refused (the S3 target's one SHA-256 is a real integrity check)", async () => {
+        const digest = createHash("sha256").update("original").digest();
+        const bad = await viaProxy.send(signedSha256(new PutObjectCommand({
+            Bucket: LOCKED, Key: "probe/d", Body: Buffer.from("corrupted"), ChecksumAlgorithm: "SHA256", ChecksumSHA256: digest.toString("base64"),
+        }), digest)).catch((e) => e);
+        expect(bad.$metadata?.httpStatusCode).toBe(400);
+        expect(bad.name).toBe("XAmzContentSHA256Mismatch");
+        const missing = await direct.send(new HeadObjectCommand({ Bucket: LOCKED, Key: "probe/d" })).catch((e) => e);
+        expect(missing.$metadata?.httpStatusCode).toBe(404);
+    });
+
     it("checks the Content-MD5 it is given: a corrupted body is refused", async () => {
         const bad = await viaProxy.send(new PutObjectCommand({ Bucket: LOCKED, Key: "probe/c", Body: Buffer.from("corrupted"), ContentMD5: createHash("md5").update("original").digest("base64") })).catch((e) => e);
         expect(bad.name).toBe("BadDigest");
@@ -95,19 +106,19 @@ describe("why the proxy: RGW 16 without it", () => {
 targetContract("s3 (RGW, Object Lock bucket)", () => target(LOCKED), { exclusive: true, deleteResult: "hidden" });
 
 describe("on RGW: checksums, integrity, deletes, aborts", () => {
-    it("every PutObject and UploadPart the target sent carried Content-MD5 and x-amz-checksum-sha256, and none was refused", () => {
+    it("every PutObject and UploadPart the target sent carried x-amz-checksum-sha256, signed as its payload hash, and none was refused", () => {
         const writes = proxy.requests.filter((r) => r.method === "PUT" && r.key.startsWith("krystalinex/") && !r.query.has("uploads"));
         expect(writes.filter((w) => w.query.has("partNumber")).length).toBeGreaterThan(3);
         expect(writes.filter((w) => !w.query.has("partNumber")).length).toBeGreaterThan(3);
         for (const w of writes) {
-            expect(w.headers["content-md5"], w.key).toMatch(/^[A-Za-z0-9+/]{22}==$/);
             expect(w.headers["x-amz-checksum-sha256"], w.key).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+            expect(w.headers["x-amz-content-sha256"], w.key).toBe(Buffer.from(String(w.headers["x-amz-checksum-sha256"]), "base64").toString("hex"));
             expect(w.headers["x-amz-trailer"]).toBeUndefined();
         }
         expect(proxy.requests.filter((r) => r.key.startsWith("krystalinex/") && r.refused === 400)).toEqual([]);
     });
 
-    it("objects carry their own integrity: RGW's ETag is the MD5 it checked, per part for multipart; and the run that wrote them", async () => {
+    it("objects carry their own integrity: RGW's ETag is the MD5 of what it stored, per part for multipart; and the run that wrote them", async () => {
         const t = target(LOCKED, "etag");
         const small = randomBytes(300_000);
         const big = randomBytes(12 * MIB);

@@ -135,15 +135,18 @@ describe("what the S3 client sends: a checksum in the headers of every PutObject
         }
     });
 
-    it("every body-carrying write of this file's S3 traffic had Content-MD5 and x-amz-checksum-sha256 of its own bytes, in headers", () => {
+    it("every body-carrying write of this file's S3 traffic had x-amz-checksum-sha256 of its own bytes, in headers, and the same digest as its signed payload hash", () => {
         const writes = s3Seen.seen.filter((r) => r.method === "PUT" && !r.url.searchParams.has("uploads"));
         const parts = writes.filter((r) => r.url.searchParams.has("partNumber"));
         const puts = writes.filter((r) => !r.url.searchParams.has("partNumber"));
         expect(parts.length).toBeGreaterThan(5);
         expect(puts.length).toBeGreaterThan(5);
         for (const w of writes) {
-            expect(w.headers["content-md5"], w.url.pathname).toBe(w.md5);
             expect(w.headers["x-amz-checksum-sha256"], w.url.pathname).toBe(w.sha256);
+            // What S3 requires of a write under Object Lock: the checksum's algorithm declared.
+            expect(w.headers["x-amz-sdk-checksum-algorithm"], w.url.pathname).toBe("SHA256");
+            // The signature covers the body: S3 recomputes this and refuses a body that differs.
+            expect(w.headers["x-amz-content-sha256"], w.url.pathname).toBe(Buffer.from(w.sha256, "base64").toString("hex"));
             // No streamed trailing checksums: RGW refuses them (411), s3rver mis-stores them.
             expect(w.headers["x-amz-trailer"]).toBeUndefined();
             expect(String(w.headers["content-encoding"] ?? "")).not.toMatch(/aws-chunked/);

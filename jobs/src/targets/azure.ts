@@ -3,7 +3,7 @@ import { randomBytes } from "crypto";
 import { Readable } from "stream";
 import { shutdownSignal } from "../shutdown";
 import { AzureHiddenHandle, hiddenFromBlobItems } from "./azureVersions";
-import { checksums, Part, partedStream } from "./parts";
+import { digestOf, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { UploadBudget } from "../uploadBudget";
 import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
@@ -98,12 +98,12 @@ export class AzureTarget implements Target {
         const staged: number[] = [];
         const sendBlock = async (p: Part): Promise<void> => {
             await blob.stageBlock(blockId(nonce, p.number), p.body, p.body.length, {
-                transactionalContentMD5: Buffer.from(p.md5, "base64"),
+                transactionalContentMD5: p.digest,
                 abortSignal: requests.signal,
             });
             staged.push(p.number);
         };
-        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, { sha256: false, wholeMd5: true });
+        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, { digest: "md5", wholeMd5: true });
         const metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
 
         let etag: string | undefined;
@@ -138,7 +138,7 @@ export class AzureTarget implements Target {
         const data = Buffer.from(body, "utf8");
         try {
             await this.container.getBlockBlobClient(this.full(key)).upload(data, data.length, {
-                blobHTTPHeaders: { blobContentType: "application/json", blobContentMD5: Buffer.from(checksums(data).md5, "base64") },
+                blobHTTPHeaders: { blobContentType: "application/json", blobContentMD5: digestOf(data, "md5") },
                 metadata: o.runId ? { [RUN_METADATA]: o.runId } : undefined,
                 conditions: o.replace ? undefined : { ifNoneMatch: "*" },
             });

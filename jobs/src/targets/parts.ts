@@ -1,25 +1,26 @@
 /**
  * The part/block buffering shared by the S3 and Azure uploads: a Writable that cuts the stream
- * into fixed-size parts, hands each to `send` with its own checksums (computed on the buffered
- * part, so every request carries them in headers: no streamed trailing checksums), keeps at most
+ * into fixed-size parts, hands each to `send` with its checksum (computed on the buffered part,
+ * so every request carries it in a header: no streamed trailing checksums), keeps at most
  * `queueSize` in flight (backpressure beyond that), and tells apart a stream that fits in one
  * part (stored with a single request at commit) from a multipart one.
+ *
+ * Each digest is a pass over every byte on the main thread, so a part gets exactly one: the one
+ * its store checks. S3 takes SHA-256 (x-amz-checksum-sha256, which satisfies Object Lock, and the
+ * same digest signs the payload: x-amz-content-sha256); Azure takes MD5 (transactional MD5).
  */
 import { createHash } from "crypto";
 import { Writable } from "stream";
 import { finished } from "stream/promises";
 
-export interface PartChecksums {
-    /** base64 MD5 of the part: Content-MD5 (S3), transactional MD5 (Azure). */
-    md5: string;
-    /** base64 SHA-256 of the part: x-amz-checksum-sha256. */
-    sha256: string;
-}
+export type PartDigest = "md5" | "sha256";
 
-export interface Part extends PartChecksums {
+export interface Part {
     /** 1-based. */
     number: number;
     body: Buffer;
+    /** The part's digest, of the kind the stream was asked for. */
+    digest: Buffer;
 }
 
 export interface PartedStream {
@@ -32,18 +33,15 @@ export interface PartedStream {
     wholeMd5(): string;
 }
 
-export function checksums(body: Buffer, sha256 = true): PartChecksums {
-    return {
-        md5: createHash("md5").update(body).digest("base64"),
-        sha256: sha256 ? createHash("sha256").update(body).digest("base64") : "",
-    };
+export function digestOf(body: Buffer, kind: PartDigest): Buffer {
+    return createHash(kind).update(body).digest();
 }
 
 export interface PartedOptions {
     /** Hold back a stream that fits in one part (see `single()`). */
     holdSingle?: boolean;
-    /** Compute each part's SHA-256 (S3 sends it; Azure does not use it). Default true; without it `sha256` is "". */
-    sha256?: boolean;
+    /** The digest each part carries. */
+    digest: PartDigest;
     /** Compute the MD5 of the whole stream (Azure stores it on the blob). */
     wholeMd5?: boolean;
 }
@@ -53,13 +51,12 @@ export interface PartedOptions {
  * stream that fits in the first part is not sent: `single()` returns it (S3 stores it with one
  * PutObject at commit). A failing `send` fails the sink.
  */
-export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: PartedOptions = {}): PartedStream {
+export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: PartedOptions): PartedStream {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let next = 1;
     let single: Part | undefined;
     const inFlight = new Set<Promise<void>>();
-    // Every digest is a pass over every byte on the main thread: only those a target uses are made.
     const md5 = o.wholeMd5 ? createHash("md5") : undefined;
 
     // Parts are cut into reused buffers: no more than `queueSize` exist (a buffer returns once its
@@ -83,7 +80,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
         return out.subarray(0, bytes);
     };
     const start = (body: Buffer): void => {
-        const part: Part = { number: next++, body, ...checksums(body, o.sha256 ?? true) };
+        const part: Part = { number: next++, body, digest: digestOf(body, o.digest) };
         const p = send(part).finally(() => {
             inFlight.delete(p);
             free.push(Buffer.from(body.buffer, body.byteOffset, partSize));
@@ -119,7 +116,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
             (async () => {
                 if (o.holdSingle && next === 1) {
                     const body = take(pendingBytes);
-                    single = { number: 1, body, ...checksums(body, o.sha256 ?? true) };
+                    single = { number: 1, body, digest: digestOf(body, o.digest) };
                 } else if (pendingBytes > 0) {
                     await room();
                     start(take(pendingBytes));

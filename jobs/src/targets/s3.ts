@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Readable } from "stream";
 import { shutdownSignal } from "../shutdown";
-import { checksums, Part, partedStream } from "./parts";
+import { digestOf, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { hiddenFromVersions, listAllVersions, S3HiddenHandle } from "./s3versions";
 import { UploadBudget } from "../uploadBudget";
@@ -40,6 +40,27 @@ export const S3_PART_LIMITS = { maxParts: 10_000, min: 5 * MIB, max: 5 * 1024 * 
 export const RUN_METADATA = "kx-backup-run";
 
 type S3Error = Error & { name: string; $metadata?: { httpStatusCode?: number } };
+
+/**
+ * One SHA-256 of a body, used twice: as its checksum (x-amz-checksum-sha256, with
+ * x-amz-sdk-checksum-algorithm: what S3 requires of every write under Object Lock) and as the
+ * signed payload hash (x-amz-content-sha256: S3 recomputes it and refuses a body that differs),
+ * which the SDK's signer would otherwise compute with a second pass over the bytes.
+ */
+export function signedSha256<C extends { middlewareStack: { add: (...a: any[]) => unknown } }>(command: C, digest: Buffer): C {
+    const hex = digest.toString("hex");
+    command.middlewareStack.add(
+        (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
+            const request = args.request as { headers?: Record<string, string> };
+            if (request?.headers) {
+                request.headers["x-amz-content-sha256"] = hex;
+            }
+            return next(args);
+        },
+        { step: "build", name: "kxSignedPayloadSha256" },
+    );
+    return command;
+}
 
 function status(e: unknown): number | undefined {
     return (e as S3Error)?.$metadata?.httpStatusCode;
@@ -110,14 +131,15 @@ export class S3Target implements Target {
         };
         const sendPart = async (p: Part): Promise<void> => {
             const UploadId = await createUpload();
+            const ChecksumSHA256 = p.digest.toString("base64");
             const r = await this.client.send(
-                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: p.number, Body: p.body, ContentMD5: p.md5, ChecksumSHA256: p.sha256 }),
+                signedSha256(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: p.number, Body: p.body, ChecksumAlgorithm: "SHA256", ChecksumSHA256 }), p.digest),
                 { abortSignal: requests.signal },
             );
-            parts.push({ PartNumber: p.number, ETag: r.ETag, ChecksumSHA256: p.sha256 });
+            parts.push({ PartNumber: p.number, ETag: r.ETag, ChecksumSHA256 });
         };
         // Memory is about partSize × (queue + 2): keep big parts few in flight.
-        const stream = partedStream(partSize, plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1), sendPart, { holdSingle: true });
+        const stream = partedStream(partSize, plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1), sendPart, { holdSingle: true, digest: "sha256" });
 
         return stagedUpload({
             sink: stream.sink,
@@ -128,9 +150,9 @@ export class S3Target implements Target {
                 const single = stream.single();
                 try {
                     if (single) {
-                        const r = await this.client.send(new PutObjectCommand({
-                            Bucket, Key, Body: single.body, ContentMD5: single.md5, ChecksumSHA256: single.sha256, IfNoneMatch: "*", Metadata,
-                        }));
+                        const r = await this.client.send(signedSha256(new PutObjectCommand({
+                            Bucket, Key, Body: single.body, ChecksumAlgorithm: "SHA256", ChecksumSHA256: single.digest.toString("base64"), IfNoneMatch: "*", Metadata,
+                        }), single.digest));
                         versionId = r.VersionId;
                     } else {
                         const UploadId = await createUpload();
@@ -174,18 +196,18 @@ export class S3Target implements Target {
 
     async putSmall(key: string, body: string, o: PutOptions = {}): Promise<void> {
         const Body = Buffer.from(body, "utf8");
-        const sums = checksums(Body);
+        const digest = digestOf(Body, "sha256");
         try {
-            await this.client.send(new PutObjectCommand({
+            await this.client.send(signedSha256(new PutObjectCommand({
                 Bucket: this.bucket,
                 Key: this.full(key),
                 Body,
                 ContentType: "application/json",
-                ContentMD5: sums.md5,
-                ChecksumSHA256: sums.sha256,
+                ChecksumAlgorithm: "SHA256",
+                ChecksumSHA256: digest.toString("base64"),
                 IfNoneMatch: o.replace ? undefined : "*",
                 Metadata: o.runId ? { [RUN_METADATA]: o.runId } : undefined,
-            }));
+            }), digest));
         } catch (e) {
             throw isTaken(e) ? new ObjectExistsError(this.location, key) : e;
         }
