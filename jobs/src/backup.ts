@@ -84,6 +84,31 @@ export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | und
     return args;
 }
 
+/**
+ * Milliseconds spent in each phase of a run, in order: each mark ends the phase of its name
+ * (a phase marked twice keeps its first end). `prepare`: startup to pg_dump running; `dump`:
+ * pg_dump's own run; `upload`: what was still in flight when it exited, committed on every
+ * target; `globals`, `manifest`: the writes after.
+ */
+export class PhaseClock {
+    private last: number;
+    private readonly spans: [string, number][] = [];
+    constructor(private readonly now: () => number = () => performance.now()) {
+        this.last = now();
+    }
+    mark(phase: string): void {
+        if (this.spans.some(([name]) => name === phase)) {
+            return;
+        }
+        const t = this.now();
+        this.spans.push([phase, Math.round(t - this.last)]);
+        this.last = t;
+    }
+    durations(): Record<string, number> {
+        return Object.fromEntries(this.spans);
+    }
+}
+
 /** The last lines a child printed, bounded, for the one-line failure message. */
 class StderrTail {
     private lines: string[] = [];
@@ -144,6 +169,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     const started = o.now ?? new Date();
     const key = backupKey(undefined, database, started, EXTENSIONS[s.format], { safety: o.safety });
 
+    // Where the time went, for the summary: startup to pg_dump, pg_dump itself, then the rest.
+    const phases = new PhaseClock();
     const client = await connect(s);
     let dump: ChildProcess | undefined;
     let tar: ChildProcess | undefined;
@@ -175,6 +202,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         let tail: StderrTail;
         // Rows are counted in the dump as it streams out: no second read of any table.
         counter = new DumpStreamCounter(s.format);
+        phases.mark("prepare");
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
             workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
@@ -187,6 +215,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             if (code !== 0) {
                 throw dumpFailure(database, tail.last());
             }
+            phases.mark("dump");
             tar = spawnManaged("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
             source = tar.stdout!;
         } else {
@@ -196,6 +225,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         }
         const producer = tar ?? dump;
         const producerOk = waitExit(producer).then((code) => {
+            phases.mark("dump");
             if (code !== 0) {
                 throw producer === tar ? new JobError(`archiving the directory dump of ${database} failed`) : dumpFailure(database, tail.last());
             }
@@ -220,6 +250,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             },
         });
         const counts = await counting;
+        phases.mark("upload");
         await client.query("COMMIT");
         const bytes = streamed.bytes;
 
@@ -262,17 +293,19 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         // The roles a restore onto a new server needs, beside the dump and covered by the manifest.
         manifest.globals = await backupGlobals(s, tools, targets, key);
         globalsWritten = true;
+        phases.mark("globals");
         // Stopped meanwhile: the run ends uncommitted, as its exit code and message will say.
         throwIfStopping();
         // Every target holds the dump: now, and only now, commit it everywhere. A copy committed
         // with its manifest stays complete even if another target fails: its globals stay too.
         committing = true;
         await commitManifest(targets, manifest, s.signingKey);
+        phases.mark("manifest");
         const secs = Math.max(manifest.durationMs / 1000, 0.001);
         log.info(
             `backup ${database} ok: ${formatBytes(bytes)} in ${formatDuration(manifest.durationMs)} ` +
                 `(${formatBytes(bytes / secs)}/s) to ${targets.map((t) => t.kind).join(", ")}`,
-            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: counts.tables.length },
+            { event: "backup.done", database, key, bytes, durationMs: manifest.durationMs, sha256: manifest.sha256, tables: counts.tables.length, phasesMs: phases.durations() },
         );
         return { key, manifest };
     } catch (e) {

@@ -110,6 +110,9 @@ describe("backup to local, S3 and Azure at once", () => {
         expect(result.code, result.stderr).toBe(0);
         const done = logLines(result.stderr).find((l) => l.event === "backup.done");
         expect(done?.msg).toMatch(/^backup kx_e2e ok: [\d.]+ MiB in [\d.]+s \([\d.]+ MiB\/s\) to local, s3, azure$/);
+        // Where the time went, phase by phase, in order.
+        expect(Object.keys(done?.phasesMs ?? {})).toEqual(["prepare", "dump", "upload", "globals", "manifest"]);
+        expect(Object.values(done!.phasesMs as Record<string, number>).every((ms) => Number.isInteger(ms) && ms >= 0)).toBe(true);
         expectNoSecrets(result);
     });
 

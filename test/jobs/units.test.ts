@@ -1,6 +1,6 @@
 import { Writable } from "stream";
 import { describe, expect, it } from "vitest";
-import { pgDumpArgs, pgDumpHint } from "../../jobs/src/backup";
+import { pgDumpArgs, pgDumpHint, PhaseClock } from "../../jobs/src/backup";
 import { describeConnectError, libpqEnv, parseQualified, qualified, sqlTable, tablePatternMatcher } from "../../jobs/src/db";
 import { failureLine, Logger } from "../../jobs/src/log";
 import { backupKey, databasePrefix, parseBackupName, timestamp } from "../../jobs/src/naming";
@@ -132,5 +132,22 @@ describe("logs", () => {
         const t = capture("text");
         t.log.warn("careful", { target: "s3" });
         expect(t.text()).toBe("warn: careful  target=s3\n");
+    });
+});
+
+describe("PhaseClock: where a backup's time went", () => {
+    it("gives each phase the time since the previous mark, in order; a phase marked twice keeps its first end", () => {
+        let now = 1000;
+        const clock = new PhaseClock(() => now);
+        now = 1120.4;
+        clock.mark("prepare");
+        now = 19_000;
+        clock.mark("dump");
+        now = 19_500;
+        clock.mark("dump");
+        now = 19_800;
+        clock.mark("upload");
+        expect(clock.durations()).toEqual({ prepare: 120, dump: 17_880, upload: 800 });
+        expect(Object.keys(clock.durations())).toEqual(["prepare", "dump", "upload"]);
     });
 });
