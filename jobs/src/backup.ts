@@ -183,8 +183,12 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
         const estimate = await databaseSize(client);
-        // The baseline is read before the dump: a listing problem is reported, never a reason to skip the backup.
-        const baseline = o.anomaly && backupScope(o) === "full" && !o.safety ? await findBaseline(targets, database, s.signingKey, log) : undefined;
+        // The baseline (the newest good full backup) is read while the dump runs, not before it: listing a
+        // target of many backups must not delay pg_dump. A listing problem is reported, never a reason to
+        // skip the backup (findBaseline does not reject); this run's own backup has no manifest yet, so
+        // it cannot be its own baseline.
+        const baselineRead = o.anomaly && backupScope(o) === "full" && !o.safety ? findBaseline(targets, database, s.signingKey, log) : Promise.resolve(undefined);
+        baselineRead.catch(() => undefined);
         const snapshot = await exportSnapshot(client);
         if (o.tables.length > 0) {
             const left = partitionsLeftOut(o.tables, await partitionedTables(client));
@@ -278,6 +282,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             toc: counts.toc,
             targets: targets.map((t) => t.kind),
         };
+        const baseline = await baselineRead;
         const reasons = o.anomaly ? anomalyReasons(manifest, baseline, o.anomaly) : [];
         if (reasons.length > 0 && baseline) {
             const finding = { reasons, comparedWith: baseline.key };
@@ -339,7 +344,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
  */
 async function findBaseline(targets: Target[], database: string, signingKey: string | undefined, log: Logger): Promise<Manifest | undefined> {
     let newest: BackupEntry | undefined;
-    for (const t of targets) {
+    await Promise.all(targets.map(async (t) => {
         try {
             const e = await newestGoodFull(t, database, { signingKey });
             if (e && (!newest || e.takenAt.getTime() > newest.takenAt.getTime())) {
@@ -348,7 +353,7 @@ async function findBaseline(targets: Target[], database: string, signingKey: str
         } catch (e) {
             log.warn(`cannot read earlier backups on ${t.kind} for the anomaly check: ${(e as Error).message}`, { event: "backup.baseline-unreadable", target: t.kind });
         }
-    }
+    }));
     return newest?.manifest;
 }
 
