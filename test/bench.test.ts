@@ -3,16 +3,17 @@
  * including CPU on the job's side, so BENCHMARKS.md's figures come from one renderer.
  */
 import { describe, expect, it } from "vitest";
-import { median, report, ScaleResult } from "../jobs/dev/bench";
+import { median, phasesFromLog, report, ScaleResult } from "../jobs/dev/bench";
 
-const run = (ms: number, cpuMs: number, peakRssMiB?: number) => ({ ms, cpuMs, peakRssMiB });
+const run = (ms: number, cpuMs: number, peakRssMiB?: number, extra = {}) => ({ ms, cpuMs, peakRssMiB, ...extra });
+const phases = (dump: number, upload: number) => ({ phasesMs: { prepare: 100, dump, upload, globals: 40, manifest: 20 }, elsewhereCpuMs: { server: 3_000, s3: dump / 10, azure: 2_000 } });
 
 describe("npm run bench's report", () => {
     const r: ScaleResult = {
         label: "620 MiB",
         plain: [10_000, 12_000, 11_000],
         plainCpu: [9_000, 9_500, 10_000],
-        job: [run(11_000, 12_000, 130), run(13_000, 13_000, 151), run(12_100, 12_500, 140)],
+        job: [run(11_000, 12_000, 130, phases(10_000, 800)), run(13_000, 13_000, 151, phases(12_000, 900)), run(12_100, 12_500, 140, phases(11_000, 700))],
         runbook: [14_000, 15_000, 16_000],
         dir: [run(9_000, 11_000, 120), run(10_000, 11_500, 125), run(9_500, 12_000, 122)],
         pgRestore: [4_000, 5_000, 6_000],
@@ -34,6 +35,16 @@ describe("npm run bench's report", () => {
     it("reports CPU on the job's side against pg_dump's own", () => {
         expect(lines).toContain("| 620 MiB | 9.50 s | 12.50 s | 1.316 | 11.50 s | 1.211 |");
         expect(lines.join("\n")).toMatch(/CPU 9\.0 \/ 12\.0 \/ 11\.0.*\n?/);
+    });
+
+    it("reports kx-backup's phases and the CPU spent elsewhere meanwhile, as medians", () => {
+        expect(lines).toContain("| 620 MiB | 11.00 s | 0.10 s | 11.00 s | 0.80 s | 0.04 s | 0.02 s | 3.00 s | 1.10 s | 2.00 s |");
+    });
+
+    it("reads the phases from kx-backup's JSON log, and nothing from a log without them", () => {
+        const log = ['{"level":"info","event":"backup.start"}', '{"level":"info","event":"backup.done","phasesMs":{"prepare":120,"dump":18000}}'].join("\n");
+        expect(phasesFromLog(log)).toEqual({ prepare: 120, dump: 18000 });
+        expect(phasesFromLog('{"event":"backup.start"}\n')).toBeUndefined();
     });
 
     it("reports verify and restore against pg_restore -j2", () => {

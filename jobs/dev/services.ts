@@ -45,12 +45,36 @@ export async function waitForPort(port: number, timeoutMs = 30_000): Promise<voi
 export interface S3Emulator {
     endpoint: string;
     bucket: string;
+    /** The process serving it, when it has its own (`ownProcess`). */
+    pid?: number;
     env(): Record<string, string>;
     stop(): Promise<void>;
 }
 
-/** s3rver: path-style addressing, fixed S3RVER credentials, no versioning. */
-export async function startS3(bucket = "backups"): Promise<S3Emulator> {
+export interface EmulatorOptions {
+    /**
+     * Run at this nice level (0 to 19) in a process of its own: the benchmark runs the stores,
+     * which stand in for remote services, at the lowest priority so they take only CPU the job
+     * leaves idle.
+     */
+    nice?: number;
+}
+
+/** The command line for a node program at a nice level (`nice` from coreutils). */
+function niced(nice: number | undefined, args: string[]): [string, string[]] {
+    return nice ? ["nice", ["-n", String(nice), process.execPath, ...args]] : [process.execPath, args];
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+    child.kill("SIGTERM");
+    return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", () => r())));
+}
+
+/** s3rver: path-style addressing, fixed S3RVER credentials, no versioning. In this process unless `nice` is given. */
+export async function startS3(bucket = "backups", o: EmulatorOptions = {}): Promise<S3Emulator> {
+    if (o.nice !== undefined) {
+        return startS3Process(bucket, o.nice);
+    }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const S3rver = require("s3rver");
     const directory = mkdtempSync(path.join(os.tmpdir(), "kx-s3-"));
@@ -76,6 +100,34 @@ export async function startS3(bucket = "backups"): Promise<S3Emulator> {
     };
 }
 
+async function startS3Process(bucket: string, nice: number): Promise<S3Emulator> {
+    const directory = mkdtempSync(path.join(os.tmpdir(), "kx-s3-"));
+    const port = await freePort();
+    const options = JSON.stringify({ port, address: "127.0.0.1", silent: true, directory, configureBuckets: [{ name: bucket }] });
+    const script = `new (require(${JSON.stringify(require.resolve("s3rver"))}))(${options}).run().catch((e) => { console.error(e); process.exit(1); });`;
+    const [cmd, args] = niced(nice, ["-e", script]);
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
+    await waitForPort(port);
+    const endpoint = `http://127.0.0.1:${port}`;
+    return {
+        endpoint,
+        bucket,
+        pid: child.pid,
+        env: () => ({
+            BACKUP_S3_BUCKET: bucket,
+            BACKUP_S3_ENDPOINT: endpoint,
+            BACKUP_S3_FORCE_PATH_STYLE: "true",
+            AWS_REGION: "us-east-1",
+            AWS_ACCESS_KEY_ID: "S3RVER",
+            AWS_SECRET_ACCESS_KEY: "S3RVER",
+        }),
+        async stop() {
+            await stopChild(child);
+            rmSync(directory, { recursive: true, force: true });
+        },
+    };
+}
+
 /** Azurite's published development account (documented by Microsoft; not a secret). */
 const AZURITE_ACCOUNT = "devstoreaccount1";
 const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
@@ -83,16 +135,18 @@ const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I
 export interface AzureEmulator {
     connectionString: string;
     container: string;
+    pid?: number;
     env(): Record<string, string>;
     stop(): Promise<void>;
 }
 
-export async function startAzurite(container = "backups"): Promise<AzureEmulator> {
+export async function startAzurite(container = "backups", o: EmulatorOptions = {}): Promise<AzureEmulator> {
     const location = mkdtempSync(path.join(os.tmpdir(), "kx-azurite-"));
     const port = await freePort();
     const bin = require.resolve("azurite/dist/src/blob/main.js");
-    const child: ChildProcess = spawn(process.execPath, [bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location,
-        "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"], { stdio: "ignore" });
+    const [cmd, args] = niced(o.nice, [bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", location,
+        "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"]);
+    const child: ChildProcess = spawn(cmd, args, { stdio: "ignore" });
     await waitForPort(port);
     const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -101,10 +155,10 @@ export async function startAzurite(container = "backups"): Promise<AzureEmulator
     return {
         connectionString,
         container,
+        pid: child.pid,
         env: () => ({ BACKUP_AZURE_CONTAINER: container, AZURE_STORAGE_CONNECTION_STRING: connectionString }),
         async stop() {
-            child.kill("SIGTERM");
-            await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once("exit", r)));
+            await stopChild(child);
             rmSync(location, { recursive: true, force: true });
         },
     };
