@@ -22,7 +22,7 @@ import { Settings } from "./settings";
 import { Target } from "./targets";
 import { anomalyReasons, AnomalyThresholds } from "./anomaly";
 import { BackupEntry, newestGoodFull } from "./catalog";
-import { killGroup, onStop, spawnManaged, throwIfStopping } from "./shutdown";
+import { killGroup, onStop, spawnManaged, stopping, throwIfStopping } from "./shutdown";
 
 export interface BackupOptions {
     schemaOnly: boolean;
@@ -179,6 +179,17 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
     let globalsWritten = false;
     let committing = false;
     let counter: DumpStreamCounter | undefined;
+    // The baseline read runs beside the dump, so a run can fail while it is still listing. A failed
+    // run waits for it (it never rejects): its warning then comes before the failure line, and no
+    // request of this run outlives that line. A stopped run does not wait (SIGTERM must not hang on
+    // a slow listing); once the run is over, the read says nothing more.
+    let baselineRead: Promise<Manifest | undefined> = Promise.resolve(undefined);
+    let over = false;
+    const baselineWarn = (msg: string, fields: Record<string, unknown> = {}) => {
+        if (!over) {
+            log.warn(msg, fields);
+        }
+    };
     try {
         const server = await serverInfo(client);
         const tools = chooseTools(discoverTools(s.pgBinDir), server.major, server.version);
@@ -187,7 +198,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         // target of many backups must not delay pg_dump. A listing problem is reported, never a reason to
         // skip the backup (findBaseline does not reject); this run's own backup has no manifest yet, so
         // it cannot be its own baseline.
-        const baselineRead = o.anomaly && backupScope(o) === "full" && !o.safety ? findBaseline(targets, database, s.signingKey, log) : Promise.resolve(undefined);
+        baselineRead = o.anomaly && backupScope(o) === "full" && !o.safety ? findBaseline(targets, database, s.signingKey, baselineWarn) : Promise.resolve(undefined);
         baselineRead.catch(() => undefined);
         const snapshot = await exportSnapshot(client);
         if (o.tables.length > 0) {
@@ -325,8 +336,12 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         if (globalsWritten && !committing) {
             await removeGlobals(targets, key);
         }
+        if (!stopping()) {
+            await baselineRead;
+        }
         throw e instanceof JobError ? e : new JobError(`backup of ${database} failed: ${(e as Error).message}`);
     } finally {
+        over = true;
         await client.query("ROLLBACK").catch(() => undefined);
         await client.end().catch(() => undefined);
         await counter?.close();
@@ -342,7 +357,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
  * emptied one (a new PVC) would leave nothing to compare with, and the first backup after a
  * loss of most rows would pass as good on every target.
  */
-async function findBaseline(targets: Target[], database: string, signingKey: string | undefined, log: Logger): Promise<Manifest | undefined> {
+async function findBaseline(targets: Target[], database: string, signingKey: string | undefined, warn: Logger["warn"]): Promise<Manifest | undefined> {
     let newest: BackupEntry | undefined;
     await Promise.all(targets.map(async (t) => {
         try {
@@ -351,7 +366,7 @@ async function findBaseline(targets: Target[], database: string, signingKey: str
                 newest = e;
             }
         } catch (e) {
-            log.warn(`cannot read earlier backups on ${t.kind} for the anomaly check: ${(e as Error).message}`, { event: "backup.baseline-unreadable", target: t.kind });
+            warn(`cannot read earlier backups on ${t.kind} for the anomaly check: ${(e as Error).message}`, { event: "backup.baseline-unreadable", target: t.kind });
         }
     }));
     return newest?.manifest;

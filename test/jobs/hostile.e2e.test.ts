@@ -256,6 +256,36 @@ describe("the anomaly guard compares with every target's history", () => {
         const flagged = logLines(r.stderr).find((l) => l.event === "backup.anomaly");
         expect(flagged?.reasons.join("; ")).toMatch(/public\.t: 20000 → 1000 rows/);
     }, 120_000);
+
+    it("read while pg_dump runs, it still ends before the run's failure line: nothing is logged after it", async () => {
+        createDb("late_baseline", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);");
+        // An S3 that refuses writes at once and answers a listing only after 2 s (a bucket of many
+        // backups, a slow link): the run fails at its in-progress marker long before the baseline is read.
+        const slow = http.createServer((req, res) => {
+            req.resume();
+            const refuse = () => {
+                res.writeHead(403, { "content-type": "application/xml" });
+                res.end("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+            };
+            if (req.method === "GET" && /[?&]list-type=2/.test(req.url ?? "")) {
+                setTimeout(refuse, 2_000);
+            } else {
+                refuse();
+            }
+        });
+        const port = await freePort();
+        await new Promise<void>((r) => slow.listen(port, "127.0.0.1", r));
+        try {
+            const r = await runCli(["backup", "--no-prune"], env("late_baseline", dir("late-baseline"), { ...s3.env(), BACKUP_S3_ENDPOINT: `http://127.0.0.1:${port}` }));
+            expect(r.code, r.stderr).toBe(1);
+            const lines = logLines(r.stderr);
+            expect(lines.at(-1)?.event, r.stderr).toBe("backup.failed");
+            expect(lines.at(-1)?.msg).toMatch(/in-progress marker/);
+        } finally {
+            slow.closeAllConnections();
+            await new Promise((r) => slow.close(r));
+        }
+    }, 120_000);
 });
 
 describe("secrets in unusual places", () => {
