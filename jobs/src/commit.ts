@@ -100,7 +100,10 @@ export async function streamToTargets(source: Readable, targets: Target[], o: St
         stopIfAborted(signal);
         targets.forEach((t, i) => {
             try {
-                uploads[i] = t.upload(o.key, { expectedBytes: o.expectedBytes, runId, signal });
+                uploads[i] = t.upload(o.key, {
+                    expectedBytes: o.expectedBytes, runId, signal,
+                    warn: (message) => o.log.warn(message, { event: "upload.parts-grown", target: t.kind, key: o.key }),
+                });
             } catch (e) {
                 throw named(t, e, "starting the upload");
             }

@@ -172,6 +172,46 @@ describe("what the S3 client sends: a checksum in the headers of every PutObject
     });
 });
 
+describe("a stream far larger than its estimate: parts grow within the store's part limit, and the operator is told", () => {
+    const MIB_LIMITS = { maxParts: 4, min: 5 * MIB, max: 40 * MIB };
+    it("S3: 30 MiB estimated at 1 byte goes up in 4 parts (5, 5, 10, rest), whole, with a warning per growth", async () => {
+        const t = new S3Target({ bucket: s3.bucket, prefix: "krystalinex", endpoint: s3.endpoint, forcePathStyle: true, region: "us-east-1",
+            credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, partLimits: MIB_LIMITS });
+        const data = randomBytes(30 * MIB);
+        const warned: string[] = [];
+        const up = t.upload("grow/grow-20260101-000000-g1.dump", { expectedBytes: 1, signal: new AbortController().signal, warn: (m) => warned.push(m) });
+        await Promise.all([writeAllTo(up.sink, data), up.done()]);
+        await up.commit();
+        const back = Buffer.concat(await (await t.get("grow/grow-20260101-000000-g1.dump")).toArray());
+        expect(back.equals(data)).toBe(true);
+        expect(warned).toEqual([
+            expect.stringMatching(/^s3: the stream is far larger than the database size suggested; parts grow to 10 MiB to stay within the store's part limit/),
+            expect.stringMatching(/parts grow to 20 MiB/),
+        ]);
+    });
+
+    it("Azure: the same, in blocks", async () => {
+        const t = new AzureTarget({ container: azure.container, prefix: "krystalinex", connectionString: azure.connectionString, partLimits: { maxParts: 4, min: 4 * MIB, max: 40 * MIB } });
+        const data = randomBytes(25 * MIB);
+        const warned: string[] = [];
+        const up = t.upload("grow/grow-20260101-000000-g2.dump", { expectedBytes: 1, signal: new AbortController().signal, warn: (m) => warned.push(m) });
+        await Promise.all([writeAllTo(up.sink, data), up.done()]);
+        await up.commit();
+        const back = Buffer.concat(await (await t.get("grow/grow-20260101-000000-g2.dump")).toArray());
+        expect(back.equals(data)).toBe(true);
+        expect(warned.length).toBe(2);
+    });
+});
+
+async function writeAllTo(sink: NodeJS.WritableStream, data: Buffer): Promise<void> {
+    for (let i = 0; i < data.length; i += 256 * 1024) {
+        if (!sink.write(data.subarray(i, i + 256 * 1024))) {
+            await new Promise((r) => sink.once("drain", r));
+        }
+    }
+    sink.end();
+}
+
 describe("what the Azure client sends: transactional MD5 per block, the blob's MD5 and ifNoneMatch on commit", () => {
     it("stores the whole blob's Content-MD5 and the run that wrote it", async () => {
         const t = makeAzure();

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from "crypto";
 import { describe, expect, it } from "vitest";
 import { AZURE_BLOCK_LIMITS } from "../../jobs/src/targets/azure";
-import { Part, partedStream } from "../../jobs/src/targets/parts";
+import { Part, partedStream, partSizeFor, queueFor } from "../../jobs/src/targets/parts";
 import { S3_PART_LIMITS } from "../../jobs/src/targets/s3";
 import { loadSettings } from "../../jobs/src/settings";
 import { BudgetError, planUploads, UploadBudget, WRITE_BUFFER } from "../../jobs/src/uploadBudget";
@@ -114,5 +114,69 @@ describe("part buffers: a bounded set, reused", () => {
             expect(p.digest.equals(createHash("sha256").update(data.subarray((p.number - 1) * MIB, p.number * MIB)).digest()), `part ${p.number}`).toBe(true);
         }
         expect(() => stream.wholeMd5()).toThrow(/not asked for/);
+    });
+});
+
+describe("parts grow when a stream outgrows its plan, instead of failing at the store's part limit", () => {
+    const S3 = { maxParts: 10_000, max: 5 * 1024 * MIB };
+
+    it("keeps the planned size for the first half of the allowance, then doubles per halving band, up to the largest part", () => {
+        expect(partSizeFor(1, 5 * MIB, S3)).toBe(5 * MIB);
+        expect(partSizeFor(5_000, 5 * MIB, S3)).toBe(5 * MIB);
+        expect(partSizeFor(5_001, 5 * MIB, S3)).toBe(10 * MIB);
+        expect(partSizeFor(7_500, 5 * MIB, S3)).toBe(10 * MIB);
+        expect(partSizeFor(7_501, 5 * MIB, S3)).toBe(20 * MIB);
+        expect(partSizeFor(10_000, 5 * MIB, S3)).toBe(5 * 1024 * MIB);
+        expect(partSizeFor(9_000, 3 * 1024 * MIB, S3)).toBe(5 * 1024 * MIB);
+        // What 10,000 parts then hold from 5 MiB parts: far beyond the planned 25 GB, never less.
+        let total = 0;
+        for (let n = 1; n <= S3.maxParts; n++) {
+            total += partSizeFor(n, 5 * MIB, S3);
+        }
+        expect(total / 1024 ** 3).toBeGreaterThan(200);
+    });
+
+    it("keeps the bytes held within the plan where it can: fewer parts in flight as they grow, never none", () => {
+        expect(queueFor(5 * MIB, 5 * MIB, 3)).toBe(3);
+        expect(queueFor(10 * MIB, 5 * MIB, 3)).toBe(1);
+        expect(queueFor(10 * MIB, 5 * MIB, 1)).toBe(1);
+        expect(queueFor(40 * MIB, 5 * MIB, 7)).toBe(1);
+    });
+
+    it("cuts a stream four times its plan into the allowed parts, whole and in order, and says so once per growth", async () => {
+        const data = randomBytes(15 * MIB + 3);
+        const parts: Part[] = [];
+        const grown: number[] = [];
+        const stream = partedStream(MIB, 2, async (p) => void parts.push({ ...p, body: Buffer.from(p.body) }), {
+            digest: "sha256", limits: { maxParts: 8, max: 8 * MIB }, onGrow: (size) => grown.push(size),
+        });
+        for (let i = 0; i < data.length; i += 65536) {
+            if (!stream.sink.write(data.subarray(i, i + 65536))) {
+                await new Promise((r) => stream.sink.once("drain", r));
+            }
+        }
+        stream.sink.end();
+        await stream.staged;
+        parts.sort((a, b) => a.number - b.number);
+        expect(parts.map((p) => p.body.length / MIB)).toEqual([1, 1, 1, 1, 2, 2, 4, 3 + 3 / MIB]);
+        expect(Buffer.concat(parts.map((p) => p.body)).equals(data)).toBe(true);
+        expect(grown).toEqual([2 * MIB, 4 * MIB, 8 * MIB]);
+        for (const p of parts) {
+            expect(p.digest.equals(createHash("sha256").update(p.body).digest()), `part ${p.number}`).toBe(true);
+        }
+    });
+
+    it("fails, saying why, a stream that outgrows even the largest parts; one that fills the last part exactly passes", async () => {
+        const limits = { maxParts: 4, max: 2 * MIB };
+        const tooBig = partedStream(MIB, 1, async () => undefined, { digest: "md5", limits });
+        tooBig.sink.on("error", () => undefined);
+        tooBig.sink.end(randomBytes(7 * MIB + 1));
+        await expect(tooBig.staged).rejects.toThrow(/outgrew the store's limit of 4 parts \(of at most 2 MiB\)/);
+
+        const exact: number[] = [];
+        const fits = partedStream(MIB, 1, async (p) => void exact.push(p.body.length), { digest: "md5", limits });
+        fits.sink.end(randomBytes(6 * MIB));
+        await fits.staged;
+        expect(exact).toEqual([MIB, MIB, 2 * MIB, 2 * MIB]);
     });
 });

@@ -6,7 +6,7 @@ import { AzureHiddenHandle, hiddenFromBlobItems } from "./azureVersions";
 import { digestOf, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { UploadBudget } from "../uploadBudget";
-import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
+import { chunkSize, DeleteOutcome, partsGrownWarning, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface AzureTargetOptions {
     container: string;
@@ -18,6 +18,8 @@ export interface AzureTargetOptions {
     maxTries?: number;
     /** The memory budget shared with the other targets (uploadBudget.ts); without one, the sizes below. */
     budget?: UploadBudget;
+    /** Azure's block limits (AZURE_BLOCK_LIMITS); smaller ones only in tests, to reach the limit cheaply. */
+    partLimits?: typeof AZURE_BLOCK_LIMITS;
 }
 
 const MIB = 1024 * 1024;
@@ -54,10 +56,12 @@ export class AzureTarget implements Target {
     private readonly service: BlobServiceClient;
     private readonly container: ContainerClient;
     private readonly root: string;
+    private readonly limits: typeof AZURE_BLOCK_LIMITS;
     private softDelete: Promise<{ days?: number; error?: string }> | undefined;
 
     constructor(private readonly opts: AzureTargetOptions) {
-        opts.budget?.join({ kind: this.kind, limits: AZURE_BLOCK_LIMITS, maxConcurrency: 4 });
+        this.limits = opts.partLimits ?? AZURE_BLOCK_LIMITS;
+        opts.budget?.join({ kind: this.kind, limits: this.limits, maxConcurrency: 4 });
         this.root = opts.prefix.replace(/^\/+|\/+$/g, "");
         const pipeline: StoragePipelineOptions = {
             retryOptions: { maxTries: opts.maxTries ?? 4, retryDelayInMs: 250, maxRetryDelayInMs: 4000 },
@@ -94,7 +98,7 @@ export class AzureTarget implements Target {
         const requests = new AbortController();
         const nonce = randomBytes(6).toString("hex");
         const plan = this.opts.budget?.plan(this.kind, o.expectedBytes);
-        const blockSize = plan?.chunkBytes ?? chunkSize(o.expectedBytes, AZURE_BLOCK_LIMITS);
+        const blockSize = plan?.chunkBytes ?? chunkSize(o.expectedBytes, this.limits);
         const staged: number[] = [];
         const sendBlock = async (p: Part): Promise<void> => {
             await blob.stageBlock(blockId(nonce, p.number), p.body, p.body.length, {
@@ -103,7 +107,12 @@ export class AzureTarget implements Target {
             });
             staged.push(p.number);
         };
-        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, { digest: "md5", wholeMd5: true });
+        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, {
+            digest: "md5",
+            wholeMd5: true,
+            limits: this.limits,
+            onGrow: (size, over) => o.warn?.(partsGrownWarning(this.kind, size, over)),
+        });
         const metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
 
         let etag: string | undefined;

@@ -37,6 +37,42 @@ export function digestOf(body: Buffer, kind: PartDigest): Buffer {
     return createHash(kind).update(body).digest();
 }
 
+export interface PartLimits {
+    /** The store's part count limit (S3 10,000; Azure 50,000 blocks). */
+    maxParts: number;
+    /** The store's largest part. */
+    max: number;
+}
+
+/**
+ * The size of part `n` (1-based) of a stream planned in `base`-byte parts: `base` for the first
+ * half of the store's part allowance, twice that for the next quarter, four times for the next
+ * eighth, and so on up to the store's largest part. Each band holds maxParts/2 × base bytes, so a
+ * stream within its plan (base is sized for twice the expected bytes) never grows, and one that
+ * turns out far larger than estimated (a plain dump of hex-encoded bytea, a database grown since
+ * its size was read) keeps going, instead of failing at the store's part limit at the very end of
+ * a long run. Pure.
+ */
+export function partSizeFor(n: number, base: number, limits: PartLimits): number {
+    let size = base;
+    let band = Math.floor(limits.maxParts / 2);
+    let bandEnd = band;
+    while (n > bandEnd && size < limits.max) {
+        size *= 2;
+        band = Math.max(1, Math.floor(band / 2));
+        bandEnd += band;
+    }
+    return Math.min(size, limits.max);
+}
+
+/**
+ * Parts in flight at part size `size`, so the parts held (in flight and filling) stay within what
+ * the plan gave: `base` × (queueSize + 1). At least one. Pure.
+ */
+export function queueFor(size: number, base: number, queueSize: number): number {
+    return Math.max(1, Math.min(queueSize, Math.floor((base * (queueSize + 1)) / size) - 1));
+}
+
 export interface PartedOptions {
     /** Hold back a stream that fits in one part (see `single()`). */
     holdSingle?: boolean;
@@ -44,14 +80,21 @@ export interface PartedOptions {
     digest: PartDigest;
     /** Compute the MD5 of the whole stream (Azure stores it on the blob). */
     wholeMd5?: boolean;
+    /** Grow parts past the store's half allowance (partSizeFor); without it every part is `partSize`. */
+    limits?: PartLimits;
+    /** Told when parts grow: the new size, and the bytes held beyond the plan (0 when within it). */
+    onGrow?: (size: number, overPlan: number) => void;
 }
 
 /**
- * Cuts what is written into `partSize` parts and calls `send` for each. With `holdSingle`, a
- * stream that fits in the first part is not sent: `single()` returns it (S3 stores it with one
- * PutObject at commit). A failing `send` fails the sink.
+ * Cuts what is written into `base`-byte parts (growing past half the store's allowance: see
+ * partSizeFor) and calls `send` for each. With `holdSingle`, a stream that fits in the first part
+ * is not sent: `single()` returns it (S3 stores it with one PutObject at commit). A failing `send`
+ * fails the sink; so does a stream that would need more parts than the store allows.
  */
-export function partedStream(partSize: number, queueSize: number, send: (p: Part) => Promise<void>, o: PartedOptions): PartedStream {
+export function partedStream(base: number, plannedQueue: number, send: (p: Part) => Promise<void>, o: PartedOptions): PartedStream {
+    let partSize = base;
+    let queueSize = plannedQueue;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let next = 1;
@@ -80,14 +123,33 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
         return out.subarray(0, bytes);
     };
     const start = (body: Buffer): void => {
+        if (o.limits && next > o.limits.maxParts) {
+            throw new Error(`the stream outgrew the store's limit of ${o.limits.maxParts} parts (of at most ${o.limits.max / 1024 ** 2} MiB)`);
+        }
         const part: Part = { number: next++, body, digest: digestOf(body, o.digest) };
         const p = send(part).finally(() => {
             inFlight.delete(p);
-            free.push(Buffer.from(body.buffer, body.byteOffset, partSize));
+            // Buffers of an earlier, smaller part size are left to the collector.
+            if (body.buffer.byteLength === partSize) {
+                free.push(Buffer.from(body.buffer, body.byteOffset, partSize));
+            }
         });
         inFlight.add(p);
         // A failed part fails the sink at once, even while the producer is quiet.
         p.catch((e) => sink.destroy(e));
+    };
+    /** Before cutting part `next`: its size, by the schedule; fewer in flight when parts grow. */
+    const resize = (): void => {
+        if (!o.limits) {
+            return;
+        }
+        const size = partSizeFor(next, base, o.limits);
+        if (size !== partSize) {
+            partSize = size;
+            queueSize = queueFor(size, base, plannedQueue);
+            free.length = 0;
+            o.onGrow?.(size, Math.max(0, size * (queueSize + 1) - base * (plannedQueue + 1)));
+        }
     };
     const room = async (): Promise<void> => {
         while (inFlight.size >= queueSize) {
@@ -102,7 +164,7 @@ export function partedStream(partSize: number, queueSize: number, send: (p: Part
             pending.push(chunk);
             pendingBytes += chunk.length;
             (async () => {
-                while (pendingBytes >= partSize) {
+                for (resize(); pendingBytes >= partSize; resize()) {
                     // The first part is held back until a second exists: a small stream is then stored whole.
                     if (o.holdSingle && next === 1 && pendingBytes === partSize) {
                         return;

@@ -17,7 +17,7 @@ import { digestOf, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { hiddenFromVersions, listAllVersions, S3HiddenHandle } from "./s3versions";
 import { UploadBudget } from "../uploadBudget";
-import { chunkSize, DeleteOutcome, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
+import { chunkSize, DeleteOutcome, partsGrownWarning, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
 
 export interface S3TargetOptions {
     bucket: string;
@@ -30,6 +30,8 @@ export interface S3TargetOptions {
     maxAttempts?: number;
     /** The memory budget shared with the other targets (uploadBudget.ts); without one, the sizes below. */
     budget?: UploadBudget;
+    /** S3's part limits (S3_PART_LIMITS); smaller ones only in tests, to reach the limit cheaply. */
+    partLimits?: typeof S3_PART_LIMITS;
 }
 
 const MIB = 1024 * 1024;
@@ -82,9 +84,11 @@ export class S3Target implements Target {
     readonly client: S3Client;
     readonly bucket: string;
     private readonly root: string;
+    private readonly limits: typeof S3_PART_LIMITS;
 
     constructor(private readonly opts: S3TargetOptions) {
-        opts.budget?.join({ kind: this.kind, limits: S3_PART_LIMITS, maxConcurrency: 4 });
+        this.limits = opts.partLimits ?? S3_PART_LIMITS;
+        opts.budget?.join({ kind: this.kind, limits: this.limits, maxConcurrency: 4 });
         this.root = opts.prefix.replace(/^\/+|\/+$/g, "");
         this.bucket = opts.bucket;
         this.location = `s3://${opts.bucket}/${this.root}`;
@@ -117,7 +121,7 @@ export class S3Target implements Target {
         const Metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
         const requests = new AbortController();
         const plan = this.opts.budget?.plan(this.kind, o.expectedBytes);
-        const partSize = plan?.chunkBytes ?? chunkSize(o.expectedBytes, S3_PART_LIMITS);
+        const partSize = plan?.chunkBytes ?? chunkSize(o.expectedBytes, this.limits);
         let creating: Promise<string> | undefined;
         const parts: CompletedPart[] = [];
         let versionId: string | undefined;
@@ -139,7 +143,12 @@ export class S3Target implements Target {
             parts.push({ PartNumber: p.number, ETag: r.ETag, ChecksumSHA256 });
         };
         // Memory is about partSize × (queue + 2): keep big parts few in flight.
-        const stream = partedStream(partSize, plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1), sendPart, { holdSingle: true, digest: "sha256" });
+        const stream = partedStream(partSize, plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1), sendPart, {
+            holdSingle: true,
+            digest: "sha256",
+            limits: this.limits,
+            onGrow: (size, over) => o.warn?.(partsGrownWarning(this.kind, size, over)),
+        });
 
         return stagedUpload({
             sink: stream.sink,

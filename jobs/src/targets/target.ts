@@ -24,6 +24,15 @@ export interface UploadOptions {
     runId?: string;
     /** Stops the upload and removes what it staged when aborted (the job's shutdownSignal by default). */
     signal?: AbortSignal;
+    /** Told what an operator should know mid-upload (parts grown past the plan: the stream is far larger than expected). */
+    warn?: (message: string) => void;
+}
+
+/** The warning when a stream outgrows its planned part size (partedStream's onGrow). */
+export function partsGrownWarning(kind: string, size: number, overPlan: number): string {
+    const mib = (b: number) => `${Math.ceil(b / 1024 ** 2)} MiB`;
+    return `${kind}: the stream is far larger than the database size suggested; parts grow to ${mib(size)} to stay within the store's part limit` +
+        (overPlan > 0 ? `, holding ${mib(overPlan)} more than BACKUP_MEMORY_BUDGET_MIB planned` : "");
 }
 
 export interface Upload {
