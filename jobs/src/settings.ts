@@ -150,7 +150,7 @@ export const SETTINGS = {
     // Dump.
     format: oneOf("BACKUP_FORMAT", "pg_dump format.", DUMP_FORMATS, "custom"),
     jobs: integer("BACKUP_JOBS", "Parallel pg_dump jobs (directory format only).", 1, 1, 64),
-    restoreJobs: integer("BACKUP_RESTORE_JOBS", "Parallel pg_restore jobs for verify and restore.", 2, 1, 64),
+    restoreJobs: integer("BACKUP_RESTORE_JOBS", "Parallel pg_restore jobs, and connections counting rows after the load, for verify and restore.", 2, 1, 64),
     pgBinDir: optionalString("BACKUP_PG_BIN_DIR", "Directory holding pg_dump; default: picked by the server's major version."),
     trigger: oneOf("BACKUP_TRIGGER", "Why backups are taken: scheduled (the CronJobs set it) or manual; recorded in the manifest.", TRIGGERS, "manual"),
     signingKey: secretString(

@@ -11,7 +11,7 @@ import { partitionsLeftOut, PartitionedTable } from "../../jobs/src/backup";
 import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
 import { parseArchiveToc } from "../../jobs/src/dumpstream/archive";
 import { tableCounts } from "../../jobs/src/dumpstream/counts";
-import { compareLargeObjects, countChecks, parseSequenceValues } from "../../jobs/src/restore/compare";
+import { compareCounts, compareLargeObjects, countChecks, parseSequenceValues } from "../../jobs/src/restore/compare";
 import { decodeScript } from "../../jobs/src/restore/tools";
 import { checkTables } from "../../jobs/src/restore/tables";
 import type { Prepared } from "../../jobs/src/restore/prepare";
@@ -207,5 +207,41 @@ describe("the first backup counting partitions at their root, against a baseline
         expect(anomalyReasons(current(1000), baseline, t)).toEqual(["2 partition(s) now counted at their root: 5000 → 1000 rows (-80 %)"]);
         const gone = manifestFor("ce/ce-20260102-000000-bbbbbb.dump", "x", { tables: [{ schema: "public", name: "orders", rows: 3000 }], toc: [leaf("orders_p0")] });
         expect(anomalyReasons(gone, baseline, t)).toEqual(["public.orders_p1: table gone (had 2000 rows)"]);
+    });
+});
+
+describe("row counts on several connections at once", () => {
+    // A fake connection: counts from a table of what the "database" holds, slower for bigger tables.
+    const holds: Record<string, number> = { small: 10, big: 5_000, mid: 700 };
+    const fake = (name: string, log: string[]) => ({
+        query: async (sql: string) => {
+            if (/pg_partition_tree/.test(sql)) {
+                return { rows: [] };
+            }
+            const table = /"public"\."(\w+)"/.exec(sql)![1];
+            log.push(`${name}:${table}`);
+            await new Promise((r) => setTimeout(r, holds[table] / 100));
+            return { rows: [{ n: String(table === "mid" ? holds[table] + 1 : holds[table]) }] };
+        },
+    }) as unknown as Client;
+    const manifest = {
+        counts: { method: "dump-stream" },
+        tables: [{ schema: "public", name: "small", rows: 10 }, { schema: "public", name: "big", rows: 5_000 }, { schema: "public", name: "mid", rows: 700 }],
+    } as unknown as Parameters<typeof compareCounts>[1];
+
+    it("scans the largest tables first, on every connection, and reports in the manifest's order", async () => {
+        const log: string[] = [];
+        const r = await compareCounts([fake("a", log), fake("b", log)], manifest);
+        expect(log.slice(0, 2).sort()).toEqual(["a:big", "b:mid"]);
+        expect(new Set(log.map((l) => l.split(":")[0]))).toEqual(new Set(["a", "b"]));
+        expect(r.ok).toBe(false);
+        expect(r.detail).toBe("row counts differ from the backup's snapshot: public.mid: 701 rows, manifest says 700");
+    });
+
+    it("finds the same with one connection", async () => {
+        const log: string[] = [];
+        const r = await compareCounts(fake("a", log), manifest);
+        expect(log).toEqual(["a:big", "a:mid", "a:small"]);
+        expect(r.detail).toBe("row counts differ from the backup's snapshot: public.mid: 701 rows, manifest says 700");
     });
 });

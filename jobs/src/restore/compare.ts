@@ -163,23 +163,33 @@ export function countChecks(manifest: Pick<Manifest, "tables" | "counts">, trees
     });
 }
 
-/** Row counts of every table against the manifest's snapshot. */
-export async function compareCounts(client: Client, manifest: Manifest): Promise<CheckResult> {
+/**
+ * Row counts of every table against the manifest's snapshot. Every count is a full scan: with
+ * more than one connection they run side by side, the largest tables first, and the findings are
+ * reported in the manifest's order whatever order the scans finish in.
+ */
+export async function compareCounts(clients: Client | readonly Client[], manifest: Manifest): Promise<CheckResult> {
     if (manifest.counts.method === "none") {
         return { check: "counts", ok: true, skipped: true, detail: "the backup records no row counts (schema-only or adopted)" };
     }
-    const wrong: string[] = [];
-    const trees = manifest.counts.method === "dump-stream" ? await partitionTrees(client, manifest.tables) : new Map<string, string[]>();
-    for (const c of countChecks(manifest, trees)) {
-        const t = c.table;
-        const r = await client.query<{ n: string }>(c.sql).catch((e: Error) => {
-            wrong.push(`${tableLabel(t)}: ${e.message}`);
-            return undefined;
-        });
-        if (r && Number(r.rows[0].n) !== c.expected) {
-            wrong.push(`${tableLabel(t)}${c.tree ? " (its partition tree)" : ""}: ${r.rows[0].n} rows, manifest says ${c.expected}`);
+    const pool = Array.isArray(clients) ? (clients as readonly Client[]) : [clients as Client];
+    const trees = manifest.counts.method === "dump-stream" ? await partitionTrees(pool[0], manifest.tables) : new Map<string, string[]>();
+    const checks = countChecks(manifest, trees);
+    const found: (string | undefined)[] = checks.map(() => undefined);
+    const queue = checks.map((_, i) => i).sort((a, b) => checks[b].expected - checks[a].expected);
+    await Promise.all(pool.map(async (client) => {
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+            const c = checks[i];
+            const r = await client.query<{ n: string }>(c.sql).catch((e: Error) => {
+                found[i] = `${tableLabel(c.table)}: ${e.message}`;
+                return undefined;
+            });
+            if (r && Number(r.rows[0].n) !== c.expected) {
+                found[i] = `${tableLabel(c.table)}${c.tree ? " (its partition tree)" : ""}: ${r.rows[0].n} rows, manifest says ${c.expected}`;
+            }
         }
-    }
+    }));
+    const wrong = found.filter((f): f is string => f !== undefined);
     return wrong.length > 0
         ? { check: "counts", ok: false, detail: `row counts differ from the backup's snapshot: ${wrong.join("; ")}` }
         : { check: "counts", ok: true, detail: `${manifest.tables.length} table(s) match the snapshot's counts` };
@@ -229,17 +239,30 @@ export async function compareLargeObjects(client: Client, expected: string[] | u
         : { check: "large-objects", ok: false, detail: `${got.length} large object(s), the manifest says ${count}` };
 }
 
-/** Every comparison of a restored database with its backup, in order. */
-export async function compareRestored(server: Settings, database: string, p: { tools: ClientTools; expected: Expected; located: { manifest: Manifest } }, connectTo: (db: string) => Promise<Client>): Promise<CheckResult[]> {
-    const results: CheckResult[] = [];
-    const c = await connectTo(database);
+/**
+ * Every comparison of a restored database with its backup, reported in order. The row counts
+ * (full scans, on `jobs` connections) and the schema comparison (a pg_dump --schema-only) run at
+ * the same time: they read different things, and a restore's check is on its critical path.
+ */
+export async function compareRestored(server: Settings, database: string, p: { tools: ClientTools; expected: Expected; located: { manifest: Manifest } }, connectTo: (db: string) => Promise<Client>, jobs = 2): Promise<CheckResult[]> {
+    const clients: Client[] = [];
     try {
-        results.push(await compareCounts(c, p.located.manifest));
-        results.push(...(await compareSchema(p.tools, server, database, p.expected)));
-        results.push(await compareSequences(c, p.expected.sequences));
-        results.push(await compareLargeObjects(c, p.expected.largeObjects, p.located.manifest));
+        const tables = p.located.manifest.tables.length;
+        for (let i = 0; i < Math.max(1, Math.min(jobs, tables)); i++) {
+            clients.push(await connectTo(database));
+        }
+        const [counts, schema] = await Promise.all([
+            compareCounts(clients, p.located.manifest),
+            compareSchema(p.tools, server, database, p.expected),
+        ]);
+        const c = clients[0];
+        return [
+            counts,
+            ...schema,
+            await compareSequences(c, p.expected.sequences),
+            await compareLargeObjects(c, p.expected.largeObjects, p.located.manifest),
+        ];
     } finally {
-        await c.end().catch(() => undefined);
+        await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
-    return results;
 }

@@ -130,7 +130,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
 
         built = { name: plan.scratch!, release: dropOnStop(s, plan.scratch!) };
         const durationMs = await buildDatabase(admin, s, prepared, built.name, s.restoreJobs, log);
-        const checks = await compareRestored(s, built.name, prepared, (db) => connect(s, db));
+        const checks = await compareRestored(s, built.name, prepared, (db) => connect(s, db), s.restoreJobs);
         const wrong = checks.filter((c) => !c.ok);
         if (wrong.length > 0) {
             throw new JobError(`the restored database does not match the backup: ${wrong.map((c) => `${c.check}: ${c.detail}`).join("; ")}`);

@@ -216,7 +216,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         steps.record(true, `restored into ${scratchDb} in ${formatDuration(report.restoreDurationMs)} (owners and privileges kept)`);
 
         // 7. compare with the backup.
-        const results = await compareRestored(scratch.settings, scratchDb, prepared, (db) => connect(scratch!.settings, db, vars));
+        const results = await compareRestored(scratch.settings, scratchDb, prepared, (db) => connect(scratch!.settings, db, vars), s.restoreJobs);
         for (const r of results) {
             steps.begin(r.check);
             steps.record(r.ok, r.detail, r.skipped);
