@@ -17,6 +17,7 @@
  *     idx_tup_fetch, delta) divided by the live tuples: plain pg_dump reads each row once (1.00);
  *   - `kx-backup verify` and `kx-backup restore` of that backup against `pg_restore -j2` of the
  *     same dump into a fresh database, on the same server.
+ * Every command starts after a `sync`, so none pays for writing back another's dirty pages.
  * Prints Markdown to stdout (for BENCHMARKS.md), progress to stderr.
  */
 import { execFileSync, spawn } from "child_process";
@@ -131,6 +132,9 @@ let sampleElsewhere: (() => Elsewhere) | undefined;
 
 /** Runs a command; for node programs, a preload reports the process's own peak RSS. */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, rssFile?: string): Promise<Run> {
+    // Each variant starts with no dirty pages left by the one before (a restore's database writes,
+    // the stores' files): it pays for writing back its own bytes, not for another's.
+    execFileSync("sync");
     return new Promise((resolve, reject) => {
         const start = process.hrtime.bigint();
         const cpuBefore = childrenCpuMs();
