@@ -116,6 +116,17 @@ describe("local target: owner-only files, published without ever replacing one",
         }
     });
 
+    it("reads an object back in 1 MiB chunks (a verify hashes and copies the whole dump through them)", async () => {
+        const t: Target = new LocalTarget(localRoot);
+        const data = randomBytes(3 * MIB + 5);
+        await (await stage(t, "chunks/chunks-20260101-000000-abcd.dump", data)).commit();
+        const sizes: number[] = [];
+        for await (const chunk of await t.get("chunks/chunks-20260101-000000-abcd.dump")) {
+            sizes.push((chunk as Buffer).length);
+        }
+        expect(sizes).toEqual([MIB, MIB, MIB, 5]);
+    });
+
     it("has no versions: nothing to list or restore after a delete", () => {
         const t: Target = new LocalTarget(localRoot);
         expect(t.listHidden).toBeUndefined();
