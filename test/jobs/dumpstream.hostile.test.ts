@@ -11,7 +11,11 @@ import { partitionsLeftOut, PartitionedTable } from "../../jobs/src/backup";
 import { createDumpReader, DumpFormat } from "../../jobs/src/dumpstream";
 import { parseArchiveToc } from "../../jobs/src/dumpstream/archive";
 import { tableCounts } from "../../jobs/src/dumpstream/counts";
-import { compareCounts, compareLargeObjects, countChecks, parseSequenceValues } from "../../jobs/src/restore/compare";
+import { existsSync, mkdtempSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { compareCounts, compareLargeObjects, compareRestored, countChecks, parseSequenceValues } from "../../jobs/src/restore/compare";
+import { loadSettings } from "../../jobs/src/settings";
 import { decodeScript } from "../../jobs/src/restore/tools";
 import { checkTables } from "../../jobs/src/restore/tables";
 import type { Prepared } from "../../jobs/src/restore/prepare";
@@ -243,5 +247,48 @@ describe("row counts on several connections at once", () => {
         const r = await compareCounts(fake("a", log), manifest);
         expect(log).toEqual(["a:big", "a:mid", "a:small"]);
         expect(r.detail).toBe("row counts differ from the backup's snapshot: public.mid: 701 rows, manifest says 700");
+    });
+});
+
+describe("compareRestored: the counts and the schema dump run together, and neither outlives it", () => {
+    // A pg_dump that takes its time, then leaves a mark: it must have ended (or been waited for) when compareRestored settles.
+    const slowDump = (mark: string, exit: number, delay: string) => {
+        const dir = mkdtempSync(path.join(tmpdir(), "kx-tools-"));
+        writeFileSync(path.join(dir, "pg_dump"), `#!/bin/sh\nsleep ${delay}\necho done > ${mark}\nexit ${exit}\n`, { mode: 0o755 });
+        return { dir, major: 15, version: "15.0" };
+    };
+    const settings = loadSettings({ BACKUP_LOCAL_DIR: "/b" }) as unknown as { ok: true; settings: Settings };
+    const manifest = {
+        counts: { method: "dump-stream" },
+        tables: [{ schema: "public", name: "a", rows: 1 }, { schema: "public", name: "b", rows: 2 }],
+    } as unknown as Manifest;
+    const expected = { schemaSql: "CREATE TABLE a();", databaseText: "x" };
+
+    it("a count connection that fails does not leave the schema dump running behind it", async () => {
+        const mark = path.join(mkdtempSync(path.join(tmpdir(), "kx-mark-")), "m");
+        const client = { query: async () => { throw new Error("connection lost"); }, end: async () => undefined } as unknown as Client;
+        await expect(compareRestored(settings.settings, "x", { tools: slowDump(mark, 0, "0.5"), expected, located: { manifest } }, async () => client, 2)).rejects.toThrow(/connection lost/);
+        expect(existsSync(mark), "pg_dump still running after compareRestored failed").toBe(true);
+    });
+
+    it("a schema dump that fails does not end the connections under counts still running", async () => {
+        const events: string[] = [];
+        const client = (name: string) => ({
+            query: async (sql: string) => {
+                if (/pg_partition_tree/.test(sql)) {
+                    return { rows: [] };
+                }
+                await new Promise((r) => setTimeout(r, 300));
+                events.push(`${name}: counted`);
+                return { rows: [{ n: "1" }] };
+            },
+            end: async () => void events.push(`${name}: ended`),
+        }) as unknown as Client;
+        let n = 0;
+        const mark = path.join(mkdtempSync(path.join(tmpdir(), "kx-mark-")), "m");
+        await expect(compareRestored(settings.settings, "x", { tools: slowDump(mark, 1, "0"), expected, located: { manifest } }, async () => client(`c${n++}`), 2)).rejects.toThrow(/pg_dump/);
+        expect(events.filter((e) => e.endsWith("ended")).length).toBe(2);
+        expect(events.filter((e) => e.endsWith("counted")).length).toBe(2);
+        expect(events.findIndex((e) => e.endsWith("ended"))).toBeGreaterThan(events.findLastIndex((e) => e.endsWith("counted")));
     });
 });

@@ -2,6 +2,7 @@
  * One memory budget for every target's upload buffers: the plan (pure), and the part buffering
  * that keeps to it (parts cut into a bounded set of reused buffers, never one per part).
  */
+import { constants } from "buffer";
 import { createHash, randomBytes } from "crypto";
 import { describe, expect, it } from "vitest";
 import { AZURE_BLOCK_LIMITS } from "../../jobs/src/targets/azure";
@@ -126,8 +127,8 @@ describe("parts grow when a stream outgrows its plan, instead of failing at the 
         expect(partSizeFor(5_001, 5 * MIB, S3)).toBe(10 * MIB);
         expect(partSizeFor(7_500, 5 * MIB, S3)).toBe(10 * MIB);
         expect(partSizeFor(7_501, 5 * MIB, S3)).toBe(20 * MIB);
-        expect(partSizeFor(10_000, 5 * MIB, S3)).toBe(5 * 1024 * MIB);
-        expect(partSizeFor(9_000, 3 * 1024 * MIB, S3)).toBe(5 * 1024 * MIB);
+        expect(partSizeFor(10_000, 5 * MIB, S3)).toBe(Math.min(5 * 1024 * MIB, constants.MAX_LENGTH));
+        expect(partSizeFor(9_000, 3 * 1024 * MIB, S3)).toBe(Math.min(5 * 1024 * MIB, constants.MAX_LENGTH));
         // What 10,000 parts then hold from 5 MiB parts: far beyond the planned 25 GB, never less.
         let total = 0;
         for (let n = 1; n <= S3.maxParts; n++) {
@@ -178,5 +179,16 @@ describe("parts grow when a stream outgrows its plan, instead of failing at the 
         fits.sink.end(randomBytes(6 * MIB));
         await fits.staged;
         expect(exact).toEqual([MIB, MIB, 2 * MIB, 2 * MIB]);
+    });
+});
+
+describe("parts never grow past what a Node Buffer can hold", () => {
+    it("S3's 5 GiB part is more than one Buffer (4 GiB on Node 20): the schedule stops at the largest buffer instead of failing with a RangeError", () => {
+        for (const n of [9_000, 9_990, 10_000]) {
+            expect(partSizeFor(n, 5 * MIB, S3_PART_LIMITS)).toBeLessThanOrEqual(constants.MAX_LENGTH);
+        }
+        expect(partSizeFor(1, S3_PART_LIMITS.max, S3_PART_LIMITS)).toBeLessThanOrEqual(constants.MAX_LENGTH);
+        // The premise: one byte more is refused before anything is allocated.
+        expect(() => Buffer.allocUnsafeSlow(constants.MAX_LENGTH + 1)).toThrow(RangeError);
     });
 });

@@ -251,10 +251,20 @@ export async function compareRestored(server: Settings, database: string, p: { t
         for (let i = 0; i < Math.max(1, Math.min(jobs, tables)); i++) {
             clients.push(await connectTo(database));
         }
-        const [counts, schema] = await Promise.all([
+        // Both settle before either failure is reported: the connections are ended below, and
+        // neither a pg_dump nor a count scan may outlive this function (Promise.all would return
+        // at the first failure, leaving the other running).
+        const [counted, dumped] = await Promise.allSettled([
             compareCounts(clients, p.located.manifest),
             compareSchema(p.tools, server, database, p.expected),
         ]);
+        if (counted.status === "rejected") {
+            throw counted.reason;
+        }
+        if (dumped.status === "rejected") {
+            throw dumped.reason;
+        }
+        const [counts, schema] = [counted.value, dumped.value];
         const c = clients[0];
         return [
             counts,

@@ -9,6 +9,7 @@
  * its store checks. S3 takes SHA-256 (x-amz-checksum-sha256, which satisfies Object Lock, and the
  * same digest signs the payload: x-amz-content-sha256); Azure takes MD5 (transactional MD5).
  */
+import { constants } from "buffer";
 import { createHash } from "crypto";
 import { Writable } from "stream";
 import { finished } from "stream/promises";
@@ -54,15 +55,25 @@ export interface PartLimits {
  * a long run. Pure.
  */
 export function partSizeFor(n: number, base: number, limits: PartLimits): number {
+    const max = largestPart(limits);
     let size = base;
     let band = Math.floor(limits.maxParts / 2);
     let bandEnd = band;
-    while (n > bandEnd && size < limits.max) {
+    while (n > bandEnd && size < max) {
         size *= 2;
         band = Math.max(1, Math.floor(band / 2));
         bandEnd += band;
     }
-    return Math.min(size, limits.max);
+    return Math.min(size, max);
+}
+
+/**
+ * The store's largest part, or the largest Buffer this Node can allocate when that is smaller
+ * (4 GiB on Node 20, below S3's 5 GiB): a part is one buffer, and allocating more fails with a
+ * RangeError that says nothing about parts. Pure.
+ */
+function largestPart(limits: PartLimits): number {
+    return Math.min(limits.max, constants.MAX_LENGTH);
 }
 
 /**
@@ -93,7 +104,7 @@ export interface PartedOptions {
  * fails the sink; so does a stream that would need more parts than the store allows.
  */
 export function partedStream(base: number, plannedQueue: number, send: (p: Part) => Promise<void>, o: PartedOptions): PartedStream {
-    let partSize = base;
+    let partSize = o.limits ? Math.min(base, largestPart(o.limits)) : base;
     let queueSize = plannedQueue;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
@@ -124,7 +135,7 @@ export function partedStream(base: number, plannedQueue: number, send: (p: Part)
     };
     const start = (body: Buffer): void => {
         if (o.limits && next > o.limits.maxParts) {
-            throw new Error(`the stream outgrew the store's limit of ${o.limits.maxParts} parts (of at most ${o.limits.max / 1024 ** 2} MiB)`);
+            throw new Error(`the stream outgrew the store's limit of ${o.limits.maxParts} parts (of at most ${largestPart(o.limits) / 1024 ** 2} MiB)`);
         }
         const part: Part = { number: next++, body, digest: digestOf(body, o.digest) };
         const p = send(part).finally(() => {
