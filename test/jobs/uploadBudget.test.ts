@@ -6,7 +6,7 @@ import { constants } from "buffer";
 import { createHash, randomBytes } from "crypto";
 import { describe, expect, it } from "vitest";
 import { AZURE_BLOCK_LIMITS } from "../../jobs/src/targets/azure";
-import { Part, partedStream, partSizeFor, queueFor } from "../../jobs/src/targets/parts";
+import { growthCeiling, Part, partedStream, partSizeFor, queueFor } from "../../jobs/src/targets/parts";
 import { S3_PART_LIMITS } from "../../jobs/src/targets/s3";
 import { loadSettings } from "../../jobs/src/settings";
 import { BudgetError, planUploads, UploadBudget, WRITE_BUFFER } from "../../jobs/src/uploadBudget";
@@ -165,6 +165,19 @@ describe("parts grow when a stream outgrows its plan, instead of failing at the 
         for (const p of parts) {
             expect(p.digest.equals(createHash("sha256").update(p.body).digest()), `part ${p.number}`).toBe(true);
         }
+    });
+
+    it("never grows past the memory ceiling: a stream beyond it fails cleanly at the part limit, naming the setting to raise", async () => {
+        expect(growthCeiling(5 * MIB, 3)).toBe(80 * MIB);
+        const sizes: number[] = [];
+        const grown: number[] = [];
+        const limits = { maxParts: 4, max: 64 * MIB };
+        const capped = partedStream(MIB, 1, async (p) => void sizes.push(p.body.length), { digest: "md5", limits, maxHeldBytes: 4 * MIB, onGrow: (s) => grown.push(s) });
+        capped.sink.on("error", () => undefined);
+        capped.sink.end(randomBytes(7 * MIB));
+        await expect(capped.staged).rejects.toThrow(/outgrew the store's limit of 4 parts \(of at most 2 MiB, as large as the memory ceiling of 4 MiB allows\): raise BACKUP_MEMORY_BUDGET_MIB/);
+        expect(sizes).toEqual([MIB, MIB, 2 * MIB, 2 * MIB]);
+        expect(grown).toEqual([2 * MIB]);
     });
 
     it("fails, saying why, a stream that outgrows even the largest parts; one that fills the last part exactly passes", async () => {

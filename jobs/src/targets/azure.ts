@@ -3,7 +3,7 @@ import { randomBytes } from "crypto";
 import { Readable } from "stream";
 import { shutdownSignal } from "../shutdown";
 import { AzureHiddenHandle, hiddenFromBlobItems } from "./azureVersions";
-import { digestOf, Part, partedStream } from "./parts";
+import { digestOf, growthCeiling, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { UploadBudget } from "../uploadBudget";
 import { chunkSize, DeleteOutcome, partsGrownWarning, HiddenObject, ObjectExistsError, PutOptions, StoredObject, Target, Upload, UploadOptions } from "./target";
@@ -107,11 +107,13 @@ export class AzureTarget implements Target {
             });
             staged.push(p.number);
         };
-        const stream = partedStream(blockSize, plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1), sendBlock, {
+        const queue = plan?.concurrency ?? (blockSize <= 16 * MIB ? 4 : 1);
+        const stream = partedStream(blockSize, queue, sendBlock, {
             digest: "md5",
             wholeMd5: true,
             limits: this.limits,
             onGrow: (size, over) => o.warn?.(partsGrownWarning(this.kind, size, over)),
+            maxHeldBytes: growthCeiling(blockSize, queue),
         });
         const metadata = o.runId ? { [RUN_METADATA]: o.runId } : undefined;
 

@@ -84,6 +84,16 @@ export function queueFor(size: number, base: number, queueSize: number): number 
     return Math.max(1, Math.min(queueSize, Math.floor((base * (queueSize + 1)) / size) - 1));
 }
 
+/**
+ * How far grown parts may hold more than the plan gave: four times its bytes. A dump up to about
+ * four times its part allowance's planned size then still completes (S3 from 5 MiB parts: about
+ * 100 GiB instead of 50), and one larger fails cleanly at the part limit, naming the setting to
+ * raise, rather than growing until the pod is killed for memory. Pure.
+ */
+export function growthCeiling(base: number, plannedQueue: number): number {
+    return 4 * base * (plannedQueue + 1);
+}
+
 export interface PartedOptions {
     /** Hold back a stream that fits in one part (see `single()`). */
     holdSingle?: boolean;
@@ -95,6 +105,8 @@ export interface PartedOptions {
     limits?: PartLimits;
     /** Told when parts grow: the new size, and the bytes held beyond the plan (0 when within it). */
     onGrow?: (size: number, overPlan: number) => void;
+    /** Parts never grow so that those held (in flight and filling) exceed this. */
+    maxHeldBytes?: number;
 }
 
 /**
@@ -106,6 +118,7 @@ export interface PartedOptions {
 export function partedStream(base: number, plannedQueue: number, send: (p: Part) => Promise<void>, o: PartedOptions): PartedStream {
     let partSize = o.limits ? Math.min(base, largestPart(o.limits)) : base;
     let queueSize = plannedQueue;
+    const heldCeiling = o.maxHeldBytes ?? Number.POSITIVE_INFINITY;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let next = 1;
@@ -135,7 +148,9 @@ export function partedStream(base: number, plannedQueue: number, send: (p: Part)
     };
     const start = (body: Buffer): void => {
         if (o.limits && next > o.limits.maxParts) {
-            throw new Error(`the stream outgrew the store's limit of ${o.limits.maxParts} parts (of at most ${largestPart(o.limits) / 1024 ** 2} MiB)`);
+            const capped = partSize < largestPart(o.limits);
+            throw new Error(`the stream outgrew the store's limit of ${o.limits.maxParts} parts (of at most ${partSize / 1024 ** 2} MiB` +
+                (capped ? `, as large as the memory ceiling of ${Math.floor(heldCeiling / 1024 ** 2)} MiB allows): raise BACKUP_MEMORY_BUDGET_MIB (parts can then grow further)` : ")"));
         }
         const part: Part = { number: next++, body, digest: digestOf(body, o.digest) };
         const p = send(part).finally(() => {
@@ -155,7 +170,9 @@ export function partedStream(base: number, plannedQueue: number, send: (p: Part)
             return;
         }
         const size = partSizeFor(next, base, o.limits);
-        if (size !== partSize) {
+        // Never past the memory ceiling: the stream then fails cleanly at the part limit, saying
+        // what to raise, instead of the job being killed for memory with its upload half-staged.
+        if (size !== partSize && size * (queueFor(size, base, plannedQueue) + 1) <= heldCeiling) {
             partSize = size;
             queueSize = queueFor(size, base, plannedQueue);
             free.length = 0;

@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Readable } from "stream";
 import { shutdownSignal } from "../shutdown";
-import { digestOf, Part, partedStream } from "./parts";
+import { digestOf, growthCeiling, Part, partedStream } from "./parts";
 import { stagedUpload } from "./staged";
 import { hiddenFromVersions, listAllVersions, S3HiddenHandle } from "./s3versions";
 import { UploadBudget } from "../uploadBudget";
@@ -143,11 +143,13 @@ export class S3Target implements Target {
             parts.push({ PartNumber: p.number, ETag: r.ETag, ChecksumSHA256 });
         };
         // Memory is about partSize × (queue + 2): keep big parts few in flight.
-        const stream = partedStream(partSize, plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1), sendPart, {
+        const queue = plan?.concurrency ?? (partSize <= 16 * MIB ? 2 : 1);
+        const stream = partedStream(partSize, queue, sendPart, {
             holdSingle: true,
             digest: "sha256",
             limits: this.limits,
             onGrow: (size, over) => o.warn?.(partsGrownWarning(this.kind, size, over)),
+            maxHeldBytes: growthCeiling(partSize, queue),
         });
 
         return stagedUpload({
