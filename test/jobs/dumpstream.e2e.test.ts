@@ -12,6 +12,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
 import { createDumpReader, DumpCounts, DumpFormat, DumpStreamCounter, readDumpToc } from "../../jobs/src/dumpstream";
+import { Readable } from "stream";
 import { logLines, runCli } from "../helpers/cli";
 import { DUMP_FIXTURE, ONLY_COUNTS } from "../helpers/dumpFixture";
 
@@ -280,4 +281,31 @@ describe("kx-backup backup writes the dump's own counts and table of contents", 
         })();
         expect(left).toEqual([]);
     }, 120_000);
+});
+
+describe("the tap passes the dump on in 1 MiB buffers, not the pipe's 64 KiB reads", () => {
+    it("every buffer but the last is 1 MiB, and the bytes are the same", async () => {
+        const rows = Array.from({ length: 60_000 }, (_, i) => `${i}\tpair-${i % 7}\t${(i * 37) % 1000}.5\n`).join("");
+        const text = Buffer.from(`COPY public.t (id, pair, price) FROM stdin;\n${rows}\\.\n\n`.repeat(2));
+        expect(text.length).toBeGreaterThan(2 * 1024 * 1024);
+        const counter = new DumpStreamCounter("plain", 256 * 1024);
+        try {
+            const sizes: number[] = [];
+            const back: Buffer[] = [];
+            const source = Readable.from((function* () {
+                for (let i = 0; i < text.length; i += 65536) {
+                    yield text.subarray(i, i + 65536);
+                }
+            })());
+            for await (const chunk of counter.tap(source)) {
+                sizes.push((chunk as Buffer).length);
+                back.push(Buffer.from(chunk as Buffer));
+            }
+            expect(Buffer.concat(back).equals(text)).toBe(true);
+            expect(sizes.slice(0, -1).every((n) => n === 1024 * 1024)).toBe(true);
+            expect(sizes.length).toBe(Math.ceil(text.length / (1024 * 1024)));
+        } finally {
+            await counter.close();
+        }
+    });
 });

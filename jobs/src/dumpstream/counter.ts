@@ -19,6 +19,8 @@ export class DumpStreamError extends Error {
 
 /** Bytes per message to the worker. */
 const BATCH = 512 * 1024;
+/** Bytes per buffer passed on to the targets. */
+const OUTPUT = 1024 * 1024;
 
 type FromWorker = { type: "ack"; data: ArrayBuffer } | { type: "done"; counts: DumpCounts } | { type: "error"; message: string; atEnd: boolean };
 
@@ -91,9 +93,26 @@ export class DumpStreamCounter {
             }
             filled = 0;
         };
+        // Downstream gets the bytes in OUTPUT-sized buffers, not as the pipe's 64 KiB reads: every
+        // chunk costs each target's stream machinery and the local file a write of its own.
+        let out = Buffer.allocUnsafeSlow(OUTPUT);
+        let outFilled = 0;
+        const pass = (chunk: Buffer) => {
+            for (let at = 0; at < chunk.length; ) {
+                const n = Math.min(OUTPUT - outFilled, chunk.length - at);
+                chunk.copy(out, outFilled, at, at + n);
+                outFilled += n;
+                at += n;
+                if (outFilled === OUTPUT) {
+                    tap.push(out);
+                    out = Buffer.allocUnsafeSlow(OUTPUT);
+                    outFilled = 0;
+                }
+            }
+        };
         const tap = new Transform({
             transform: (chunk: Buffer, _enc, done) => {
-                tap.push(chunk);
+                pass(chunk);
                 pacer.add(chunk.length * 2);
                 if (this.settled) {
                     // Counting already failed (and says so): the bytes still flow, so the failure is reported once, cleanly.
@@ -116,6 +135,9 @@ export class DumpStreamCounter {
                 }
             },
             flush: (done) => {
+                if (outFilled > 0) {
+                    tap.push(out.subarray(0, outFilled));
+                }
                 send();
                 if (!this.settled) {
                     worker.postMessage({ type: "end" });
