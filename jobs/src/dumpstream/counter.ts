@@ -78,7 +78,8 @@ export class DumpStreamCounter {
     /** The stream to upload: `source`'s bytes, unchanged, each also counted. */
     tap(source: Readable): Readable {
         const worker = this.worker;
-        // Every chunk, and the copy made of it, is garbage once passed on: see gcpacer.ts.
+        // Every chunk, the copy in the batch for the worker and the one in the 1 MiB buffers passed
+        // on are garbage once used: see gcpacer.ts.
         const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
         // Bytes go to the worker in batches (one message per BATCH bytes, not per pipe read), in
         // buffers transferred there and back: owned by one thread at a time, never allocated anew.
@@ -113,7 +114,7 @@ export class DumpStreamCounter {
         const tap = new Transform({
             transform: (chunk: Buffer, _enc, done) => {
                 pass(chunk);
-                pacer.add(chunk.length * 2);
+                pacer.add(chunk.length * 3);
                 if (this.settled) {
                     // Counting already failed (and says so): the bytes still flow, so the failure is reported once, cleanly.
                     done();
