@@ -85,18 +85,23 @@ export async function startS3(bucket = "backups", o: EmulatorOptions = {}): Prom
     return {
         endpoint,
         bucket,
-        env: () => ({
-            BACKUP_S3_BUCKET: bucket,
-            BACKUP_S3_ENDPOINT: endpoint,
-            BACKUP_S3_FORCE_PATH_STYLE: "true",
-            AWS_REGION: "us-east-1",
-            AWS_ACCESS_KEY_ID: "S3RVER",
-            AWS_SECRET_ACCESS_KEY: "S3RVER",
-        }),
+        env: () => s3rverEnv(bucket, endpoint),
         async stop() {
             await server.close();
             rmSync(directory, { recursive: true, force: true });
         },
+    };
+}
+
+/** The job's settings for an s3rver bucket: path-style, its fixed credentials. */
+function s3rverEnv(bucket: string, endpoint: string): Record<string, string> {
+    return {
+        BACKUP_S3_BUCKET: bucket,
+        BACKUP_S3_ENDPOINT: endpoint,
+        BACKUP_S3_FORCE_PATH_STYLE: "true",
+        AWS_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
     };
 }
 
@@ -113,14 +118,7 @@ async function startS3Process(bucket: string, nice: number): Promise<S3Emulator>
         endpoint,
         bucket,
         pid: child.pid,
-        env: () => ({
-            BACKUP_S3_BUCKET: bucket,
-            BACKUP_S3_ENDPOINT: endpoint,
-            BACKUP_S3_FORCE_PATH_STYLE: "true",
-            AWS_REGION: "us-east-1",
-            AWS_ACCESS_KEY_ID: "S3RVER",
-            AWS_SECRET_ACCESS_KEY: "S3RVER",
-        }),
+        env: () => s3rverEnv(bucket, endpoint),
         async stop() {
             await stopChild(child);
             rmSync(directory, { recursive: true, force: true });
