@@ -10,6 +10,38 @@ import { GcPacer } from "../gcpacer";
 import { DumpCounts, DumpFormat } from "./counts";
 import { workerSource } from "./workersource";
 
+/**
+ * Copies what it is given into `size`-byte buffers from `fresh`, handing each on (`emit`) once
+ * full, and the last, part-filled one at `flush()`.
+ */
+function batcher<B extends Uint8Array>(size: number, fresh: () => B, emit: (buffer: B, length: number) => void): { add(chunk: Uint8Array): void; flush(): void } {
+    let buffer = fresh();
+    let filled = 0;
+    const hand = () => {
+        emit(buffer, filled);
+        buffer = fresh();
+        filled = 0;
+    };
+    return {
+        add(chunk) {
+            for (let at = 0; at < chunk.length; ) {
+                const n = Math.min(size - filled, chunk.length - at);
+                buffer.set(chunk.subarray(at, at + n), filled);
+                filled += n;
+                at += n;
+                if (filled === size) {
+                    hand();
+                }
+            }
+        },
+        flush() {
+            if (filled > 0) {
+                hand();
+            }
+        },
+    };
+}
+
 /** Why counting failed; `atEnd`: found when the stream ended (a cut-short dump), not mid-way. */
 export class DumpStreamError extends Error {
     constructor(message: string, readonly atEnd: boolean) {
@@ -83,52 +115,25 @@ export class DumpStreamCounter {
         const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
         // Bytes go to the worker in batches (one message per BATCH bytes, not per pipe read), in
         // buffers transferred there and back: owned by one thread at a time, never allocated anew.
-        const fresh = () => new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH));
-        let batch = fresh();
-        let filled = 0;
-        const send = () => {
-            if (filled > 0 && !this.settled) {
-                worker.postMessage({ type: "chunk", data: batch.buffer, length: filled }, [batch.buffer]);
-                this.inFlight += BATCH;
-                batch = fresh();
-            }
-            filled = 0;
-        };
+        const toWorker = batcher(BATCH, () => new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH)), (batch, length) => {
+            worker.postMessage({ type: "chunk", data: batch.buffer, length }, [batch.buffer]);
+            this.inFlight += BATCH;
+        });
         // Downstream gets the bytes in OUTPUT-sized buffers, not as the pipe's 64 KiB reads: every
         // chunk costs each target's stream machinery and the local file a write of its own.
-        let out = Buffer.allocUnsafeSlow(OUTPUT);
-        let outFilled = 0;
-        const pass = (chunk: Buffer) => {
-            for (let at = 0; at < chunk.length; ) {
-                const n = Math.min(OUTPUT - outFilled, chunk.length - at);
-                chunk.copy(out, outFilled, at, at + n);
-                outFilled += n;
-                at += n;
-                if (outFilled === OUTPUT) {
-                    tap.push(out);
-                    out = Buffer.allocUnsafeSlow(OUTPUT);
-                    outFilled = 0;
-                }
-            }
-        };
+        const onward = batcher(OUTPUT, () => Buffer.allocUnsafeSlow(OUTPUT), (out, length) => {
+            tap.push(length === OUTPUT ? out : out.subarray(0, length));
+        });
         const tap = new Transform({
             transform: (chunk: Buffer, _enc, done) => {
-                pass(chunk);
+                onward.add(chunk);
                 pacer.add(chunk.length * 3);
                 if (this.settled) {
                     // Counting already failed (and says so): the bytes still flow, so the failure is reported once, cleanly.
                     done();
                     return;
                 }
-                for (let at = 0; at < chunk.length; ) {
-                    const n = Math.min(BATCH - filled, chunk.length - at);
-                    batch.set(chunk.subarray(at, at + n), filled);
-                    filled += n;
-                    at += n;
-                    if (filled === BATCH) {
-                        send();
-                    }
-                }
+                toWorker.add(chunk);
                 if (this.inFlight > this.maxInFlight) {
                     this.held = () => done();
                 } else {
@@ -136,11 +141,9 @@ export class DumpStreamCounter {
                 }
             },
             flush: (done) => {
-                if (outFilled > 0) {
-                    tap.push(out.subarray(0, outFilled));
-                }
-                send();
+                onward.flush();
                 if (!this.settled) {
+                    toWorker.flush();
                     worker.postMessage({ type: "end" });
                 }
                 done();
