@@ -10,7 +10,7 @@ import * as path from "path";
 import { Readable } from "stream";
 import { Client } from "pg";
 import { connect, databaseSize, dbnameArg, exportSnapshot, libpqEnv, serverInfo, TableRef } from "./db";
-import { DumpStreamCounter } from "./dumpstream";
+import { DumpStreamCounter, RecompressSettings } from "./dumpstream";
 import { commitManifest, discardArtifact, streamToTargets } from "./commit";
 import { backupGlobals, removeGlobals } from "./globals";
 import { failureLine, formatBytes, formatDuration, JobError, Logger } from "./log";
@@ -54,18 +54,44 @@ const EXTENSIONS: Record<Settings["format"], ArtifactExtension> = {
     plain: "sql",
 };
 
+/**
+ * pg_dump majors whose uncompressed custom archive (archive 1.14) the job rebuilds as the zlib
+ * archive pg_dump would write: the versions whose pg_restore the tests restore it with. Newer
+ * pg_dump (archive 1.15+, a compression-algorithm byte in the header) compresses itself until
+ * their pg_restore has read a rebuilt archive in the tests.
+ */
+export const JOB_COMPRESSION_MAJORS = { min: 12, max: 15 } as const;
+
+/**
+ * Whether the job compresses the dump (BACKUP_COMPRESS_THREADS, custom format, a pg_dump it was
+ * tested with) and how: zlib at pg_dump's own default level. Pure.
+ */
+export function jobCompression(s: Pick<Settings, "format" | "compressThreads">, pgDumpMajor: number): RecompressSettings | undefined {
+    if (s.format !== "custom" || s.compressThreads === 0) {
+        return undefined;
+    }
+    if (pgDumpMajor < JOB_COMPRESSION_MAJORS.min || pgDumpMajor > JOB_COMPRESSION_MAJORS.max) {
+        return undefined;
+    }
+    return { level: -1, threads: s.compressThreads };
+}
+
 /** pg_dump's arguments for a format and the runbook's variants. Pure. */
-export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | undefined, outDir?: string): string[] {
+export function pgDumpArgs(s: Settings, o: BackupOptions, snapshot: string | undefined, out: { dir?: string; uncompressed?: boolean } = {}): string[] {
     const args = ["--no-password", "--dbname", dbnameArg(s.pgDatabase!)];
     if (snapshot) {
         args.push("--snapshot", snapshot);
     }
     if (s.format === "custom") {
         args.push("--format", "custom");
+        if (out.uncompressed) {
+            // The job compresses it, on several threads (dumpstream/recompress.ts).
+            args.push("--compress", "0");
+        }
     } else if (s.format === "plain") {
         args.push("--format", "plain");
     } else {
-        args.push("--format", "directory", "--jobs", String(s.jobs), "--file", outDir!);
+        args.push("--format", "directory", "--jobs", String(s.jobs), "--file", out.dir!);
     }
     if (o.schemaOnly) {
         args.push("--schema-only");
@@ -216,7 +242,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         let source: Readable;
         let tail: StderrTail;
         // Rows are counted in the dump as it streams out: no second read of any table.
-        counter = new DumpStreamCounter(s.format);
+        const recompress = jobCompression(s, tools.major);
+        counter = new DumpStreamCounter(s.format, { recompress });
         phases.mark("prepare");
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
@@ -224,7 +251,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             const dir = workDir;
             releaseWorkDir = onStop(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
             const outDir = path.join(workDir, "dump");
-            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, outDir), { env, stdio: ["ignore", "ignore", "pipe"] });
+            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, { dir: outDir }), { env, stdio: ["ignore", "ignore", "pipe"] });
             tail = new StderrTail(dump);
             const code = await waitExit(dump);
             if (code !== 0) {
@@ -234,7 +261,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             tar = spawnManaged("tar", ["-cf", "-", "-C", outDir, "."], { stdio: ["ignore", "pipe", "pipe"] });
             source = tar.stdout!;
         } else {
-            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot), { env, stdio: ["ignore", "pipe", "pipe"] });
+            dump = spawnManaged(path.join(tools.dir, "pg_dump"), pgDumpArgs(s, o, snapshot, { uncompressed: recompress !== undefined }), { env, stdio: ["ignore", "pipe", "pipe"] });
             tail = new StderrTail(dump);
             source = dump.stdout!;
         }
@@ -249,7 +276,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         producerOk.catch(() => undefined);
         const counting = counter.result(producerOk);
         counting.catch(() => undefined);
-        const streamed = await streamToTargets(counter.tap(source), targets, {
+        const streamed = await streamToTargets(counter.tap(source, producerOk), targets, {
             key,
             expectedBytes: estimate,
             label: database,
@@ -287,6 +314,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
             size: bytes,
             sha256: streamed.sha256,
             pgDump: { version: tools.version },
+            compressedByJob: recompress,
             server: { version: server.version, versionNum: server.versionNum },
             tables: counts.tables,
             counts: o.schemaOnly ? { method: "none" } : { method: "dump-stream", largeObjects: counts.largeObjects },

@@ -60,6 +60,12 @@ export interface Manifest {
     size: number;
     sha256: string;
     pgDump: { version: string };
+    /**
+     * Set when the job, not pg_dump, compressed the custom-format archive: pg_dump wrote it
+     * uncompressed and the job rebuilt it as the zlib archive pg_dump writes, on `threads` threads
+     * (dumpstream/recompress.ts). pg_restore reads it as any other.
+     */
+    compressedByJob?: { level: number; threads: number };
     server: { version: string; versionNum: number };
     /** Exact row counts per table in the backup; empty for schema-only dumps and adopted ones. */
     tables: TableCount[];

@@ -150,6 +150,14 @@ export const SETTINGS = {
     // Dump.
     format: oneOf("BACKUP_FORMAT", "pg_dump format.", DUMP_FORMATS, "custom"),
     jobs: integer("BACKUP_JOBS", "Parallel pg_dump jobs (directory format only).", 1, 1, 64),
+    compressThreads: integer(
+        "BACKUP_COMPRESS_THREADS",
+        "Threads compressing a custom-format dump in the job: pg_dump writes it uncompressed and the job deflates it on this many threads " +
+            "into the zlib archive pg_dump would write. 0: pg_dump compresses, on one core.",
+        2,
+        0,
+        16,
+    ),
     restoreJobs: integer("BACKUP_RESTORE_JOBS", "Parallel pg_restore jobs, and connections counting rows after the load, for verify and restore.", 2, 1, 64),
     pgBinDir: optionalString("BACKUP_PG_BIN_DIR", "Directory holding pg_dump; default: picked by the server's major version."),
     trigger: oneOf("BACKUP_TRIGGER", "Why backups are taken: scheduled (the CronJobs set it) or manual; recorded in the manifest.", TRIGGERS, "manual"),

@@ -55,7 +55,7 @@ function pgDump(name: string, args: string[]): string {
 
 /** Through the worker thread, as the job does: every byte passes unchanged. */
 async function viaWorker(format: DumpFormat, file: string): Promise<DumpCounts> {
-    const counter = new DumpStreamCounter(format, 256 * 1024);
+    const counter = new DumpStreamCounter(format, { maxInFlight: 256 * 1024 });
     try {
         const hash = createHash("sha256");
         const tapped = counter.tap(createReadStream(file));
@@ -288,7 +288,7 @@ describe("the tap passes the dump on in 1 MiB buffers, not the pipe's 64 KiB rea
         const rows = Array.from({ length: 60_000 }, (_, i) => `${i}\tpair-${i % 7}\t${(i * 37) % 1000}.5\n`).join("");
         const text = Buffer.from(`COPY public.t (id, pair, price) FROM stdin;\n${rows}\\.\n\n`.repeat(2));
         expect(text.length).toBeGreaterThan(2 * 1024 * 1024);
-        const counter = new DumpStreamCounter("plain", 256 * 1024);
+        const counter = new DumpStreamCounter("plain", { maxInFlight: 256 * 1024 });
         try {
             const sizes: number[] = [];
             const back: Buffer[] = [];

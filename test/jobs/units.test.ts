@@ -69,7 +69,7 @@ describe("pg_dump arguments", () => {
         expect(pgDumpArgs(settings({}), o, "00000003-1")).toEqual(["--no-password", "--dbname", "kong", "--snapshot", "00000003-1", "--format", "custom"]);
     });
     it("the runbook's variants", () => {
-        expect(pgDumpArgs(settings({ BACKUP_FORMAT: "directory", BACKUP_JOBS: "4" }), { schemaOnly: true, dataOnly: false, tables: ["wallets", "orders"] }, undefined, "/tmp/d"))
+        expect(pgDumpArgs(settings({ BACKUP_FORMAT: "directory", BACKUP_JOBS: "4" }), { schemaOnly: true, dataOnly: false, tables: ["wallets", "orders"] }, undefined, { dir: "/tmp/d" }))
             .toEqual(["--no-password", "--dbname", "kong", "--format", "directory", "--jobs", "4", "--file", "/tmp/d", "--schema-only", "--table", "wallets", "--table", "orders", "--strict-names"]);
     });
     it("passes credentials by environment only", () => {

@@ -3,6 +3,9 @@
  * byte on unchanged and copies it to a worker thread that reads the dump (see worker.ts). At most
  * `maxInFlight` bytes wait for the worker; beyond that the tap holds the stream back, the same
  * backpressure the targets apply, so memory stays bounded when the worker falls behind.
+ *
+ * With `recompress` (an uncompressed custom-format dump in, see recompress.ts), the stream to
+ * upload is the worker's: the archive it rebuilds, zlib-compressed on several threads, in order.
  */
 import { Readable, Transform } from "stream";
 import { Worker } from "worker_threads";
@@ -54,7 +57,21 @@ const BATCH = 512 * 1024;
 /** Bytes per buffer passed on to the targets. */
 const OUTPUT = 1024 * 1024;
 
-type FromWorker = { type: "ack"; data: ArrayBuffer } | { type: "done"; counts: DumpCounts } | { type: "error"; message: string; atEnd: boolean };
+/** The rebuilt archive waiting to be read downstream before the dump is held back. */
+const OUTPUT_HELD = 2 * OUTPUT;
+
+type FromWorker =
+    | { type: "ack"; data: ArrayBuffer }
+    | { type: "out"; data: ArrayBuffer; length: number }
+    | { type: "done"; counts: DumpCounts }
+    | { type: "error"; message: string; atEnd: boolean };
+
+export interface RecompressSettings {
+    /** zlib level: -1 (zlib's default, 6, as pg_dump) or 1 to 9. */
+    level: number;
+    /** Pieces deflated at once (on libuv's thread pool). */
+    threads: number;
+}
 
 export class DumpStreamCounter {
     private readonly worker: Worker;
@@ -64,11 +81,19 @@ export class DumpStreamCounter {
     private readonly free: ArrayBuffer[] = [];
     private held: (() => void) | undefined;
     private settled = false;
+    /** Recompressing: the rebuilt archive, as the worker sends it back. */
+    private output: Readable | undefined;
+    private outputFailure: ((e: DumpStreamError) => void) | undefined;
+    /** Recompressing: resumes the dump once the worker and the output have room again. */
+    private onRoom: (() => void) | undefined;
 
-    constructor(format: DumpFormat, private readonly maxInFlight = 4 * 1024 * 1024) {
+    constructor(format: DumpFormat, private readonly o: { maxInFlight?: number; recompress?: RecompressSettings } = {}) {
+        if (o.recompress && format !== "custom") {
+            throw new Error(`only a custom-format dump can be recompressed, not ${format}`);
+        }
         this.worker = new Worker(workerSource(), {
             eval: true,
-            workerData: { format },
+            workerData: { format, recompress: o.recompress },
             // Its allocations are Buffers (outside the V8 heap): a small young generation keeps its RSS small.
             resourceLimits: { maxYoungGenerationSizeMb: 4 },
             stdout: false,
@@ -89,36 +114,121 @@ export class DumpStreamCounter {
                     if (this.inFlight <= this.maxInFlight / 2) {
                         this.release();
                     }
+                } else if (m.type === "out") {
+                    this.output?.push(Buffer.from(m.data, 0, m.length));
                 } else if (m.type === "done") {
                     settle(() => resolve(m.counts));
+                    this.output?.push(null);
                 } else {
-                    settle(() => reject(new DumpStreamError(m.message, m.atEnd)));
+                    const e = new DumpStreamError(m.message, m.atEnd);
+                    settle(() => reject(e));
+                    this.outputFailure?.(e);
                 }
             });
-            this.worker.once("error", (e) => settle(() => reject(new DumpStreamError(`counting the dump failed: ${e.message}`, false))));
-            this.worker.once("exit", (code) => settle(() => reject(new DumpStreamError(`the dump-counting worker stopped (exit ${code}) before it finished`, false))));
+            const stopped = (e: DumpStreamError) => {
+                settle(() => reject(e));
+                this.outputFailure?.(e);
+            };
+            this.worker.once("error", (e) => stopped(new DumpStreamError(`counting the dump failed: ${e.message}`, false)));
+            this.worker.once("exit", (code) => stopped(new DumpStreamError(`the dump-counting worker stopped (exit ${code}) before it finished`, false)));
         });
         this.outcome.catch(() => undefined);
+    }
+
+    private get maxInFlight(): number {
+        return this.o.maxInFlight ?? 4 * 1024 * 1024;
     }
 
     private release(): void {
         const held = this.held;
         this.held = undefined;
         held?.();
+        this.onRoom?.();
     }
 
-    /** The stream to upload: `source`'s bytes, unchanged, each also counted. */
-    tap(source: Readable): Readable {
+    /**
+     * The stream to upload: `source`'s bytes, unchanged, each also counted — or, recompressing,
+     * the archive rebuilt from them. `producerExited` (recompressing): settles when the process
+     * writing `source` has exited; a dump found cut short fails the stream only then, so that
+     * process's own failure, which says why, comes first.
+     */
+    tap(source: Readable, producerExited?: Promise<unknown>): Readable {
+        return this.o.recompress ? this.rebuilt(source, producerExited) : this.passThrough(source);
+    }
+
+    /** Sends `source` to the worker in batches; `onBatch` after each is sent. */
+    private toWorker() {
+        return batcher(BATCH, () => new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH)), (batch, length) => {
+            this.worker.postMessage({ type: "chunk", data: batch.buffer, length }, [batch.buffer]);
+            this.inFlight += BATCH;
+        });
+    }
+
+    private rebuilt(source: Readable, producerExited?: Promise<unknown>): Readable {
+        const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
+        const toWorker = this.toWorker();
+        let paused = false;
+        const room = () => this.inFlight <= this.maxInFlight && out.readableLength < OUTPUT_HELD;
+        const resume = () => {
+            if (paused && !out.destroyed && this.inFlight <= this.maxInFlight / 2 && out.readableLength < OUTPUT_HELD) {
+                paused = false;
+                source.resume();
+            }
+        };
+        const out = new Readable({
+            highWaterMark: OUTPUT_HELD,
+            read: () => resume(),
+            destroy: (e, done) => {
+                source.destroy();
+                done(e);
+            },
+        });
+        this.output = out;
+        this.onRoom = resume;
+        this.outputFailure = (e) => {
+            const fail = () => out.destroy(e);
+            if (e.atEnd && producerExited) {
+                void producerExited.then(fail, fail);
+            } else {
+                fail();
+            }
+        };
+        const origPush = out.push.bind(out);
+        out.push = (chunk: Buffer | null) => {
+            if (chunk) {
+                pacer.add(chunk.length);
+            }
+            return origPush(chunk);
+        };
+        source.on("data", (chunk: Buffer) => {
+            pacer.add(chunk.length);
+            if (this.settled) {
+                return;
+            }
+            toWorker.add(chunk);
+            if (!room()) {
+                paused = true;
+                source.pause();
+            }
+        });
+        source.once("end", () => {
+            if (!this.settled) {
+                toWorker.flush();
+                this.worker.postMessage({ type: "end" });
+            }
+        });
+        source.once("error", (e) => out.destroy(e));
+        return out;
+    }
+
+    private passThrough(source: Readable): Readable {
         const worker = this.worker;
         // Every chunk, the copy in the batch for the worker and the one in the 1 MiB buffers passed
         // on are garbage once used: see gcpacer.ts.
         const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
         // Bytes go to the worker in batches (one message per BATCH bytes, not per pipe read), in
         // buffers transferred there and back: owned by one thread at a time, never allocated anew.
-        const toWorker = batcher(BATCH, () => new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH)), (batch, length) => {
-            worker.postMessage({ type: "chunk", data: batch.buffer, length }, [batch.buffer]);
-            this.inFlight += BATCH;
-        });
+        const toWorker = this.toWorker();
         // Downstream gets the bytes in OUTPUT-sized buffers, not as the pipe's 64 KiB reads: every
         // chunk costs each target's stream machinery and the local file a write of its own.
         const onward = batcher(OUTPUT, () => Buffer.allocUnsafeSlow(OUTPUT), (out, length) => {

@@ -8,6 +8,7 @@
  */
 import { ArchiveEntry, ArchiveToc, DumpFormatError, manifestToc, NeedMoreData, parseArchiveToc, readInt } from "./archive";
 import { archiveInfo, dataEntries, DumpCounts, DumpReader, entryLabel, tableCounts } from "./counts";
+import type { ArchiveListener } from "./recompress";
 import { Encoding, PieceJoiner, RowSink, rowSink } from "./rowsink";
 
 const BLK_DATA = 1;
@@ -23,8 +24,8 @@ export class TocCollector {
     private length = 0;
     private nextTry = 1024;
 
-    /** Adds bytes; returns the parsed TOC and the bytes after it once complete. */
-    push(chunk: Buffer, force = false): { toc: ArchiveToc; rest: Buffer } | undefined {
+    /** Adds bytes; returns the parsed TOC, the bytes it was read from, and the bytes after it once complete. */
+    push(chunk: Buffer, force = false): { toc: ArchiveToc; head: Buffer; rest: Buffer } | undefined {
         // A copy: the caller's buffer is reused once its push is done.
         this.parts.push(Buffer.from(chunk));
         this.length += chunk.length;
@@ -35,7 +36,7 @@ export class TocCollector {
         this.parts = [all];
         try {
             const toc = parseArchiveToc(all);
-            return { toc, rest: all.subarray(toc.end) };
+            return { toc, head: all.subarray(0, toc.end), rest: all.subarray(toc.end) };
         } catch (e) {
             if (!(e instanceof NeedMoreData)) {
                 throw e;
@@ -71,6 +72,9 @@ export class CustomDumpReader implements DumpReader {
     private readonly seen = new Set<number>();
     private largeObjects = 0;
 
+    /** `listener`: told the archive's structure as it is read (to rebuild the stream: recompress.ts). */
+    constructor(private readonly listener?: ArchiveListener) {}
+
     /** Reads `chunk`; once this resolves nothing here refers to it any more (the caller reuses it). */
     async push(chunk: Buffer): Promise<void> {
         this.joiner.reset();
@@ -79,7 +83,7 @@ export class CustomDumpReader implements DumpReader {
             if (!got) {
                 return;
             }
-            this.start(got.toc);
+            this.start(got.toc, got.head);
             chunk = got.rest;
         }
         this.consume(chunk);
@@ -87,9 +91,10 @@ export class CustomDumpReader implements DumpReader {
         const writes = this.writes;
         this.writes = [];
         await Promise.all(writes);
+        await this.listener?.ready();
     }
 
-    private start(toc: ArchiveToc): void {
+    private start(toc: ArchiveToc, head: Buffer): void {
         if (toc.header.format !== "custom") {
             throw new DumpFormatError(`expected a custom-format dump, found a ${toc.header.format}-format header`);
         }
@@ -102,6 +107,7 @@ export class CustomDumpReader implements DumpReader {
             this.byId.set(e.id, e);
         }
         this.offset = toc.end;
+        this.listener?.head(head, toc);
     }
 
     /** Reads an int split across pushes; undefined when `buf` ends first. */
@@ -156,10 +162,13 @@ export class CustomDumpReader implements DumpReader {
                     if (len > 0) {
                         this.chunkLeft = len;
                         this.state = "body";
-                    } else if (this.block!.kind === BLK_DATA) {
-                        this.closeDataBlock();
                     } else {
-                        this.state = "oid";
+                        this.listener?.dataEnd();
+                        if (this.block!.kind === BLK_DATA) {
+                            this.closeDataBlock();
+                        } else {
+                            this.state = "oid";
+                        }
                     }
                     break;
                 }
@@ -168,6 +177,7 @@ export class CustomDumpReader implements DumpReader {
                     if (this.block!.kind === BLK_DATA) {
                         this.block!.pieces.push(buf.subarray(pos.at, pos.at + n));
                     }
+                    this.listener?.data(buf.subarray(pos.at, pos.at + n));
                     pos.at += n;
                     this.chunkLeft -= n;
                     if (this.chunkLeft === 0) {
@@ -181,9 +191,11 @@ export class CustomDumpReader implements DumpReader {
                         break;
                     }
                     if (oid === 0) {
+                        this.listener?.largeObjectsEnd();
                         this.block = undefined;
                         this.state = "type";
                     } else {
+                        this.listener?.largeObject(oid);
                         this.largeObjects++;
                         this.state = "len";
                     }
@@ -208,6 +220,7 @@ export class CustomDumpReader implements DumpReader {
         }
         this.seen.add(id);
         this.block!.entry = entry;
+        this.listener?.block(this.block!.kind, id);
         if (expected === BLK_DATA) {
             this.block!.sink = rowSink(this.encoding, entryLabel(entry));
             this.state = "len";
@@ -243,7 +256,7 @@ export class CustomDumpReader implements DumpReader {
                     this.head.bytes === 0 ? "the dump is empty" : `the dump ends inside its header or table of contents (after ${this.head.bytes} bytes): it was cut short`,
                 );
             }
-            this.start(got.toc);
+            this.start(got.toc, got.head);
             this.consume(got.rest);
         }
         if (this.state !== "type" || this.carry.length > 0) {
@@ -256,6 +269,7 @@ export class CustomDumpReader implements DumpReader {
                 `the dump ends before the data of ${missing.length} entr${missing.length === 1 ? "y" : "ies"} (first: ${entryLabel(missing[0])}), at byte ${this.offset}: its output was cut short`,
             );
         }
+        await this.listener?.end();
         const toc = this.toc!;
         const rows = new Map<number, number>();
         for (const [id, p] of this.rows) {

@@ -1,20 +1,54 @@
 /**
  * The counting worker thread: reads the dump stream the main thread copies to it, so parsing,
- * inflating and line counting never hold up the main thread feeding the uploads. Each batch comes
+ * inflating and line counting never hold up the main thread feeding the uploads. With
+ * `recompress`, it also rebuilds the (uncompressed) custom-format stream as the zlib-compressed
+ * archive that is uploaded (recompress.ts), sent back in order as `out` messages before `done`. Each batch comes
  * in a buffer the main thread transfers, and goes back (transferred again) once consumed, for
  * reuse: a fixed set of buffers circulates, nothing is allocated per batch, and the number of
  * bytes in flight stays bounded.
  *
  * Messages in: { type: "chunk", data: ArrayBuffer, length } | { type: "end" }.
- * Messages out: { type: "ack", data: ArrayBuffer } | { type: "done", counts } | { type: "error", message, atEnd }.
+ * Messages out: { type: "ack", data: ArrayBuffer } | { type: "out", data: ArrayBuffer, length } |
+ *   { type: "done", counts } | { type: "error", message, atEnd }.
  */
 import { parentPort, workerData } from "worker_threads";
 import { DumpFormat } from "./counts";
 import { GcPacer } from "../gcpacer";
+import { CustomDumpReader } from "./custom";
 import { createDumpReader } from "./reader";
+import { ArchiveRecompressor } from "./recompress";
 
 const port = parentPort!;
-const reader = createDumpReader((workerData as { format: DumpFormat }).format);
+const options = workerData as { format: DumpFormat; recompress?: { level: number; threads: number } };
+/** Bytes per `out` message: the rebuilt archive goes back in buffers of this size, each transferred. */
+const OUT_BATCH = 1024 * 1024;
+let out: { buffer: ArrayBuffer; view: Buffer } | undefined;
+let outFilled = 0;
+function sendOut(): void {
+    if (out && outFilled > 0) {
+        port.postMessage({ type: "out", data: out.buffer, length: outFilled }, [out.buffer]);
+    }
+    out = undefined;
+    outFilled = 0;
+}
+function emit(bytes: Buffer): void {
+    for (let at = 0; at < bytes.length; ) {
+        if (!out) {
+            const buffer = new ArrayBuffer(OUT_BATCH);
+            out = { buffer, view: Buffer.from(buffer) };
+        }
+        const n = Math.min(OUT_BATCH - outFilled, bytes.length - at);
+        bytes.copy(out.view, outFilled, at, at + n);
+        outFilled += n;
+        at += n;
+        if (outFilled === OUT_BATCH) {
+            sendOut();
+        }
+    }
+}
+const reader = options.recompress
+    ? new CustomDumpReader(new ArchiveRecompressor({ ...options.recompress, emit }))
+    : createDumpReader(options.format);
 let chain: Promise<void> = Promise.resolve();
 let failed = false;
 /**
@@ -35,7 +69,8 @@ port.on("message", (m: { type: "chunk"; data: ArrayBuffer; length: number } | { 
     if (m.type === "chunk") {
         // Returned only once the readers have consumed it and kept no view of it (see their push()).
         const giveBack = () => {
-            pacer.add(m.length);
+            // Rebuilding copies every byte into a piece and gets its deflated output back: twice the garbage.
+            pacer.add(options.recompress ? 2 * m.length : m.length);
             port.postMessage({ type: "ack", data: m.data }, [m.data]);
         };
         chain = chain
@@ -50,7 +85,9 @@ port.on("message", (m: { type: "chunk"; data: ArrayBuffer; length: number } | { 
                 return;
             }
             try {
-                port.postMessage({ type: "done", counts: await reader.end() });
+                const counts = await reader.end();
+                sendOut();
+                port.postMessage({ type: "done", counts });
             } catch (e) {
                 fail(e, true);
             }
