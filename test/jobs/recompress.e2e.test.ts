@@ -122,6 +122,40 @@ describe("an uncompressed dump rebuilt as pg_dump's zlib archive", () => {
         }
     });
 
+    it("never stalls: output held back at first (as commit.ts holds it), then read slowly, in pauses", async () => {
+        for (const seed of [1, 2, 3]) {
+            // A small mark downstream: it fills while the output is held, as a big dump's does.
+            const counter = new DumpStreamCounter("custom", { maxInFlight: 128 * 1024, outputHeld: 16 * 1024, recompress: { level: 1, threads: 2 } });
+            try {
+                // The dump arrives in pipe-sized reads, as from pg_dump's stdout.
+                const reads = Array.from({ length: Math.ceil(raw.length / 65536) }, (_, i) => raw.subarray(i * 65536, (i + 1) * 65536));
+                const out = counter.tap(Readable.from(reads));
+                const keep = () => undefined;
+                out.on("readable", keep);
+                await new Promise((r) => setTimeout(r, 50 * seed));
+                out.removeListener("readable", keep);
+                let bytes = 0;
+                let n = 0;
+                await new Promise<void>((resolve, reject) => {
+                    out.on("data", (chunk: Buffer) => {
+                        bytes += chunk.length;
+                        if (++n % (2 + seed) === 0) {
+                            out.pause();
+                            setTimeout(() => out.resume(), seed * 3);
+                        }
+                    });
+                    out.once("end", resolve);
+                    out.once("error", reject);
+                    out.resume();
+                });
+                expect(bytes).toBeGreaterThan(0);
+                expect((await counter.result()).largeObjects).toBe(3);
+            } finally {
+                await counter.close();
+            }
+        }
+    }, 60_000);
+
     it("a dump pg_dump wrote to a file (data offsets in its TOC) is refused, not rewritten", async () => {
         const file = path.join(work, "offsets.dump");
         execFileSync(path.join(PG_BIN, "pg_dump"), ["-Fc", "--compress=0", "-f", file, DB], { env: { ...process.env, ...pg.env(DB) } });

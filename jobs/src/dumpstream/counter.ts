@@ -57,12 +57,12 @@ const BATCH = 512 * 1024;
 /** Bytes per buffer passed on to the targets. */
 const OUTPUT = 1024 * 1024;
 
-/** The rebuilt archive waiting to be read downstream before the dump is held back. */
+/** The rebuilt archive waiting to be read downstream before the dump is held back (its high-water mark). */
 const OUTPUT_HELD = 2 * OUTPUT;
 
 type FromWorker =
     | { type: "ack"; data: ArrayBuffer }
-    | { type: "out"; data: ArrayBuffer; length: number }
+    | { type: "out"; data: Uint8Array }
     | { type: "done"; counts: DumpCounts }
     | { type: "error"; message: string; atEnd: boolean };
 
@@ -81,13 +81,17 @@ export class DumpStreamCounter {
     private readonly free: ArrayBuffer[] = [];
     private held: (() => void) | undefined;
     private settled = false;
-    /** Recompressing: the rebuilt archive, as the worker sends it back. */
-    private output: Readable | undefined;
+    /** Recompressing: where the rebuilt archive goes, as the worker sends it back. */
+    private output: { push(chunk: Buffer | null): void } | undefined;
     private outputFailure: ((e: DumpStreamError) => void) | undefined;
     /** Recompressing: resumes the dump once the worker and the output have room again. */
     private onRoom: (() => void) | undefined;
 
-    constructor(format: DumpFormat, private readonly o: { maxInFlight?: number; recompress?: RecompressSettings } = {}) {
+    /**
+     * `maxInFlight`: bytes the worker may hold before the dump is held back; `outputHeld`
+     * (recompressing): the rebuilt archive's high-water mark downstream.
+     */
+    constructor(format: DumpFormat, private readonly o: { maxInFlight?: number; outputHeld?: number; recompress?: RecompressSettings } = {}) {
         if (o.recompress && format !== "custom") {
             throw new Error(`only a custom-format dump can be recompressed, not ${format}`);
         }
@@ -115,7 +119,7 @@ export class DumpStreamCounter {
                         this.release();
                     }
                 } else if (m.type === "out") {
-                    this.output?.push(Buffer.from(m.data, 0, m.length));
+                    this.output?.push(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
                 } else if (m.type === "done") {
                     settle(() => resolve(m.counts));
                     this.output?.push(null);
@@ -168,22 +172,35 @@ export class DumpStreamCounter {
         const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
         const toWorker = this.toWorker();
         let paused = false;
-        const room = () => this.inFlight <= this.maxInFlight && out.readableLength < OUTPUT_HELD;
+        // Whether downstream wants more: false once a push fills the output to its mark, true again
+        // when it asks (read). Not out.readableLength: Node asks (read) only once per push, and
+        // a request that came while the worker was still busy must not be forgotten.
+        let demand = true;
         const resume = () => {
-            if (paused && !out.destroyed && this.inFlight <= this.maxInFlight / 2 && out.readableLength < OUTPUT_HELD) {
+            if (paused && demand && !out.destroyed && this.inFlight <= this.maxInFlight / 2) {
                 paused = false;
                 source.resume();
             }
         };
         const out = new Readable({
-            highWaterMark: OUTPUT_HELD,
-            read: () => resume(),
+            highWaterMark: this.o.outputHeld ?? OUTPUT_HELD,
+            read: () => {
+                demand = true;
+                resume();
+            },
             destroy: (e, done) => {
                 source.destroy();
                 done(e);
             },
         });
-        this.output = out;
+        this.output = {
+            push: (chunk) => {
+                if (chunk) {
+                    pacer.add(chunk.length);
+                }
+                demand = out.push(chunk);
+            },
+        };
         this.onRoom = resume;
         this.outputFailure = (e) => {
             const fail = () => out.destroy(e);
@@ -193,20 +210,13 @@ export class DumpStreamCounter {
                 fail();
             }
         };
-        const origPush = out.push.bind(out);
-        out.push = (chunk: Buffer | null) => {
-            if (chunk) {
-                pacer.add(chunk.length);
-            }
-            return origPush(chunk);
-        };
         source.on("data", (chunk: Buffer) => {
             pacer.add(chunk.length);
             if (this.settled) {
                 return;
             }
             toWorker.add(chunk);
-            if (!room()) {
+            if (this.inFlight > this.maxInFlight || !demand) {
                 paused = true;
                 source.pause();
             }

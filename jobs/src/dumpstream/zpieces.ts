@@ -66,8 +66,12 @@ export class PieceDeflater {
     private filled = 0;
     private adler = 1;
     private first = true;
-    private dictionary: Buffer | undefined;
+    /** The last 32 KiB of the piece before, for the next one (zlib copies it when a piece starts). */
+    private readonly dictionary = Buffer.allocUnsafeSlow(WINDOW);
+    private hasDictionary = false;
     private open = false;
+    /** Piece buffers whose deflate is done, for reuse: about `threads` + 1 ever exist. */
+    private readonly free: Buffer[] = [];
 
     /**
      * `frame` turns one piece's output into what is written (for pg_dump's custom format: a
@@ -98,14 +102,14 @@ export class PieceDeflater {
         this.open = true;
         this.adler = 1;
         this.first = true;
-        this.dictionary = undefined;
+        this.hasDictionary = false;
         this.filled = 0;
     }
 
     /** Input of the open stream; copied (the caller may reuse `data` at once). */
     write(data: Uint8Array): void {
         for (let at = 0; at < data.length; ) {
-            this.piece ??= Buffer.allocUnsafeSlow(this.o.pieceBytes);
+            this.piece ??= this.free.pop() ?? Buffer.allocUnsafeSlow(this.o.pieceBytes);
             const n = Math.min(this.o.pieceBytes - this.filled, data.length - at);
             this.piece.set(data.subarray(at, at + n), this.filled);
             this.filled += n;
@@ -126,7 +130,8 @@ export class PieceDeflater {
     }
 
     private submit(final: boolean): void {
-        const input = this.piece ? this.piece.subarray(0, this.filled) : Buffer.alloc(0);
+        const piece = this.piece;
+        const input = piece ? piece.subarray(0, this.filled) : Buffer.alloc(0);
         this.piece = undefined;
         this.filled = 0;
         this.adler = adler32(input, this.adler);
@@ -135,12 +140,9 @@ export class PieceDeflater {
             finishFlush: final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
             chunkSize: Math.max(64 * 1024, input.length >> 1),
         };
-        if (this.dictionary) {
+        if (this.hasDictionary) {
             options.dictionary = this.dictionary;
         }
-        // The next piece may refer back into this one's last 32 KiB (zlib copies a dictionary when
-        // its stream starts, so this view is only read by the next submit).
-        this.dictionary = input.length >= WINDOW ? input.subarray(input.length - WINDOW) : undefined;
         const head = this.first ? zlibHeader(this.o.level) : undefined;
         this.first = false;
         const trailer = final ? Buffer.alloc(4) : undefined;
@@ -148,7 +150,14 @@ export class PieceDeflater {
         const job: Job = {};
         this.order.push(job);
         this.running++;
-        deflatePiece(input, options).then(
+        // Node copies the dictionary as the piece's deflate is set up (synchronously, below): the
+        // buffer is free for this piece's own last 32 KiB right after.
+        const deflated = deflatePiece(input, options);
+        this.hasDictionary = input.length >= WINDOW;
+        if (this.hasDictionary) {
+            input.copy(this.dictionary, 0, input.length - WINDOW);
+        }
+        deflated.then(
             (body) => {
                 job.out = this.o.frame([head, body, trailer].filter((b): b is Buffer => b !== undefined && b.length > 0));
             },
@@ -156,6 +165,10 @@ export class PieceDeflater {
                 job.error = e;
             },
         ).finally(() => {
+            // zlib is done reading the piece: it can take the next one's bytes.
+            if (piece) {
+                this.free.push(piece);
+            }
             this.running--;
             this.pump();
             const waiting = this.waiting;
