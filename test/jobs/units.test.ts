@@ -1,6 +1,6 @@
 import { Writable } from "stream";
 import { describe, expect, it } from "vitest";
-import { pgDumpArgs, pgDumpHint, PhaseClock } from "../../jobs/src/backup";
+import { jobCompression, pgDumpArgs, pgDumpHint, PhaseClock } from "../../jobs/src/backup";
 import { describeConnectError, libpqEnv, parseQualified, qualified, sqlTable, tablePatternMatcher } from "../../jobs/src/db";
 import { failureLine, Logger } from "../../jobs/src/log";
 import { backupKey, databasePrefix, parseBackupName, timestamp } from "../../jobs/src/naming";
@@ -71,6 +71,20 @@ describe("pg_dump arguments", () => {
     it("the runbook's variants", () => {
         expect(pgDumpArgs(settings({ BACKUP_FORMAT: "directory", BACKUP_JOBS: "4" }), { schemaOnly: true, dataOnly: false, tables: ["wallets", "orders"] }, undefined, { dir: "/tmp/d" }))
             .toEqual(["--no-password", "--dbname", "kong", "--format", "directory", "--jobs", "4", "--file", "/tmp/d", "--schema-only", "--table", "wallets", "--table", "orders", "--strict-names"]);
+    });
+    it("custom format: uncompressed from pg_dump 12-15 when the job compresses; pg_dump compresses otherwise", () => {
+        const s = settings({});
+        expect(jobCompression(s, 15)).toEqual({ level: -1, threads: 2 });
+        expect(pgDumpArgs(s, o, undefined, { uncompressed: true })).toEqual(["--no-password", "--dbname", "kong", "--format", "custom", "--compress", "0"]);
+        // Archive 1.15+ (pg_dump 16, 17): not restored in the tests here, so pg_dump keeps compressing.
+        expect(jobCompression(s, 16)).toBeUndefined();
+        expect(jobCompression(s, 17)).toBeUndefined();
+        expect(jobCompression(settings({ BACKUP_COMPRESS_THREADS: "0" }), 15)).toBeUndefined();
+        expect(jobCompression(settings({ BACKUP_COMPRESS_THREADS: "4" }), 15)).toEqual({ level: -1, threads: 4 });
+        expect(jobCompression(settings({ BACKUP_FORMAT: "plain" }), 15)).toBeUndefined();
+        expect(jobCompression(settings({ BACKUP_FORMAT: "directory", BACKUP_JOBS: "2" }), 15)).toBeUndefined();
+        expect(() => settings({ BACKUP_COMPRESS_THREADS: "17" })).toThrow(/BACKUP_COMPRESS_THREADS/);
+        expect(() => settings({ BACKUP_COMPRESS_THREADS: "-1" })).toThrow(/BACKUP_COMPRESS_THREADS/);
     });
     it("passes credentials by environment only", () => {
         const s = settings({ PGPASSWORD: "pw", PGUSER: "kong", PGHOST: "kong-database" });
