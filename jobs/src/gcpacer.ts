@@ -42,7 +42,7 @@ export class GcPacer {
         if (this.majorSince >= this.majorEvery) {
             this.majorSince = 0;
             this.minorSince = 0;
-            collector()?.({ type: "major" });
+            collector()?.();
         } else if (this.minorSince >= this.minorEvery) {
             this.minorSince = 0;
             collector()?.({ type: "minor" });

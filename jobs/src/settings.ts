@@ -153,10 +153,10 @@ export const SETTINGS = {
     compressThreads: integer(
         "BACKUP_COMPRESS_THREADS",
         "Threads compressing a custom-format dump in the job: pg_dump writes it uncompressed and the job deflates it on this many threads " +
-            "into the zlib archive pg_dump would write. 0: pg_dump compresses, on one core.",
+            "into the zlib archive pg_dump would write (at most 3: they share libuv's pool of 4 with file I/O). 0: pg_dump compresses, on one core.",
         2,
         0,
-        16,
+        3,
     ),
     restoreJobs: integer("BACKUP_RESTORE_JOBS", "Parallel pg_restore jobs, and connections counting rows after the load, for verify and restore.", 2, 1, 64),
     pgBinDir: optionalString("BACKUP_PG_BIN_DIR", "Directory holding pg_dump; default: picked by the server's major version."),

@@ -80,10 +80,11 @@ describe("pg_dump arguments", () => {
         expect(jobCompression(s, 16)).toBeUndefined();
         expect(jobCompression(s, 17)).toBeUndefined();
         expect(jobCompression(settings({ BACKUP_COMPRESS_THREADS: "0" }), 15)).toBeUndefined();
-        expect(jobCompression(settings({ BACKUP_COMPRESS_THREADS: "4" }), 15)).toEqual({ level: -1, threads: 4 });
+        expect(jobCompression(settings({ BACKUP_COMPRESS_THREADS: "3" }), 15)).toEqual({ level: -1, threads: 3 });
         expect(jobCompression(settings({ BACKUP_FORMAT: "plain" }), 15)).toBeUndefined();
         expect(jobCompression(settings({ BACKUP_FORMAT: "directory", BACKUP_JOBS: "2" }), 15)).toBeUndefined();
-        expect(() => settings({ BACKUP_COMPRESS_THREADS: "17" })).toThrow(/BACKUP_COMPRESS_THREADS/);
+        // More would queue behind file I/O in libuv's pool of 4.
+        expect(() => settings({ BACKUP_COMPRESS_THREADS: "4" })).toThrow(/BACKUP_COMPRESS_THREADS/);
         expect(() => settings({ BACKUP_COMPRESS_THREADS: "-1" })).toThrow(/BACKUP_COMPRESS_THREADS/);
     });
     it("passes credentials by environment only", () => {

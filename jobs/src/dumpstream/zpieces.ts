@@ -70,8 +70,10 @@ export class PieceDeflater {
     private readonly dictionary = Buffer.allocUnsafeSlow(WINDOW);
     private hasDictionary = false;
     private open = false;
-    /** Piece buffers whose deflate is done, for reuse: about `threads` + 1 ever exist. */
+    /** Piece buffers whose deflate is done, for reuse: at most `threads` + 1 are kept. */
     private readonly free: Buffer[] = [];
+    /** Pieces submitted but not started: at most `threads` deflate at once. */
+    private readonly pending: (() => void)[] = [];
 
     /**
      * `frame` turns one piece's output into what is written (for pg_dump's custom format: a
@@ -140,24 +142,49 @@ export class PieceDeflater {
             finishFlush: final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
             chunkSize: Math.max(64 * 1024, input.length >> 1),
         };
-        if (this.hasDictionary) {
-            options.dictionary = this.dictionary;
-        }
         const head = this.first ? zlibHeader(this.o.level) : undefined;
         this.first = false;
         const trailer = final ? Buffer.alloc(4) : undefined;
         trailer?.writeUInt32BE(this.adler);
         const job: Job = {};
         this.order.push(job);
-        this.running++;
-        // Node copies the dictionary as the piece's deflate is set up (synchronously, below): the
-        // buffer is free for this piece's own last 32 KiB right after.
-        const deflated = deflatePiece(input, options);
+        // At most `threads` deflates exist at once (each is a zlib engine of ~256 KiB and an output
+        // buffer): the rest wait here. A small last piece waits in a copy of its own size, and its
+        // 1 MiB buffer goes back to the pool at once.
+        let ownInput = input;
+        let ownPiece = piece;
+        if (piece && final && input.length <= this.o.pieceBytes / 8) {
+            ownInput = Buffer.from(input);
+            this.release(piece);
+            ownPiece = undefined;
+        }
+        const dictionary = this.hasDictionary ? Buffer.from(this.dictionary) : undefined;
         this.hasDictionary = input.length >= WINDOW;
         if (this.hasDictionary) {
             input.copy(this.dictionary, 0, input.length - WINDOW);
         }
-        deflated.then(
+        if (dictionary) {
+            options.dictionary = dictionary;
+        }
+        this.pending.push(() => this.start(job, ownInput, ownPiece, options, head, trailer));
+        this.startPending();
+    }
+
+    private release(piece: Buffer): void {
+        if (this.free.length <= this.o.threads) {
+            this.free.push(piece);
+        }
+    }
+
+    private startPending(): void {
+        while (this.running < this.o.threads && this.pending.length > 0) {
+            this.pending.shift()!();
+        }
+    }
+
+    private start(job: Job, input: Buffer, piece: Buffer | undefined, options: ZlibOptions, head: Buffer | undefined, trailer: Buffer | undefined): void {
+        this.running++;
+        deflatePiece(input, options).then(
             (body) => {
                 job.out = this.o.frame([head, body, trailer].filter((b): b is Buffer => b !== undefined && b.length > 0));
             },
@@ -165,11 +192,11 @@ export class PieceDeflater {
                 job.error = e;
             },
         ).finally(() => {
-            // zlib is done reading the piece: it can take the next one's bytes.
             if (piece) {
-                this.free.push(piece);
+                this.release(piece);
             }
             this.running--;
+            this.startPending();
             this.pump();
             const waiting = this.waiting;
             this.waiting = [];
@@ -202,7 +229,7 @@ export class PieceDeflater {
 
     /** Resolves once fewer than `threads` pieces are being deflated; rejects if one failed. */
     async ready(): Promise<void> {
-        while (this.running >= this.o.threads && !this.failure) {
+        while ((this.running >= this.o.threads || this.pending.length > 0) && !this.failure) {
             await new Promise<void>((resolve) => this.waiting.push(resolve));
         }
         if (this.failure) {
@@ -215,7 +242,7 @@ export class PieceDeflater {
         if (this.open) {
             throw new Error("a zlib stream is still open");
         }
-        while (this.running > 0 && !this.failure) {
+        while ((this.running > 0 || this.pending.length > 0) && !this.failure) {
             await new Promise<void>((resolve) => this.waiting.push(resolve));
         }
         if (this.failure) {
