@@ -160,7 +160,7 @@ export class DumpStreamCounter {
         return this.o.recompress ? this.rebuilt(source, producerExited) : this.passThrough(source);
     }
 
-    /** Sends `source` to the worker in batches; `onBatch` after each is sent. */
+    /** Batches what it is given for the worker (BATCH bytes per message, buffers transferred and reused). */
     private toWorker() {
         return batcher(BATCH, () => new Uint8Array(this.free.pop() ?? new ArrayBuffer(BATCH)), (batch, length) => {
             this.worker.postMessage({ type: "chunk", data: batch.buffer, length }, [batch.buffer]);

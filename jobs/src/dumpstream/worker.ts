@@ -2,8 +2,8 @@
  * The counting worker thread: reads the dump stream the main thread copies to it, so parsing,
  * inflating and line counting never hold up the main thread feeding the uploads. With
  * `recompress`, it also rebuilds the (uncompressed) custom-format stream as the zlib-compressed
- * archive that is uploaded (recompress.ts), sent back in order as `out` messages before `done`. Each batch comes
- * in a buffer the main thread transfers, and goes back (transferred again) once consumed, for
+ * archive that is uploaded (recompress.ts), sent back in order as `out` messages before `done`.
+ * Each batch comes in a buffer the main thread transfers, and goes back (transferred again) once consumed, for
  * reuse: a fixed set of buffers circulates, nothing is allocated per batch, and the number of
  * bytes in flight stays bounded.
  *
@@ -22,9 +22,8 @@ const port = parentPort!;
 const options = workerData as { format: DumpFormat; recompress?: { level: number; threads: number } };
 /**
  * Bytes per `out` message. The rebuilt archive goes back copied (structured clone), not
- * transferred: a buffer made here and freed by the main thread's collector would hold this
- * thread's allocator pages until then (measured: tens of MiB of RSS); copied, this one buffer is
- * reused and the main thread's copies are its own garbage, paced there.
+ * transferred: this thread reuses its one buffer instead of allocating one per message for the
+ * main thread to free. (Measured against transferring: no difference in peak RSS either way.)
  */
 const OUT_BATCH = 1024 * 1024;
 const out = Buffer.from(new ArrayBuffer(options.recompress ? OUT_BATCH : 0));
