@@ -45,6 +45,9 @@ export interface ArchiveHeader {
     pgDumpVersion: string;
 }
 
+/** The type byte of a custom-format data block (pg_backup_custom.c: BLK_DATA, BLK_BLOBS). */
+export const BLOCK = { DATA: 1, BLOBS: 3 } as const;
+
 /** The data offset flags of custom-format entries (K_OFFSET_*). */
 export const OFFSET = { POS_NOT_SET: 1, POS_SET: 2, NO_DATA: 3 } as const;
 

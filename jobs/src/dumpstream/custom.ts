@@ -6,13 +6,11 @@
  * list of (oid, chunks) ended by oid 0. A stream that stops anywhere but between two blocks, or
  * before every entry's block has passed, is incomplete.
  */
-import { ArchiveEntry, ArchiveToc, DumpFormatError, manifestToc, NeedMoreData, parseArchiveToc, readInt } from "./archive";
+import { ArchiveEntry, ArchiveToc, BLOCK, DumpFormatError, manifestToc, NeedMoreData, parseArchiveToc, readInt } from "./archive";
 import { archiveInfo, dataEntries, DumpCounts, DumpReader, entryLabel, tableCounts } from "./counts";
 import type { ArchiveListener } from "./recompress";
 import { Encoding, PieceJoiner, RowSink, rowSink } from "./rowsink";
 
-const BLK_DATA = 1;
-const BLK_BLOBS = 3;
 /** A table of contents larger than this is not a pg_dump header: refuse instead of buffering. */
 const MAX_TOC_BYTES = 1024 * 1024 * 1024;
 
@@ -136,7 +134,7 @@ export class CustomDumpReader implements DumpReader {
             switch (this.state) {
                 case "type": {
                     const kind = buf[pos.at++];
-                    if (kind !== BLK_DATA && kind !== BLK_BLOBS) {
+                    if (kind !== BLOCK.DATA && kind !== BLOCK.BLOBS) {
                         throw new DumpFormatError(`unexpected data block type ${kind} at byte ${this.offset}: not a pg_dump data block (corrupt dump?)`);
                     }
                     this.block = { entry: undefined as unknown as ArchiveEntry, kind, pieces: [] };
@@ -164,7 +162,7 @@ export class CustomDumpReader implements DumpReader {
                         this.state = "body";
                     } else {
                         this.listener?.dataEnd();
-                        if (this.block!.kind === BLK_DATA) {
+                        if (this.block!.kind === BLOCK.DATA) {
                             this.closeDataBlock();
                         } else {
                             this.state = "oid";
@@ -174,7 +172,7 @@ export class CustomDumpReader implements DumpReader {
                 }
                 case "body": {
                     const n = Math.min(this.chunkLeft, buf.length - pos.at);
-                    if (this.block!.kind === BLK_DATA) {
+                    if (this.block!.kind === BLOCK.DATA) {
                         this.block!.pieces.push(buf.subarray(pos.at, pos.at + n));
                     }
                     this.listener?.data(buf.subarray(pos.at, pos.at + n));
@@ -214,14 +212,14 @@ export class CustomDumpReader implements DumpReader {
         if (this.seen.has(id)) {
             throw new DumpFormatError(`a second data block for ${entryLabel(entry)} (corrupt dump?)`);
         }
-        const expected = entry.desc === "BLOBS" ? BLK_BLOBS : BLK_DATA;
+        const expected = entry.desc === "BLOBS" ? BLOCK.BLOBS : BLOCK.DATA;
         if (this.block!.kind !== expected) {
             throw new DumpFormatError(`${entryLabel(entry)} has a data block of type ${this.block!.kind}, expected ${expected}`);
         }
         this.seen.add(id);
         this.block!.entry = entry;
         this.listener?.block(this.block!.kind, id);
-        if (expected === BLK_DATA) {
+        if (expected === BLOCK.DATA) {
             this.block!.sink = rowSink(this.encoding, entryLabel(entry));
             this.state = "len";
         } else {

@@ -14,7 +14,7 @@
  * point into the old bytes (refused, never rewritten). The caller (CustomDumpReader) parses; this
  * only writes.
  */
-import { ArchiveToc, DumpFormatError, OFFSET } from "./archive";
+import { ArchiveToc, BLOCK, DumpFormatError, OFFSET } from "./archive";
 import { PieceDeflater } from "./zpieces";
 
 /** What CustomDumpReader tells whoever rebuilds the stream, in stream order. */
@@ -98,7 +98,6 @@ export function compressedHead(bytes: Buffer, toc: ArchiveToc, level: number): B
 export class ArchiveRecompressor implements ArchiveListener {
     private deflater: PieceDeflater | undefined;
     private intSize = 4;
-    private inBlobs = false;
 
     constructor(private readonly o: RecompressOptions) {
         if (!Number.isInteger(o.level) || o.level < -1 || o.level > 9 || o.level === 0) {
@@ -134,8 +133,8 @@ export class ArchiveRecompressor implements ArchiveListener {
 
     block(kind: number, id: number): void {
         this.z.literal(Buffer.concat([Buffer.from([kind]), this.int(id)]));
-        this.inBlobs = kind !== 1;
-        if (!this.inBlobs) {
+        // A table's data is one stream; a large-object block holds one per object (largeObject()).
+        if (kind === BLOCK.DATA) {
             this.z.begin();
         }
     }
@@ -156,7 +155,6 @@ export class ArchiveRecompressor implements ArchiveListener {
 
     largeObjectsEnd(): void {
         this.z.literal(this.int(0));
-        this.inBlobs = false;
     }
 
     ready(): Promise<void> {

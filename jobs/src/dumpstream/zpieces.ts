@@ -66,7 +66,7 @@ export class PieceDeflater {
     private filled = 0;
     private adler = 1;
     private first = true;
-    /** The last 32 KiB of the piece before, for the next one (zlib copies it when a piece starts). */
+    /** The last 32 KiB of the piece submitted last: the next piece's dictionary (copied, as that piece may start later). */
     private readonly dictionary = Buffer.allocUnsafeSlow(WINDOW);
     private hasDictionary = false;
     private open = false;
@@ -158,13 +158,12 @@ export class PieceDeflater {
             this.release(piece);
             ownPiece = undefined;
         }
-        const dictionary = this.hasDictionary ? Buffer.from(this.dictionary) : undefined;
+        if (this.hasDictionary) {
+            options.dictionary = Buffer.from(this.dictionary);
+        }
         this.hasDictionary = input.length >= WINDOW;
         if (this.hasDictionary) {
             input.copy(this.dictionary, 0, input.length - WINDOW);
-        }
-        if (dictionary) {
-            options.dictionary = dictionary;
         }
         this.pending.push(() => this.start(job, ownInput, ownPiece, options, head, trailer));
         this.startPending();
@@ -227,7 +226,7 @@ export class PieceDeflater {
         }
     }
 
-    /** Resolves once fewer than `threads` pieces are being deflated; rejects if one failed. */
+    /** Resolves once no piece waits to start and fewer than `threads` are being deflated; rejects if one failed. */
     async ready(): Promise<void> {
         while ((this.running >= this.o.threads || this.pending.length > 0) && !this.failure) {
             await new Promise<void>((resolve) => this.waiting.push(resolve));
