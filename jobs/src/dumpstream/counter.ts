@@ -58,7 +58,7 @@ const BATCH = 512 * 1024;
 const OUTPUT = 1024 * 1024;
 
 /** The rebuilt archive waiting to be read downstream before the dump is held back (its high-water mark). */
-const OUTPUT_HELD = 2 * OUTPUT;
+const OUTPUT_HELD = OUTPUT;
 
 type FromWorker =
     | { type: "ack"; data: ArrayBuffer }
@@ -169,7 +169,13 @@ export class DumpStreamCounter {
     }
 
     private rebuilt(source: Readable, producerExited?: Promise<unknown>): Readable {
-        const pacer = new GcPacer(16 * 1024 * 1024, 64 * 1024 * 1024);
+        // Rebuilding, the dump comes uncompressed (about 2.5 times the bytes, in 64 KiB reads) and the
+        // rebuilt archive's 1 MiB buffers wait downstream long enough to be promoted: a young
+        // collection every 4 MiB and a full one every 16 MiB keep that garbage from piling up. Against
+        // every 16 and 64 MiB (as passing through), with 1 MiB held instead of 2: peak RSS 148 MiB
+        // against 155-163 under the image's node flags, same wall time and CPU (a 620 MiB database,
+        // three targets, three runs each).
+        const pacer = new GcPacer(4 * 1024 * 1024, 16 * 1024 * 1024);
         const toWorker = this.toWorker();
         let paused = false;
         // Whether downstream wants more: false once a push fills the output to its mark, true again
