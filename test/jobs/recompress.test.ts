@@ -132,6 +132,49 @@ describe("a zlib stream deflated in pieces", () => {
         expect(stream.length).toBeLessThan(cold);
     });
 
+    it("hands each piece's output on in zlib's own buffers of at most 64 KiB, never joined into one of half the piece", async () => {
+        const held: number[] = [];
+        const z = new PieceDeflater({ level: 1, threads: 2, pieceBytes: 1024 * 1024, frame: (p) => (p.forEach((b) => held.push(b.buffer.byteLength)), p), emit: () => undefined });
+        z.begin();
+        z.write(randomBytes(2 * 1024 * 1024));
+        z.end();
+        await z.flush();
+        expect(held.length).toBeGreaterThan(2 * 16);
+        expect(Math.max(...held)).toBeLessThanOrEqual(64 * 1024);
+    });
+
+    it("a small piece's output holds a buffer of about its own size, not zlib's 64 KiB: thousands may wait behind a slow piece", async () => {
+        // A 1 MiB piece first (two, with the 10 bytes after it), then small large objects whose
+        // outputs wait for it. Buffers larger than Node's 8 KiB pool slab (which the 2-byte zlib
+        // header may come from) are counted.
+        let big = 0;
+        let frames = 0;
+        const z = new PieceDeflater({
+            level: 9,
+            threads: 2,
+            pieceBytes: 1024 * 1024,
+            frame: (p) => {
+                frames++;
+                big += p.filter((b) => b.buffer.byteLength > 8192).length;
+                return p;
+            },
+            emit: () => undefined,
+        });
+        z.begin();
+        z.write(copyText(1024 * 1024 + 10));
+        z.end();
+        for (let i = 0; i < 500; i++) {
+            z.begin();
+            z.write(randomBytes(150 + (i % 7) * 1000));
+            z.end();
+        }
+        await z.flush();
+        expect(frames).toBe(502);
+        // Only the 1 MiB piece's output comes in zlib's large buffers (a handful of them).
+        expect(big).toBeGreaterThan(0);
+        expect(big).toBeLessThanOrEqual(8);
+    });
+
     it("refuses misuse instead of writing a broken stream", async () => {
         const z = new PieceDeflater({ level: 6, threads: 1, pieceBytes: 64 * 1024, frame: (p) => p, emit: () => undefined });
         expect(() => z.end()).toThrow(/no zlib stream is open/);

@@ -158,7 +158,9 @@ export class PieceDeflater {
         const options: ZlibOptions = {
             level: this.o.level,
             finishFlush: final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
-            chunkSize: DEFLATE_CHUNK,
+            // A small piece gets an output buffer of about its own size: finished pieces wait, output
+            // and all, behind a slower one, and thousands of small large objects come in one batch.
+            chunkSize: Math.min(DEFLATE_CHUNK, input.length + 1024),
         };
         const head = this.first ? zlibHeader(this.o.level) : undefined;
         this.first = false;
