@@ -25,6 +25,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
+import { repositoryNodeFlags } from "./nodeFlags";
 import { AzureEmulator, PG_BIN, PgCluster, S3Emulator, startAzurite, startPostgres, startS3 } from "./services";
 
 /** The repository root (this file runs as dist/bench.js). */
@@ -113,18 +114,6 @@ export function median(xs: number[]): number {
     const s = [...xs].sort((a, b) => a - b);
     const m = Math.floor(s.length / 2);
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** The node flags the job image runs kx-backup with (its ENTRYPOINT), so the benchmark pays what the image pays. */
-export function imageNodeFlags(dockerfile: string): string[] {
-    const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
-    if (!m) {
-        return [];
-    }
-    const argv = JSON.parse(m[1]) as string[];
-    const node = argv.indexOf("node");
-    const script = argv.findIndex((a) => a.endsWith("kx-backup.js"));
-    return node >= 0 && script > node ? argv.slice(node + 1, script) : [];
 }
 
 /** Set once the services run: CPU elsewhere, sampled around every timed command. */
@@ -239,7 +228,7 @@ async function main(): Promise<void> {
     const sizeMb = Number(values["size-mb"] ?? (quick ? 60 : 500));
     const runs = Number(values.runs ?? (quick ? 1 : 3));
     const scales = String(values.scales ?? (quick ? "1" : "1,4")).split(",").map(Number);
-    const nodeFlags = imageNodeFlags(readFileSync(path.join(ROOT, "jobs", "Dockerfile"), "utf8"));
+    const nodeFlags = repositoryNodeFlags(ROOT);
     const work = mkdtempSync(path.join(os.tmpdir(), "kx-bench-"));
     const preload = path.join(work, "rss.js");
     writeFileSync(preload, `process.on("exit", () => require("fs").writeFileSync(process.env.KX_RSS_FILE, String(process.resourceUsage().maxRSS)));\n`);

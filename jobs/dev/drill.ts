@@ -10,10 +10,13 @@ import { spawn } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
+import { repositoryNodeFlags } from "./nodeFlags";
 import { AzureEmulator, missingPostgres, PgCluster, S3Emulator, startAzurite, startPostgres, startS3 } from "./services";
 import { cryptoExchangeSql, GOALERT_SQL, KONG_SQL, RUNBOOK_TARGETS, SINGLE_DB_RTO_MINUTES } from "./sample";
 
 const CLI = path.join(__dirname, "kx-backup.js");
+/** Run as the image runs it (its ENTRYPOINT's node flags). */
+const NODE_FLAGS = repositoryNodeFlags(__dirname);
 
 interface Step {
     code: number;
@@ -27,7 +30,7 @@ function cli(args: string[], env: Record<string, string>): Promise<Step> {
     return new Promise((resolve) => {
         const start = Date.now();
         const inherited = { PATH: process.env.PATH ?? "", ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}) };
-        const child = spawn(process.execPath, [CLI, ...args], { env: { ...inherited, ...env, BACKUP_LOG_FORMAT: "json" }, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { env: { ...inherited, ...env, BACKUP_LOG_FORMAT: "json" }, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d) => (stdout += d));

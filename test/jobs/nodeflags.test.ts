@@ -1,13 +1,13 @@
 /**
  * The node flags kx-backup runs with: the image's ENTRYPOINT is their one source; `npm run
- * kx-backup` uses the same, and the benchmark reads them from the Dockerfile (imageNodeFlags), so
- * what is measured is what the image runs.
+ * kx-backup` and the README's examples use the same, and the benchmark and the drill read them from
+ * the Dockerfile (repositoryNodeFlags), so what is measured is what the image runs.
  */
 import { execFileSync } from "child_process";
 import { readFileSync } from "fs";
 import path from "path";
 import { describe, expect, it } from "vitest";
-import { imageNodeFlags } from "../../jobs/dev/bench";
+import { imageNodeFlags, repositoryNodeFlags } from "../../jobs/dev/nodeFlags";
 
 const ROOT = path.join(__dirname, "..", "..");
 const dockerfile = readFileSync(path.join(ROOT, "jobs", "Dockerfile"), "utf8");
@@ -22,6 +22,23 @@ describe("kx-backup's node flags", () => {
 
     it("npm run kx-backup runs with the image's flags", () => {
         expect(scripts["kx-backup"]).toBe(["node", ...flags, "dist/kx-backup.js"].join(" "));
+    });
+
+    it("the README runs kx-backup with them wherever it runs it with node", () => {
+        const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const runs = readme.split("\n").filter((l) => /node(\.exe)?\b.*kx-backup\.js (backup|verify|restore)/.test(l));
+        expect(runs.length).toBeGreaterThanOrEqual(3);
+        for (const line of runs) {
+            for (const flag of flags) {
+                expect(line).toContain(flag);
+            }
+        }
+    });
+
+    it("the benchmark and the drill find them from where they run (dist/) and from their sources", () => {
+        expect(repositoryNodeFlags(path.join(ROOT, "dist"))).toEqual(flags);
+        expect(repositoryNodeFlags(path.join(ROOT, "jobs", "dev"))).toEqual(flags);
+        expect(() => repositoryNodeFlags("/")).toThrow(/no jobs\/Dockerfile above/);
     });
 
     it("node accepts them, and they take effect: the young generation stays small under allocation", () => {
