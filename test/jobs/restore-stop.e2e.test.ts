@@ -24,6 +24,8 @@ import { Writable } from "stream";
 
 let server: PgCluster;
 let work: string;
+/** The fake pg_restore's sleep, in seconds: 60 and a fraction of this run's own. */
+const SLEEP = `60.${String(process.pid).padStart(7, "0")}`;
 const quiet = new Logger("json", new Writable({ write: (_c, _e, cb) => cb() }), false);
 
 const settings = (env: Record<string, string>) => settingsFrom({ BACKUP_LOCAL_DIR: work, ...env });
@@ -93,11 +95,13 @@ describe("SIGTERM mid-restore", () => {
         for (const tool of ["pg_dump", "pg_dumpall", "psql"]) {
             symlinkSync(path.join(PG_BIN, tool), path.join(bin, tool));
         }
-        writeFileSync(path.join(bin, "pg_restore"), `#!/bin/sh\ncase " $* " in *" --dbname "*) sleep 60;; esac\nexec "${PG_BIN}/pg_restore" "$@"\n`, { mode: 0o755 });
+        writeFileSync(path.join(bin, "pg_restore"), `#!/bin/sh\ncase " $* " in *" --dbname "*) sleep ${SLEEP};; esac\nexec "${PG_BIN}/pg_restore" "$@"\n`, { mode: 0o755 });
         downloads = mkdtempSync(path.join(work, "work-"));
     }, 60_000);
 
-    const sleepers = () => execFileSync("ps", ["-eo", "args"]).toString().split("\n").filter((l) => l.trim() === "sleep 60");
+    // Every process on the machine is looked at (a child left behind is reparented, not ours any
+    // more); the sleep's length is this run's own, so another test run's fake restore is not taken for it.
+    const sleepers = () => execFileSync("ps", ["-eo", "args"]).toString().split("\n").filter((l) => l.trim() === `sleep ${SLEEP}`);
 
     /** Runs the CLI and sends SIGTERM once `ready` says the restore is under way. */
     async function stopWhen(args: string[], env: Record<string, string>, ready: () => boolean) {
