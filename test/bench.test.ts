@@ -3,7 +3,7 @@
  * including CPU on the job's side, so BENCHMARKS.md's figures come from one renderer.
  */
 import { describe, expect, it } from "vitest";
-import { median, phasesFromLog, report, ScaleResult } from "../jobs/dev/bench";
+import { checkRanAsImage, median, nodeFlagsFromLog, phasesFromLog, report, ScaleResult } from "../jobs/dev/bench";
 
 const run = (ms: number, cpuMs: number, peakRssMiB?: number, extra = {}) => ({ ms, cpuMs, peakRssMiB, ...extra });
 const phases = (dump: number, upload: number) => ({ phasesMs: { prepare: 100, dump, upload, globals: 40, manifest: 20 }, elsewhereCpuMs: { server: 3_000, s3: dump / 10, azure: 2_000 } });
@@ -49,5 +49,16 @@ describe("npm run bench's report", () => {
 
     it("reports verify and restore against pg_restore -j2", () => {
         expect(lines).toContain("| 620 MiB | 1.00 | 1.00 | 5.00 s | 5.50 s | 1.100 | 5.00 s | 1.000 |");
+    });
+
+    it("reads how kx-backup was really run from its log, and refuses a run without the image's node flags", () => {
+        const log = (flags: unknown) => [`{"level":"info","event":"backup.start","nodeFlags":${JSON.stringify(flags)}}`, '{"event":"backup.done"}'].join("\n");
+        expect(nodeFlagsFromLog(log(["--max-semi-space-size=2", "--require", "/tmp/p.js"]))).toEqual(["--max-semi-space-size=2", "--require", "/tmp/p.js"]);
+        expect(nodeFlagsFromLog('{"event":"backup.done"}\n')).toBeUndefined();
+        expect(nodeFlagsFromLog(log("--x"))).toBeUndefined();
+        expect(() => checkRanAsImage({ nodeFlags: ["--max-semi-space-size=2", "--require", "/tmp/p.js"] }, ["--max-semi-space-size=2"])).not.toThrow();
+        expect(() => checkRanAsImage({ nodeFlags: ["--require", "/tmp/p.js"] }, ["--max-semi-space-size=2"])).toThrow(/without the image's --max-semi-space-size=2/);
+        expect(() => checkRanAsImage({}, ["--max-semi-space-size=2"])).toThrow(/\[unknown\]/);
+        expect(() => checkRanAsImage({}, [])).not.toThrow();
     });
 });

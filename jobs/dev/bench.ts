@@ -41,6 +41,8 @@ interface Run {
     elsewhereCpuMs?: Elsewhere;
     /** kx-backup's own account of where the time went (backup.done's phasesMs). */
     phasesMs?: Record<string, number>;
+    /** The node flags kx-backup says it ran with (backup.start's nodeFlags). */
+    nodeFlags?: string[];
 }
 
 export interface Elsewhere {
@@ -81,6 +83,29 @@ function serverCpuMs(postmaster: number): number {
         }
     }
     return total;
+}
+
+/** backup.start's nodeFlags from a JSON log: how kx-backup was really run. */
+export function nodeFlagsFromLog(stderr: string): string[] | undefined {
+    for (const line of stderr.split("\n")) {
+        if (line.includes('"backup.start"')) {
+            try {
+                const flags = JSON.parse(line).nodeFlags;
+                return Array.isArray(flags) ? flags : undefined;
+            } catch {
+                return undefined;
+            }
+        }
+    }
+    return undefined;
+}
+
+/** Refuses a run of kx-backup that did not run with the image's node flags: its figures would not be the image's. */
+export function checkRanAsImage(run: { nodeFlags?: string[] }, imageFlags: readonly string[]): void {
+    const missing = imageFlags.filter((f) => !run.nodeFlags?.includes(f));
+    if (missing.length > 0) {
+        throw new Error(`kx-backup ran with node flags [${(run.nodeFlags ?? ["unknown"]).join(" ")}], without the image's ${missing.join(" ")}`);
+    }
 }
 
 /** backup.done's phasesMs from a JSON log. */
@@ -142,7 +167,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, rssFile?: st
             const elsewhereCpuMs = after && elsewhereBefore
                 ? { server: after.server - elsewhereBefore.server, s3: after.s3 - elsewhereBefore.s3, azure: after.azure - elsewhereBefore.azure }
                 : undefined;
-            resolve({ ms, peakRssMiB, cpuMs: childrenCpuMs() - cpuBefore, elsewhereCpuMs, phasesMs: phasesFromLog(err) });
+            resolve({ ms, peakRssMiB, cpuMs: childrenCpuMs() - cpuBefore, elsewhereCpuMs, phasesMs: phasesFromLog(err), nodeFlags: nodeFlagsFromLog(err) });
         });
     });
 }
@@ -301,6 +326,7 @@ async function main(): Promise<void> {
                 // 2. kx-backup to local + S3 + Azure, with its reads of the source and its peak memory.
                 before = tupleCounters(pg, db);
                 r.job.push(await timed(process.execPath, [...nodeFlags, "--require", preload, CLI, "backup", "--no-prune"], jobEnv, rssFile));
+                checkRanAsImage(r.job.at(-1)!, nodeFlags);
                 await settledStats();
                 after = tupleCounters(pg, db);
                 r.reads.job.push((after.read - before.read) / after.live);
@@ -316,6 +342,7 @@ async function main(): Promise<void> {
                 // 4. directory format, 2 jobs, same three targets.
                 r.dir.push(await timed(process.execPath, [...nodeFlags, "--require", preload, CLI, "backup", "--no-prune", "--format", "directory", "--jobs", "2"],
                     { ...jobEnv, BACKUP_S3_PREFIX: `bench-dir-${scale}-${i}`, BACKUP_AZURE_PREFIX: `bench-dir-${scale}-${i}` }, rssFile));
+                checkRanAsImage(r.dir.at(-1)!, nodeFlags);
 
                 // 5. pg_restore -j2 of the plain dump into a fresh database, then verify and restore of the kx-backup backup.
                 pg.psql("postgres", "DROP DATABASE IF EXISTS bench_restored");

@@ -119,6 +119,12 @@ async function main(): Promise<number> {
                 rows.push({ database: db, verify: "not run" });
                 continue;
             }
+            // Run as the image runs it, or the drill's figures are not the image's.
+            const ran = (r.lines.find((l) => l.event === "backup.start")?.nodeFlags ?? []) as string[];
+            if (NODE_FLAGS.some((f) => !ran.includes(f))) {
+                failures++;
+                say(`   ✗ ${db}: kx-backup ran with node flags [${ran.join(" ")}], not the image's [${NODE_FLAGS.join(" ")}]`);
+            }
             say(`   ✓ ${done.msg}`);
             rows.push({ database: db, size: done.bytes, backupMs: done.durationMs, verify: "" });
         }

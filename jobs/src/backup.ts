@@ -236,6 +236,8 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         log.info(`backing up ${database}`, {
             event: "backup.start", database, key, format: s.format, server: server.version, pgDump: tools.version,
             targets: targets.map((t) => t.location), estimatedBytes: estimate,
+            // How this process was run (the image's ENTRYPOINT flags, or not): memory depends on it.
+            node: process.version, nodeFlags: process.execArgv,
         });
 
         const env = libpqEnv(s);

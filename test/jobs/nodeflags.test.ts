@@ -20,6 +20,13 @@ describe("kx-backup's node flags", () => {
         expect(flags).toContain("--max-semi-space-size=2");
     });
 
+    it("the image's build runs the bundle with them on the runtime's own node, so a flag it refuses fails the build", () => {
+        const runtime = dockerfile.slice(dockerfile.indexOf("AS runtime"));
+        const check = /^RUN node (.*) \/app\/kx-backup\.js --version$/m.exec(runtime);
+        expect(check, "a RUN line in the runtime stage").not.toBeNull();
+        expect(check![1].split(" ")).toEqual(flags);
+    });
+
     it("npm run kx-backup runs with the image's flags", () => {
         expect(scripts["kx-backup"]).toBe(["node", ...flags, "dist/kx-backup.js"].join(" "));
     });
