@@ -174,7 +174,8 @@ export class DumpStreamCounter {
         // collection every 4 MiB and a full one every 16 MiB keep that garbage from piling up. Against
         // every 16 and 64 MiB (as passing through), with 1 MiB held instead of 2: peak RSS 148 MiB
         // against 155-163 under the image's node flags, same wall time and CPU (a 620 MiB database,
-        // three targets, three runs each).
+        // three targets, three runs each). At 2.4 GiB the full collections cost about 5 s of wall and
+        // 7-10 % CPU for 3-5 MiB of peak (BENCHMARKS.md, run L): the price of the 150 MiB goal.
         const pacer = new GcPacer(4 * 1024 * 1024, 16 * 1024 * 1024);
         const toWorker = this.toWorker();
         let paused = false;
