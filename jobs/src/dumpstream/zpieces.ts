@@ -84,9 +84,12 @@ export class PieceDeflater {
     private filled = 0;
     private adler = 1;
     private first = true;
-    /** The last 32 KiB of the piece submitted last: the next piece's dictionary (copied, as that piece may start later). */
-    private readonly dictionary = Buffer.allocUnsafeSlow(WINDOW);
-    private hasDictionary = false;
+    /**
+     * A copy of the last 32 KiB of the piece submitted last: the next piece's dictionary. A copy of
+     * its own, so it never depends on when the piece's buffer, back in the pool once deflated, is
+     * written again (today only after the next piece has started; a view would rely on that).
+     */
+    private dictionary: Buffer | undefined;
     private open = false;
     /** Piece buffers whose deflate is done, for reuse: at most `threads` + 1 are kept. */
     private readonly free: Buffer[] = [];
@@ -122,7 +125,7 @@ export class PieceDeflater {
         this.open = true;
         this.adler = 1;
         this.first = true;
-        this.hasDictionary = false;
+        this.dictionary = undefined;
         this.filled = 0;
     }
 
@@ -178,13 +181,10 @@ export class PieceDeflater {
             this.release(piece);
             ownPiece = undefined;
         }
-        if (this.hasDictionary) {
-            options.dictionary = Buffer.from(this.dictionary);
+        if (this.dictionary) {
+            options.dictionary = this.dictionary;
         }
-        this.hasDictionary = input.length >= WINDOW;
-        if (this.hasDictionary) {
-            input.copy(this.dictionary, 0, input.length - WINDOW);
-        }
+        this.dictionary = input.length >= WINDOW ? Buffer.from(input.subarray(input.length - WINDOW)) : undefined;
         this.pending.push(() => this.start(job, ownInput, ownPiece, options, head, trailer));
         this.startPending();
     }
