@@ -25,7 +25,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
-import { repositoryNodeFlags } from "./nodeFlags";
+import { checkRanAsImage, repositoryNodeFlags } from "./nodeFlags";
 import { AzureEmulator, PG_BIN, PgCluster, S3Emulator, startAzurite, startPostgres, startS3 } from "./services";
 
 /** The repository root (this file runs as dist/bench.js). */
@@ -85,41 +85,25 @@ function serverCpuMs(postmaster: number): number {
     return total;
 }
 
-/** backup.start's nodeFlags from a JSON log: how kx-backup was really run. */
-export function nodeFlagsFromLog(stderr: string): string[] | undefined {
-    for (const line of stderr.split("\n")) {
-        if (line.includes('"backup.start"')) {
-            try {
-                const flags = JSON.parse(line).nodeFlags;
-                return Array.isArray(flags) ? flags : undefined;
-            } catch {
-                return undefined;
-            }
-        }
+/** The first JSON log line of `event` (kx-backup's `event` field); undefined when there is none, or it does not parse. */
+function logEvent(stderr: string, event: string): Record<string, unknown> | undefined {
+    const line = stderr.split("\n").find((l) => l.includes(`"${event}"`));
+    try {
+        return line === undefined ? undefined : JSON.parse(line);
+    } catch {
+        return undefined;
     }
-    return undefined;
 }
 
-/** Refuses a run of kx-backup that did not run with the image's node flags: its figures would not be the image's. */
-export function checkRanAsImage(run: { nodeFlags?: string[] }, imageFlags: readonly string[]): void {
-    const missing = imageFlags.filter((f) => !run.nodeFlags?.includes(f));
-    if (missing.length > 0) {
-        throw new Error(`kx-backup ran with node flags [${(run.nodeFlags ?? ["unknown"]).join(" ")}], without the image's ${missing.join(" ")}`);
-    }
+/** backup.start's nodeFlags from a JSON log: how kx-backup was really run. */
+export function nodeFlagsFromLog(stderr: string): string[] | undefined {
+    const flags = logEvent(stderr, "backup.start")?.nodeFlags;
+    return Array.isArray(flags) ? flags : undefined;
 }
 
 /** backup.done's phasesMs from a JSON log. */
 export function phasesFromLog(stderr: string): Record<string, number> | undefined {
-    for (const line of stderr.split("\n")) {
-        if (line.includes('"backup.done"')) {
-            try {
-                return JSON.parse(line).phasesMs;
-            } catch {
-                return undefined;
-            }
-        }
-    }
-    return undefined;
+    return logEvent(stderr, "backup.done")?.phasesMs as Record<string, number> | undefined;
 }
 
 /**
@@ -326,7 +310,7 @@ async function main(): Promise<void> {
                 // 2. kx-backup to local + S3 + Azure, with its reads of the source and its peak memory.
                 before = tupleCounters(pg, db);
                 r.job.push(await timed(process.execPath, [...nodeFlags, "--require", preload, CLI, "backup", "--no-prune"], jobEnv, rssFile));
-                checkRanAsImage(r.job.at(-1)!, nodeFlags);
+                checkRanAsImage(r.job.at(-1)!.nodeFlags, nodeFlags);
                 await settledStats();
                 after = tupleCounters(pg, db);
                 r.reads.job.push((after.read - before.read) / after.live);
@@ -342,7 +326,7 @@ async function main(): Promise<void> {
                 // 4. directory format, 2 jobs, same three targets.
                 r.dir.push(await timed(process.execPath, [...nodeFlags, "--require", preload, CLI, "backup", "--no-prune", "--format", "directory", "--jobs", "2"],
                     { ...jobEnv, BACKUP_S3_PREFIX: `bench-dir-${scale}-${i}`, BACKUP_AZURE_PREFIX: `bench-dir-${scale}-${i}` }, rssFile));
-                checkRanAsImage(r.dir.at(-1)!, nodeFlags);
+                checkRanAsImage(r.dir.at(-1)!.nodeFlags, nodeFlags);
 
                 // 5. pg_restore -j2 of the plain dump into a fresh database, then verify and restore of the kx-backup backup.
                 pg.psql("postgres", "DROP DATABASE IF EXISTS bench_restored");

@@ -30,3 +30,14 @@ export function repositoryNodeFlags(from: string): string[] {
         }
     }
 }
+
+/**
+ * Refuses a run of kx-backup that did not run with the image's node flags (`ran`: what its
+ * backup.start line says it ran with): its figures would not be the image's.
+ */
+export function checkRanAsImage(ran: readonly string[] | undefined, imageFlags: readonly string[]): void {
+    const missing = imageFlags.filter((f) => !ran?.includes(f));
+    if (missing.length > 0) {
+        throw new Error(`kx-backup ran with node flags [${(ran ?? ["unknown"]).join(" ")}], without the image's ${missing.join(" ")}`);
+    }
+}
