@@ -134,6 +134,24 @@ describe("CountsDuringRestore", () => {
         expect(early.stop().done.size).toBe(0);
     });
 
+    it("after a failed restore, end(false) ends the connection without waiting for a long count", async () => {
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        let ended = false;
+        const client = {
+            query: async (sql: string) => (/relkind/.test(sql) ? { rows: [{ ok: true }] } : gate.then(() => ({ rows: [{ n: "3" }] }))),
+            end: async () => void (ended = true),
+        } as unknown as Client;
+        const early = new CountsDuringRestore(manifestOf("dump-stream", [{ name: "a", rows: 3 }]), toc, async () => client);
+        early.loaded(10);
+        await new Promise((r) => setTimeout(r, 10));
+        const t0 = Date.now();
+        await early.end(false);
+        expect(ended).toBe(true);
+        expect(Date.now() - t0).toBeLessThan(50);
+        release();
+    });
+
     it("stop() hands over the count still running, which compareCounts waits for", async () => {
         let release!: () => void;
         const gate = new Promise<void>((r) => (release = r));

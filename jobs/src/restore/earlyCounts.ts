@@ -114,10 +114,16 @@ export class CountsDuringRestore {
         return { done: new Map(this.done), ...(this.running ? { running: this.running } : {}) };
     }
 
-    /** Stops, waits for the count running (if any), and ends the connection. Safe more than once. */
-    async end(): Promise<void> {
+    /**
+     * Stops and ends the connection: after the count running, if any (`wait`, the default), or at
+     * once (a failed restore: a count of a large table is not worth waiting for, and ending its
+     * connection ends it). Safe more than once.
+     */
+    async end(wait = true): Promise<void> {
         this.stopped = true;
-        await this.queue;
+        if (wait) {
+            await this.queue;
+        }
         const c = await this.client?.catch(() => undefined);
         this.client = undefined;
         await c?.end().catch(() => undefined);

@@ -163,7 +163,7 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         log.info(`restore ${key} → ${o.into} ok in ${formatDuration(durationMs)}: ${counts?.detail ?? "restored"}`, { event: "restore.done", into: o.into, durationMs });
         return { plan, durationMs, checks, safetyKey };
     } catch (e) {
-        await early?.end();
+        await early?.end(false);
         if (built && !swapped) {
             await dropDatabase(admin, built.name).catch(() => undefined);
             built.release();

@@ -277,7 +277,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         // 10. the scratch database (and roles made on a shared server) go, always.
         steps.begin("cleanup");
         const done: string[] = [];
-        await early?.end();
+        await early?.end(false);
         try {
             if (admin && scratchDb) {
                 await dropDatabase(admin, scratchDb);
