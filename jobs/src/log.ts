@@ -125,7 +125,11 @@ export function formatDuration(ms: number): string {
 /** The line of a child process's output worth reporting: the last error-like line, else the last line. */
 export function failureLine(text: string): string {
     const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-    return lines.filter((l) => /error|fatal|failed|could not/i.test(l)).at(-1) ?? lines.at(-1) ?? "";
+    const errors = lines.filter((l) => /error|fatal|failed|could not/i.test(l));
+    // A parallel pg_dump or pg_restore ends with its leader's "a worker process died
+    // unexpectedly", after the worker printed what went wrong: that is the line to report.
+    const causes = errors.filter((l) => !/a worker process died unexpectedly/.test(l));
+    return (causes.length > 0 ? causes : errors).at(-1) ?? lines.at(-1) ?? "";
 }
 
 /** A failure the job reports as one line, with the exit code a CronJob acts on. */

@@ -117,6 +117,10 @@ describe("child process output and SQL names", () => {
         expect(failureLine("pg_restore: connecting\npg_restore: error: could not open input file\nsummary: 1 warning\n")).toBe("pg_restore: error: could not open input file");
         expect(failureLine("  \nonly this\n\n")).toBe("only this");
         expect(failureLine("")).toBe("");
+        // A parallel run: the worker's error, not the leader's line after it.
+        expect(failureLine("pg_restore: error: COPY failed for table \"zz\": ERROR:  boom\nCONTEXT:  PL/pgSQL function chk(integer)\npg_restore: error: a worker process died unexpectedly\n"))
+            .toBe("pg_restore: error: COPY failed for table \"zz\": ERROR:  boom");
+        expect(failureLine("pg_dump: error: a worker process died unexpectedly\n")).toBe("pg_dump: error: a worker process died unexpectedly");
     });
     it("quotes tables and reads manifest keys back", () => {
         expect(sqlTable({ schema: "ledger", name: 'odd"name' })).toBe('"ledger"."odd""name"');
