@@ -11,18 +11,24 @@ import { connect, ConnectionVars, dbnameArg, PG_VARS, quoteIdent } from "../db";
 import { JobError, Logger } from "../log";
 import { Settings } from "../settings";
 import { onStop } from "../shutdown";
-import { CountsDuringRestore, finishedTableData, isRestoreProgress } from "./earlyCounts";
 import { Prepared } from "./prepare";
 import { runScript } from "./script";
 import { startTool } from "./tools";
 
 /** pg_restore's arguments for a whole-database restore into `database`. Pure. */
-export function pgRestoreArgs(database: string, jobs: number, input: string, verbose = false): string[] {
-    return ["--no-password", "--exit-on-error", ...(verbose ? ["--verbose"] : []), "--jobs", String(jobs), "--dbname", dbnameArg(database), input];
+export function pgRestoreArgs(database: string, jobs: number, input: string): string[] {
+    return ["--no-password", "--exit-on-error", "--jobs", String(jobs), "--dbname", dbnameArg(database), input];
 }
 
-/** Drops a database the restore made (sessions ended first). */
+/**
+ * Drops a database the restore made (sessions ended first). A backup of a template database
+ * makes its copy a template too (the dump's `IS_TEMPLATE = true`), which DROP refuses: unmarked first.
+ */
 export async function dropDatabase(admin: Client, name: string): Promise<void> {
+    const template = await admin.query<{ t: boolean }>("SELECT datistemplate AS t FROM pg_database WHERE datname = $1", [name]);
+    if (template.rows[0]?.t) {
+        await admin.query(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE false`);
+    }
     await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
 }
 
@@ -47,11 +53,8 @@ async function run(admin: Client, sql: string, what: string): Promise<void> {
     });
 }
 
-/**
- * Builds `name` on `server` from the backup; returns how long the restore took (ms). `counts`, when
- * given, is told each table whose data pg_restore has loaded (see earlyCounts.ts).
- */
-export async function buildDatabase(admin: Client, server: Settings, p: Prepared, name: string, jobs: number, log: Logger, vars: ConnectionVars = PG_VARS, counts?: CountsDuringRestore): Promise<number> {
+/** Builds `name` on `server` from the backup; returns how long the restore took (ms). */
+export async function buildDatabase(admin: Client, server: Settings, p: Prepared, name: string, jobs: number, log: Logger, vars: ConnectionVars = PG_VARS): Promise<number> {
     const key = p.located.entry.key;
     const started = Date.now();
     if (p.plain || !p.database) {
@@ -68,16 +71,7 @@ export async function buildDatabase(admin: Client, server: Settings, p: Prepared
     for (const sql of p.database.create(name)) {
         await run(admin, sql, `cannot create ${name} with the backup's properties`);
     }
-    // pg_restore says which tables' data is in only with --verbose, and only with --jobs > 1.
-    const watch = counts?.enabled && jobs > 1 ? counts : undefined;
-    const restore = startTool(p.tools, "pg_restore", pgRestoreArgs(name, jobs, p.fetched.input, watch !== undefined), { ...server, pgDatabase: name }, `pg_restore of ${key} into ${name}`, "ignore",
-        watch && ((line) => {
-            const id = finishedTableData(line);
-            if (id !== undefined) {
-                watch.loaded(id);
-            }
-            return isRestoreProgress(line);
-        }));
+    const restore = startTool(p.tools, "pg_restore", pgRestoreArgs(name, jobs, p.fetched.input), { ...server, pgDatabase: name }, `pg_restore of ${key} into ${name}`);
     await restore.exited;
     for (const sql of p.database.properties(name)) {
         await run(admin, sql, `cannot apply the backup's database properties to ${name}`);

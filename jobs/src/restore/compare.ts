@@ -10,7 +10,6 @@ import { Manifest, tableKey, tableLabel } from "../manifest";
 import { ClientTools } from "../pgtools";
 import { Settings } from "../settings";
 import { settled } from "../settled";
-import { EarlyCounts } from "./earlyCounts";
 import { isKeyword, splitStatements } from "./sqlLexer";
 import { toolText } from "./tools";
 
@@ -170,7 +169,7 @@ export function countChecks(manifest: Pick<Manifest, "tables" | "counts">, trees
  * more than one connection they run side by side, the largest tables first, and the findings are
  * reported in the manifest's order whatever order the scans finish in.
  */
-export async function compareCounts(clients: Client | readonly Client[], manifest: Manifest, early?: EarlyCounts): Promise<CheckResult> {
+export async function compareCounts(clients: Client | readonly Client[], manifest: Manifest): Promise<CheckResult> {
     if (manifest.counts.method === "none") {
         return { check: "counts", ok: true, skipped: true, detail: "the backup records no row counts (schema-only or adopted)" };
     }
@@ -178,54 +177,23 @@ export async function compareCounts(clients: Client | readonly Client[], manifes
     const trees = manifest.counts.method === "dump-stream" ? await partitionTrees(pool[0], manifest.tables) : new Map<string, string[]>();
     const checks = countChecks(manifest, trees);
     const found: (string | undefined)[] = checks.map(() => undefined);
-    const judge = (i: number, n: string | number) => {
-        const c = checks[i];
-        if (Number(n) !== c.expected) {
-            found[i] = `${tableLabel(c.table)}${c.tree ? " (its partition tree)" : ""}: ${n} rows, manifest says ${c.expected}`;
-        }
-    };
-    // A table's own rows counted while the restore ran (earlyCounts.ts) are not scanned again; a
-    // partition tree always is, whole. The count still running is waited for beside the scans.
-    let before = 0;
-    const running = early?.running ? checks.findIndex((c) => !c.tree && tableKey(c.table) === early.running!.key) : -1;
-    const scan: number[] = [];
-    checks.forEach((c, i) => {
-        const n = c.tree ? undefined : early?.done.get(tableKey(c.table));
-        if (n !== undefined) {
-            before++;
-            judge(i, n);
-        } else if (i !== running) {
-            scan.push(i);
-        }
-    });
-    const queue = scan.sort((a, b) => checks[b].expected - checks[a].expected);
-    const work = async (client: Client) => {
+    const queue = checks.map((_, i) => i).sort((a, b) => checks[b].expected - checks[a].expected);
+    await Promise.all(pool.map(async (client) => {
         for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
             const c = checks[i];
             const r = await client.query<{ n: string }>(c.sql).catch((e: Error) => {
                 found[i] = `${tableLabel(c.table)}: ${e.message}`;
                 return undefined;
             });
-            if (r) {
-                judge(i, r.rows[0].n);
+            if (r && Number(r.rows[0].n) !== c.expected) {
+                found[i] = `${tableLabel(c.table)}${c.tree ? " (its partition tree)" : ""}: ${r.rows[0].n} rows, manifest says ${c.expected}`;
             }
         }
-    };
-    const waited = running < 0 ? undefined : early!.running!.rows.then((n) => {
-        if (n === undefined) {
-            queue.push(running);
-        } else {
-            before++;
-            judge(running, n);
-        }
-    });
-    await Promise.all([...pool.map(work), waited]);
-    // The running count could not be taken: scanned now.
-    await work(pool[0]);
+    }));
     const wrong = found.filter((f): f is string => f !== undefined);
     return wrong.length > 0
         ? { check: "counts", ok: false, detail: `row counts differ from the backup's snapshot: ${wrong.join("; ")}` }
-        : { check: "counts", ok: true, detail: `${manifest.tables.length} table(s) match the snapshot's counts` + (before > 0 ? ` (${before} counted as soon as the restore had loaded them)` : "") };
+        : { check: "counts", ok: true, detail: `${manifest.tables.length} table(s) match the snapshot's counts` };
 }
 
 /** Sequences' values against the dump's setval() calls. */
@@ -277,11 +245,11 @@ export async function compareLargeObjects(client: Client, expected: string[] | u
  * (full scans, on `jobs` connections) and the schema comparison (a pg_dump --schema-only) run at
  * the same time: they read different things, and a restore's check is on its critical path.
  */
-export async function compareRestored(server: Settings, database: string, p: { tools: ClientTools; expected: Expected; located: { manifest: Manifest } }, connectTo: (db: string) => Promise<Client>, jobs = 2, early?: EarlyCounts): Promise<CheckResult[]> {
+export async function compareRestored(server: Settings, database: string, p: { tools: ClientTools; expected: Expected; located: { manifest: Manifest } }, connectTo: (db: string) => Promise<Client>, jobs = 2): Promise<CheckResult[]> {
     const clients: Client[] = [];
     try {
         // One connection per count scan to run at once, connected together; each one made is ended below, even when another failed.
-        const tables = p.located.manifest.tables.filter((t) => !early?.done.has(tableKey(t))).length;
+        const tables = p.located.manifest.tables.length;
         const made = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(jobs, tables)) }, () => connectTo(database)));
         clients.push(...made.flatMap((m) => (m.status === "fulfilled" ? [m.value] : [])));
         const refused = made.find((m): m is PromiseRejectedResult => m.status === "rejected");
@@ -292,7 +260,7 @@ export async function compareRestored(server: Settings, database: string, p: { t
         // neither a pg_dump nor a count scan may outlive this function (Promise.all would return
         // at the first failure, leaving the other running).
         const [counts, schema] = await settled([
-            compareCounts(clients, p.located.manifest, early),
+            compareCounts(clients, p.located.manifest),
             compareSchema(p.tools, server, database, p.expected),
         ]);
         const c = clients[0];

@@ -18,7 +18,6 @@ import { stopping, throwIfStopping } from "../shutdown";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { CheckResult, compareRestored } from "./compare";
-import { CountsDuringRestore } from "./earlyCounts";
 import { planRestore, RestoreFlags, RestorePlan, TargetState } from "./plan";
 import { prepare } from "./prepare";
 import { createRoles, missingRoles, rolesToCreate } from "./roles";
@@ -96,7 +95,6 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
     let plan: RestorePlan | undefined;
     let safetyKey: string | undefined;
     let built: { name: string; release: () => void } | undefined;
-    let early: CountsDuringRestore | undefined;
     let swapped = false;
     try {
         plan = planRestore(o, await targetState(admin, s, o.into), { key, from: o.target.kind, scope: located.manifest.scope, format: located.manifest.format }, newRunId());
@@ -131,11 +129,8 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         }
 
         built = { name: plan.scratch!, release: dropOnStop(s, plan.scratch!) };
-        const scratch = built.name;
-        early = new CountsDuringRestore(located.manifest, prepared.toc, () => connect(s, scratch));
-        const durationMs = await buildDatabase(admin, s, prepared, built.name, s.restoreJobs, log, undefined, early);
-        const checks = await compareRestored(s, built.name, prepared, (db) => connect(s, db), s.restoreJobs, early.stop());
-        await early.end();
+        const durationMs = await buildDatabase(admin, s, prepared, built.name, s.restoreJobs, log);
+        const checks = await compareRestored(s, built.name, prepared, (db) => connect(s, db), s.restoreJobs);
         const wrong = checks.filter((c) => !c.ok);
         if (wrong.length > 0) {
             throw new JobError(`the restored database does not match the backup: ${wrong.map((c) => `${c.check}: ${c.detail}`).join("; ")}`);
@@ -163,7 +158,6 @@ export async function runRestore(s: Settings, o: RestoreOptions, log: Logger): P
         log.info(`restore ${key} → ${o.into} ok in ${formatDuration(durationMs)}: ${counts?.detail ?? "restored"}`, { event: "restore.done", into: o.into, durationMs });
         return { plan, durationMs, checks, safetyKey };
     } catch (e) {
-        await early?.end(false);
         if (built && !swapped) {
             await dropDatabase(admin, built.name).catch(() => undefined);
             built.release();

@@ -21,35 +21,16 @@ export interface ToolRun {
     exited: Promise<void>;
 }
 
-/**
- * Starts `program` from the client tools' directory (or from PATH: `tar`), talking to `server` (or
- * to none). `progress`, when given, sees each line of stderr and returns true for a progress line
- * (not an error): those are left out of the failure message.
- */
-export function startTool(tools: ClientTools | "PATH", program: string, args: readonly string[], server: Settings | undefined, what: string, stdout: "pipe" | "ignore" = "ignore", progress?: (line: string) => boolean): ToolRun {
+/** Starts `program` from the client tools' directory (or from PATH: `tar`), talking to `server` (or to none). */
+export function startTool(tools: ClientTools | "PATH", program: string, args: readonly string[], server: Settings | undefined, what: string, stdout: "pipe" | "ignore" = "ignore"): ToolRun {
     const child = spawnManaged(tools === "PATH" ? program : path.join(tools.dir, program), args, { env: libpqEnv(server), stdio: ["ignore", stdout, "pipe"] });
     let stderr = "";
-    let partial = "";
     child.stderr!.on("data", (d: Buffer) => {
-        if (!progress) {
-            stderr = (stderr + d.toString()).slice(-16_384);
-            return;
-        }
-        // Whole lines to `progress`; those it takes are left out of a failure's message.
-        const lines = (partial + d.toString()).split("\n");
-        partial = lines.pop()!.slice(-16_384);
-        const kept = lines.filter((l) => !progress(l));
-        if (kept.length > 0) {
-            stderr = (stderr + kept.join("\n") + "\n").slice(-16_384);
-        }
+        stderr = (stderr + d.toString()).slice(-16_384);
     });
     const exited = new Promise<void>((resolve, reject) => {
         child.once("error", (e) => reject(new JobError(`${what}: cannot run ${program}: ${e.message}`)));
         child.once("close", (code, signal) => {
-            // A last line without its newline (the program was killed mid-write) is a line too.
-            if (partial !== "" && !progress?.(partial)) {
-                stderr += partial;
-            }
             if (code === 0) {
                 resolve();
             } else {

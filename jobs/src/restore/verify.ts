@@ -21,7 +21,6 @@ import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { loadChecks, runIntegrityChecks } from "./checks";
 import { CheckName, compareRestored } from "./compare";
-import { CountsDuringRestore } from "./earlyCounts";
 import { checkCopy, CopyCheck, restoreHistory, rotationTarget } from "./copies";
 import { prepare, Prepared } from "./prepare";
 import { createRoles, missingRoles, rolesToCreate } from "./roles";
@@ -143,7 +142,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     let scratchDb: string | undefined;
     let releaseDb: (() => void) | undefined;
     let roles: string[] = [];
-    let early: CountsDuringRestore | undefined;
     try {
         // 1. the backup exists, with its manifest, on the copy chosen for the restore test.
         const chosen = await chooseCopy(s, o, log);
@@ -214,14 +212,11 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         steps.begin("restore");
         scratchDb = `kx_verify_${o.database.toLowerCase().replace(/[^a-z0-9_]/g, "_")}_${Date.now().toString(36)}`.slice(0, 63);
         releaseDb = dropOnStop(scratch.settings, scratchDb, vars);
-        const into = scratchDb;
-        early = new CountsDuringRestore(located.manifest, prepared.toc, () => connect(scratch!.settings, into, vars));
-        report.restoreDurationMs = await buildDatabase(admin, scratch.settings, prepared, scratchDb, s.restoreJobs, log, vars, early);
+        report.restoreDurationMs = await buildDatabase(admin, scratch.settings, prepared, scratchDb, s.restoreJobs, log, vars);
         steps.record(true, `restored into ${scratchDb} in ${formatDuration(report.restoreDurationMs)} (owners and privileges kept)`);
 
-        // 7. compare with the backup (tables whose data was in early were counted during the restore).
-        const results = await compareRestored(scratch.settings, scratchDb, prepared, (db) => connect(scratch!.settings, db, vars), s.restoreJobs, early.stop());
-        await early.end();
+        // 7. compare with the backup.
+        const results = await compareRestored(scratch.settings, scratchDb, prepared, (db) => connect(scratch!.settings, db, vars), s.restoreJobs);
         for (const r of results) {
             steps.begin(r.check);
             steps.record(r.ok, r.detail, r.skipped);
@@ -277,7 +272,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         // 10. the scratch database (and roles made on a shared server) go, always.
         steps.begin("cleanup");
         const done: string[] = [];
-        await early?.end(false);
         try {
             if (admin && scratchDb) {
                 await dropDatabase(admin, scratchDb);
