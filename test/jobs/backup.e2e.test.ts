@@ -266,6 +266,29 @@ describe("failures: one clear line, non-zero exit, no manifest anywhere, nothing
         }
     }, 120_000);
 
+    it("directory format: the server stopped mid-dump: pg_dump's error, no copy anywhere, its work directory removed, nothing left running", async () => {
+        const victim = await startPostgres();
+        const scratch = mkdtempSync(path.join(work, "dirfail-work-"));
+        try {
+            victim.psql("postgres", "CREATE DATABASE big");
+            // A small table a worker finishes early, and a big one still being dumped when the server stops.
+            victim.psql("big", "CREATE TABLE small AS SELECT g AS id FROM generate_series(1, 1000) g;" +
+                "CREATE TABLE t AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a, random() AS r FROM generate_series(1, 3000000) g");
+            const env = { ...envAll("dirfail"), ...victim.env("big"), BACKUP_WORK_DIR: scratch };
+            const run = runCli(["backup", "--format", "directory", "--jobs", "2", "--no-prune"], env);
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            victim.stop("immediate");
+            const r = await run;
+            expect(r.code).toBe(1);
+            expect(logLines(r.stderr).find((l) => l.level === "error")?.msg).toMatch(/pg_dump of big failed: /);
+            expect(await everything("dirfail")).toEqual([]);
+            expect(readdirSync(scratch)).toEqual([]);
+            expect(execFileSync("ps", ["-eo", "args"]).toString()).not.toContain(scratch);
+        } finally {
+            victim.remove();
+        }
+    }, 120_000);
+
     it("an invalid setting: exit 2, one message per problem, nothing touched", async () => {
         const r = await runCli(["backup"], envAll("invalid", { BACKUP_RETENTION_DAYS: "0", BACKUP_FORMAT: "zip" }));
         expect(r.code).toBe(2);
