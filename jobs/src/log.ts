@@ -124,8 +124,14 @@ export function formatDuration(ms: number): string {
 
 /** The line of a child process's output worth reporting: the last error-like line, else the last line. */
 export function failureLine(text: string): string {
-    const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-    const errors = lines.filter((l) => /error|fatal|failed|could not/i.test(l));
+    // Context a server error comes with (CONTEXT, DETAIL, HINT, the statement, a COPY's line, which
+    // quotes a row of the table) is never the line to report: it can hold row data, and a table
+    // named failed_jobs or a value saying "connection error" would otherwise stand in for the error.
+    const lines = text.split("\n").map((l) => l.trim()).filter(Boolean)
+        .filter((l) => !/^(CONTEXT|DETAIL|HINT|QUERY|STATEMENT|LINE \d+):|^(Command|Query) was:|^COPY .*, line \d+|^[\w.-]+: (detail|hint):/.test(l));
+    // Lines that say they are an error (`pg_restore: error: …`, `ERROR:  …`, `tar: Error …`) first.
+    const marked = lines.filter((l) => /^([\w.-]+: )?(error|fatal)\b/i.test(l));
+    const errors = marked.length > 0 ? marked : lines.filter((l) => /error|fatal|failed|could not/i.test(l));
     // A parallel pg_dump or pg_restore ends with its leader's "a worker process died
     // unexpectedly", after the worker printed what went wrong: that is the line to report.
     const causes = errors.filter((l) => !/a worker process died unexpectedly/.test(l));

@@ -121,6 +121,15 @@ describe("child process output and SQL names", () => {
         expect(failureLine("pg_restore: error: COPY failed for table \"zz\": ERROR:  boom\nCONTEXT:  PL/pgSQL function chk(integer)\npg_restore: error: a worker process died unexpectedly\n"))
             .toBe("pg_restore: error: COPY failed for table \"zz\": ERROR:  boom");
         expect(failureLine("pg_dump: error: a worker process died unexpectedly\n")).toBe("pg_dump: error: a worker process died unexpectedly");
+        // The COPY's context line quotes the row (here a table named failed_jobs holding "connection
+        // error"), DETAIL may too: neither is ever the line, whatever words they hold.
+        const copy = "pg_restore: error: COPY failed for table \"failed_jobs\": ERROR:  boom: chk refused 1\n" +
+            "CONTEXT:  PL/pgSQL function chk(integer) line 1 at RAISE\nCOPY failed_jobs, line 1: \"1\tjob x: connection error\"\n" +
+            "pg_restore: detail: Failing row contains (1, could not connect).\nCommand was: COPY public.failed_jobs (id, payload) FROM stdin;\n";
+        expect(failureLine(copy)).toBe("pg_restore: error: COPY failed for table \"failed_jobs\": ERROR:  boom: chk refused 1");
+        expect(failureLine(`${copy}pg_restore: error: a worker process died unexpectedly\n`)).toBe("pg_restore: error: COPY failed for table \"failed_jobs\": ERROR:  boom: chk refused 1");
+        // Without a line that says it is an error, the last error-like one, as before.
+        expect(failureLine("tar: dump/3.dat: Cannot open: Permission denied\nsomething failed here\n")).toBe("something failed here");
     });
     it("quotes tables and reads manifest keys back", () => {
         expect(sqlTable({ schema: "ledger", name: 'odd"name' })).toBe('"ledger"."odd""name"');
