@@ -9,7 +9,11 @@
  *     RAISE WARNING relayed by pg_restore): nothing may be read from pg_restore's progress output;
  *   - a restore that fails in a worker: the worker's error is reported, not "a worker process died
  *     unexpectedly";
- *   - verify of a template database: its scratch copy (a template too) is dropped.
+ *   - verify of a template database: its scratch copy (a template too) is dropped;
+ *   (from the r-final6 review)
+ *   - a COPY refused in a worker, on a table named failed_jobs holding "connection error": the
+ *     server's error is reported, never the COPY's context line (which quotes the row);
+ *   - a template original that cannot be dropped after the swap (a subscription) stays a template.
  */
 import { execFileSync } from "child_process";
 import { mkdtempSync, readdirSync, rmSync } from "fs";
@@ -167,5 +171,48 @@ describe("verify of a template database", () => {
         const r = await runCli(["verify", "--backup", onlyBackup(dir, db), "--from", "local"], env(db, dir, scratch()));
         const left = pg.psql("postgres", "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'kx\\_verify\\_tmpl%'");
         expect({ code: r.code, left }, logLines(r.stderr).map((l) => l.msg).join("\n")).toEqual({ code: 0, left: "" });
+    }, 240_000);
+});
+
+describe("failureLine: a worker's COPY failure on a table named failed_jobs", () => {
+    const db = "laravel";
+    beforeAll(() => {
+        pg.psql("postgres", `CREATE DATABASE ${db}`);
+        pg.psql(db, "CREATE FUNCTION chk(a int) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN " +
+            `IF current_database() <> '${db}' THEN RAISE EXCEPTION 'boom: chk refused %', a; END IF; RETURN true; END $$;` +
+            "CREATE TABLE a1 (a int, b text); INSERT INTO a1 SELECT g, repeat('y', 50) FROM generate_series(1, 200000) g;" +
+            "CREATE TABLE failed_jobs (id int CHECK (chk(id)), payload text); INSERT INTO failed_jobs VALUES (1, 'job x: connection error');");
+    });
+
+    for (const jobs of ["1", "2"]) {
+        it(`BACKUP_RESTORE_JOBS=${jobs}: verify's failure names the server's error, not a CONTEXT/Command line (nor row data)`, async () => {
+            const dir = path.join(work, db);
+            const b = await runCli(["backup", "--no-prune"], env(db, dir));
+            expect(b.code, b.stderr).toBe(0);
+            const r = await runCli(["verify", "--backup", onlyBackup(dir, db), "--from", "local"], env(db, dir, { ...scratch(), BACKUP_RESTORE_JOBS: jobs }));
+            const msg = logLines(r.stderr).find((l) => l.event === "verify.failed")?.msg;
+            expect(r.code).toBe(1);
+            expect(msg).toMatch(/boom: chk refused 1/);
+            expect(msg).not.toMatch(/connection error/);
+        }, 240_000);
+    }
+});
+
+describe("dropDatabase on restore's replaced original: a template whose DROP fails", () => {
+    it("a kept original is left as it was (still a template) when it cannot be dropped", async () => {
+        const db = "tplsub";
+        pg.psql("postgres", `CREATE DATABASE ${db}`);
+        pg.psql(db, "CREATE TABLE t (a int); INSERT INTO t VALUES (1);" +
+            "CREATE SUBSCRIPTION s CONNECTION 'dbname=nowhere' PUBLICATION p WITH (connect = false, slot_name = NONE, enabled = false);");
+        pg.psql("postgres", `ALTER DATABASE ${db} IS_TEMPLATE true`);
+        const dir = path.join(work, db);
+        const b = await runCli(["backup", "--no-prune"], env(db, dir));
+        expect(b.code, b.stderr).toBe(0);
+        const r = await runCli(["restore", "--into", db, "--force", "--no-safety-dump", "--backup", onlyBackup(dir, db), "--from", "local"], env(db, dir));
+        const msgs = logLines(r.stderr).map((l) => l.msg).join("\n");
+        const olds = pg.psql("postgres", `SELECT string_agg(datname || ':' || datistemplate, ',') FROM pg_database WHERE datname LIKE 'kx\\_old\\_%'`);
+        expect(r.code, msgs).toBe(0);
+        // The original could not be dropped (a subscription): it must be kept unchanged, a template as before.
+        expect(olds).toMatch(/:true$/);
     }, 240_000);
 });

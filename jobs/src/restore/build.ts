@@ -21,15 +21,24 @@ export function pgRestoreArgs(database: string, jobs: number, input: string): st
 }
 
 /**
- * Drops a database the restore made (sessions ended first). A backup of a template database
- * makes its copy a template too (the dump's `IS_TEMPLATE = true`), which DROP refuses: unmarked first.
+ * Drops a database the restore made, or the original it replaced (sessions ended first). A backup
+ * of a template database makes its copy a template too (the dump's `IS_TEMPLATE = true`), which
+ * DROP refuses: unmarked first, and marked again if the DROP fails anyway (a subscription, a
+ * session FORCE cannot end), so a database that stays is left as it was.
  */
 export async function dropDatabase(admin: Client, name: string): Promise<void> {
-    const template = await admin.query<{ t: boolean }>("SELECT datistemplate AS t FROM pg_database WHERE datname = $1", [name]);
-    if (template.rows[0]?.t) {
+    const template = (await admin.query<{ t: boolean }>("SELECT datistemplate AS t FROM pg_database WHERE datname = $1", [name])).rows[0]?.t === true;
+    if (template) {
         await admin.query(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE false`);
     }
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    try {
+        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    } catch (e) {
+        if (template) {
+            await admin.query(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE true`).catch(() => undefined);
+        }
+        throw e;
+    }
 }
 
 /**
