@@ -8,10 +8,10 @@
  * row counts: there is no snapshot to count in) beside it, exclusively, on each target that
  * holds a copy. From then on it joins retention, verify and restore.
  */
+import { scratchDir } from "./scratch";
 import { execFile } from "child_process";
 import { createHash } from "crypto";
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "fs";
-import * as os from "os";
+import { createReadStream, createWriteStream, rmSync } from "fs";
 import * as path from "path";
 import { Transform } from "stream";
 import { finished, pipeline } from "stream/promises";
@@ -176,7 +176,7 @@ async function inspect(file: string, ext: string, head: Buffer, o: AdoptOptions)
 
 async function adoptOne(target: Target, entry: BackupEntry, o: AdoptOptions, log: Logger): Promise<Adopted> {
     const parsed = parseBackupName(entry.key)!;
-    const dir = mkdtempSync(path.join(o.workDir ?? os.tmpdir(), "kx-adopt-"));
+    const dir = scratchDir(o.workDir, "kx-adopt-");
     const release = onStop(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
     try {
         const file = path.join(dir, "dump");

@@ -3,9 +3,9 @@
  * committed with a manifest on each. On any failure: every upload is aborted, partial objects
  * are removed, and no manifest is written anywhere.
  */
+import { scratchDir } from "./scratch";
 import { ChildProcess } from "child_process";
-import { mkdtempSync, rmSync } from "fs";
-import * as os from "os";
+import { rmSync } from "fs";
 import * as path from "path";
 import { Readable } from "stream";
 import { Client } from "pg";
@@ -249,7 +249,7 @@ export async function runBackup(s: Settings, o: BackupOptions, targets: Target[]
         phases.mark("prepare");
         if (s.format === "directory") {
             // Parallel jobs need a directory; it is archived (tar) as it is streamed out.
-            workDir = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-dump-"));
+            workDir = scratchDir(s.workDir, "kx-dump-");
             const dir = workDir;
             releaseWorkDir = onStop(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
             const outDir = path.join(workDir, "dump");

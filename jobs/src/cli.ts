@@ -4,10 +4,9 @@
  * settings.ts); flags override them. Exit codes: 0 ok, 1 the work failed, 2 bad usage or
  * settings (nothing was touched).
  */
+import { scratchDir } from "./scratch";
 import { parseArgs, ParseArgsConfig } from "util";
-import { mkdtempSync, rmSync } from "fs";
-import * as os from "os";
-import * as path from "path";
+import { rmSync } from "fs";
 import { runArchive } from "./archive";
 import { exportNamespace } from "./k8sExport";
 import { runAdopt } from "./adopt";
@@ -352,7 +351,7 @@ const COMMANDS: Record<string, Command> = {
             let r: Awaited<ReturnType<typeof runArchive>>;
             try {
                 if (namespace !== undefined) {
-                    exported = mkdtempSync(path.join(s.workDir ?? os.tmpdir(), "kx-k8s-"));
+                    exported = scratchDir(s.workDir, "kx-k8s-");
                     dir = exported;
                     const counts = await exportNamespace(s, namespace, exported);
                     log.info(`exported namespace ${namespace}: ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")}`, { event: "archive.export", namespace, ...counts });

@@ -4,8 +4,7 @@
  */
 import { execFile } from "child_process";
 import { createHash } from "crypto";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "fs";
-import * as os from "os";
+import { createWriteStream, mkdirSync, rmSync } from "fs";
 import * as path from "path";
 import { Transform } from "stream";
 import { pipeline } from "stream/promises";
@@ -14,6 +13,7 @@ import { BackupEntry, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { JobError, Logger } from "./log";
 import { checkSignature, Manifest, readManifestRaw } from "./manifest";
 import { ArtifactFamily, isSafetyKey, manifestKey } from "./naming";
+import { ScratchSpaceError, scratchDir } from "./scratch";
 import { onStop } from "./shutdown";
 import { Target } from "./targets";
 
@@ -198,7 +198,7 @@ const execFileP = promisify(execFile);
 /** Downloads, hashes and checks against the manifest; throws naming the mismatch. */
 export async function fetchVerified(located: Located, workDir: string | undefined): Promise<Fetched> {
     const { target, entry, manifest } = located;
-    const dir = mkdtempSync(path.join(workDir ?? os.tmpdir(), "kx-fetch-"));
+    const dir = scratchDir(workDir, "kx-fetch-");
     // Removed on a stop too (SIGTERM mid-download): a download never outlives the job.
     const release = onStop(`remove the download of ${entry.key}`, () => rmSync(dir, { recursive: true, force: true }));
     const cleanup = () => {
@@ -216,7 +216,13 @@ export async function fetchVerified(located: Located, workDir: string | undefine
                 cb(null, chunk);
             },
         });
-        await pipeline(await target.get(entry.key), tap, createWriteStream(file));
+        // Writing the download here failing (disk full) is this side's problem, not the copy's.
+        const sink = createWriteStream(file);
+        let writeFailed: Error | undefined;
+        sink.once("error", (e) => (writeFailed = e));
+        await pipeline(await target.get(entry.key), tap, sink).catch((e: Error) => {
+            throw writeFailed ? new ScratchSpaceError(`cannot write the download of ${entry.key} to ${dir}${workDir ? " (BACKUP_WORK_DIR)" : ""}: ${writeFailed.message}`) : e;
+        });
         const sha256 = hash.digest("hex");
         if (size !== manifest.size) {
             throw new JobError(`size mismatch for ${entry.key} on ${target.kind}: stored ${size} bytes, manifest says ${manifest.size} (truncated or replaced)`);

@@ -103,6 +103,21 @@ describe("verify", () => {
         expect(scratchDatabases()).toBe("");
     });
 
+    it("a missing BACKUP_WORK_DIR is this side's problem: named as such, and no copy is called bad", async () => {
+        await freshBackup("nowork");
+        const missing = path.join(work, "no-such-dir");
+        const r = await runCli(["verify", "--json"], env("nowork", { BACKUP_WORK_DIR: missing }));
+        expect(r.code).toBe(1);
+        expect(failure(r.stderr)).toMatch(new RegExp(`failed at checksum: cannot make scratch space in ${missing} \\(BACKUP_WORK_DIR\\): ENOENT`));
+        expect(failure(r.stderr)).not.toMatch(/is bad|no good copy/);
+        expect(JSON.parse(r.stdout).copies).toEqual([]);
+        // The directory format's dump needs it too: the same words, before pg_dump runs.
+        const b = await runCli(["backup", "--no-prune", "--format", "directory"], env("nowork", { BACKUP_WORK_DIR: missing }));
+        expect(b.code).toBe(1);
+        expect(failure(b.stderr)).toMatch(/cannot make scratch space in .*no-such-dir \(BACKUP_WORK_DIR\): ENOENT/);
+        expect(scratchDatabases()).toBe("");
+    });
+
     it("fails when the manifest is missing", async () => {
         const { dump, manifest } = await freshBackup("nomanifest");
         unlinkSync(manifest);

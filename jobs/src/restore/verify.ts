@@ -16,6 +16,7 @@ import { formatDuration, JobError, Logger } from "../log";
 import { signManifest } from "../manifest";
 import { manifestKey } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
+import { ScratchSpaceError } from "../scratch";
 import { Settings } from "../settings";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
@@ -166,6 +167,10 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         try {
             fetched = await fetchVerified(located, s.workDir);
         } catch (e) {
+            if (e instanceof ScratchSpaceError) {
+                // This side's scratch space failed: the copy was never judged, and is not blamed.
+                throw e;
+            }
             report.copies.unshift({ target: located.target.kind, ok: false, detail: (e as Error).message });
             const good = others.find((x) => x.check.ok && x.located);
             if (!good) {
