@@ -20,6 +20,7 @@ import { splitStatements, tokenize } from "../../jobs/src/restore/sqlLexer";
 import { resolveTables } from "../../jobs/src/restore/toc";
 import { parseTocEntries } from "../../jobs/src/toc";
 import { settled } from "../../jobs/src/settled";
+import { readsAtOnce, runReads } from "../../jobs/src/restore/prepare";
 
 /** What a script scan hands to a sink: statements, and COPY data as data. */
 async function scan(sql: string, o: { inTransaction?: boolean } = {}): Promise<{ statements: string[]; data: string[] }> {
@@ -401,5 +402,44 @@ describe("settled: reads started side by side (prepare, compareRestored)", () =>
         // Promise.all would have thrown after ~0 ms, with the slow one still running.
         expect(slowDone).toBe(true);
         expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    });
+});
+
+describe("prepare's reads: side by side for an ordinary schema, one at a time for a large one", () => {
+    const tracked = () => {
+        let running = 0;
+        let most = 0;
+        const read = (v: string) => async () => {
+            most = Math.max(most, ++running);
+            await new Promise((r) => setTimeout(r, 10));
+            running--;
+            return v;
+        };
+        return { read, most: () => most };
+    };
+
+    it("runs four at once up to 10,000 TOC entries, one at a time beyond (each pg_restore holds the whole TOC)", async () => {
+        expect(readsAtOnce(3_000)).toBe(4);
+        expect(readsAtOnce(10_000)).toBe(4);
+        expect(readsAtOnce(10_001)).toBe(1);
+        expect(readsAtOnce(Infinity)).toBe(1);
+        for (const [entries, most] of [[500, 4], [50_000, 1]] as const) {
+            const t = tracked();
+            await expect(runReads([t.read("a"), t.read("b"), t.read("c"), t.read("d")], readsAtOnce(entries))).resolves.toEqual(["a", "b", "c", "d"]);
+            expect(t.most(), `${entries} entries`).toBe(most);
+        }
+    });
+
+    it("one at a time stops at the first failure, starting nothing after it", async () => {
+        const started: string[] = [];
+        const read = (v: string, fail = false) => async () => {
+            started.push(v);
+            if (fail) {
+                throw new Error(`${v} failed`);
+            }
+            return v;
+        };
+        await expect(runReads([read("a"), read("b", true), read("c")], 1)).rejects.toThrow("b failed");
+        expect(started).toEqual(["a", "b"]);
     });
 });
