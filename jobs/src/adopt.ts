@@ -8,7 +8,6 @@
  * row counts: there is no snapshot to count in) beside it, exclusively, on each target that
  * holds a copy. From then on it joins retention, verify and restore.
  */
-import { scratchDir } from "./scratch";
 import { execFile } from "child_process";
 import { createHash } from "crypto";
 import { createReadStream, createWriteStream, rmSync } from "fs";
@@ -23,6 +22,7 @@ import { failureLine, JobError, Logger } from "./log";
 import { BackupScope, Manifest, MANIFEST_KIND, tableKey, TocEntry } from "./manifest";
 import { parseBackupName } from "./naming";
 import { discoverTools } from "./pgtools";
+import { scratchDir } from "./scratch";
 import { onStop } from "./shutdown";
 import { Target } from "./targets";
 import { parseRestoreList, RestoreListing } from "./toc";

@@ -3,7 +3,6 @@
  * committed with a manifest on each. On any failure: every upload is aborted, partial objects
  * are removed, and no manifest is written anywhere.
  */
-import { scratchDir } from "./scratch";
 import { ChildProcess } from "child_process";
 import { rmSync } from "fs";
 import * as path from "path";
@@ -18,6 +17,7 @@ import { BackupPurpose, BackupScope, Manifest, MANIFEST_KIND, tableLabel } from 
 import { parseTableName } from "./restore/toc";
 import { ArtifactExtension, backupKey, checkDatabaseName } from "./naming";
 import { chooseTools, discoverTools } from "./pgtools";
+import { scratchDir } from "./scratch";
 import { Settings } from "./settings";
 import { Target } from "./targets";
 import { anomalyReasons, AnomalyThresholds } from "./anomaly";

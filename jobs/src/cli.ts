@@ -4,12 +4,12 @@
  * settings.ts); flags override them. Exit codes: 0 ok, 1 the work failed, 2 bad usage or
  * settings (nothing was touched).
  */
-import { scratchDir } from "./scratch";
 import { parseArgs, ParseArgsConfig } from "util";
 import { rmSync } from "fs";
 import { runArchive } from "./archive";
 import { exportNamespace } from "./k8sExport";
 import { runAdopt } from "./adopt";
+import { scratchDir } from "./scratch";
 import { collectStatus, renderStatus } from "./status";
 import { runBackup } from "./backup";
 import { BackupScope } from "./manifest";

@@ -216,11 +216,20 @@ export async function fetchVerified(located: Located, workDir: string | undefine
                 cb(null, chunk);
             },
         });
-        // Writing the download here failing (disk full) is this side's problem, not the copy's.
+        // Writing the download here failing (disk full) is this side's problem, not the copy's. A
+        // read that fails is passed on to the file too (pipeline destroys it with that error):
+        // only a file error that came first is this side's.
+        const source = await target.get(entry.key);
         const sink = createWriteStream(file);
+        let readFailed = false;
         let writeFailed: Error | undefined;
-        sink.once("error", (e) => (writeFailed = e));
-        await pipeline(await target.get(entry.key), tap, sink).catch((e: Error) => {
+        source.once("error", () => (readFailed = true));
+        sink.once("error", (e) => {
+            if (!readFailed) {
+                writeFailed = e;
+            }
+        });
+        await pipeline(source, tap, sink).catch((e: Error) => {
             throw writeFailed ? new ScratchSpaceError(`cannot write the download of ${entry.key} to ${dir}${workDir ? " (BACKUP_WORK_DIR)" : ""}: ${writeFailed.message}`) : e;
         });
         const sha256 = hash.digest("hex");

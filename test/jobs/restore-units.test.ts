@@ -3,6 +3,9 @@
  * a command), the table of contents and `--tables` resolution, the database's own entries, the
  * globals, role references, the plan, the verify rotation, the schema comparison, child envs.
  */
+import { mkdtempSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
 import { Readable } from "stream";
 import { describe, expect, it } from "vitest";
 import { splitTables } from "../../jobs/src/cli";
@@ -20,6 +23,8 @@ import { splitStatements, tokenize } from "../../jobs/src/restore/sqlLexer";
 import { resolveTables } from "../../jobs/src/restore/toc";
 import { parseTocEntries } from "../../jobs/src/toc";
 import { settled } from "../../jobs/src/settled";
+import { fetchVerified } from "../../jobs/src/fetch";
+import { ScratchSpaceError } from "../../jobs/src/scratch";
 import { readsAtOnce, runReads } from "../../jobs/src/restore/prepare";
 
 /** What a script scan hands to a sink: statements, and COPY data as data. */
@@ -441,5 +446,32 @@ describe("prepare's reads: side by side for an ordinary schema, one at a time fo
         };
         await expect(runReads([read("a"), read("b", true), read("c")], 1)).rejects.toThrow("b failed");
         expect(started).toEqual(["a", "b"]);
+    });
+});
+
+describe("fetchVerified: whose problem a failed download is", () => {
+    const located = (stream: () => Readable) => ({
+        target: { kind: "s3", get: async () => stream() },
+        entry: { key: "db/db-20260101-000000-aaaaaa.dump" },
+        manifest: { size: 10, sha256: "x".repeat(64), container: "pg_dump" },
+    }) as unknown as Parameters<typeof fetchVerified>[0];
+
+    it("a read that fails midway is the copy's (the store's), not the scratch space's", async () => {
+        const broken = () => new Readable({
+            read() {
+                this.push(Buffer.from("abc"));
+                this.destroy(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", syscall: "read" }));
+            },
+        });
+        const err = await fetchVerified(located(broken), mkdtempSync(path.join(tmpdir(), "kx-fetch-units-"))).catch((e: Error) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect(err).not.toBeInstanceOf(ScratchSpaceError);
+        expect((err as Error).message).toMatch(/cannot download db\/db-.*\.dump from s3: read ECONNRESET/);
+    });
+
+    it("a scratch space that does not exist is this side's, named as BACKUP_WORK_DIR", async () => {
+        const err = await fetchVerified(located(() => Readable.from([Buffer.from("0123456789")])), path.join(tmpdir(), "kx-no-such-dir-here")).catch((e: Error) => e);
+        expect(err).toBeInstanceOf(ScratchSpaceError);
+        expect((err as Error).message).toMatch(/cannot make scratch space in .*kx-no-such-dir-here \(BACKUP_WORK_DIR\): ENOENT/);
     });
 });
