@@ -26,7 +26,7 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { checkRanAsImage, repositoryNodeFlags } from "./nodeFlags";
-import { AzureEmulator, PG_BIN, PgCluster, S3Emulator, startAzurite, startPostgres, startS3 } from "./services";
+import { AzureEmulator, PG_BIN, PgCluster, S3Emulator, startAzurite, startPostgres, startS3, verifyServerEnv } from "./services";
 
 /** The repository root (this file runs as dist/bench.js). */
 const ROOT = path.resolve(__dirname, "..");
@@ -333,8 +333,7 @@ async function main(): Promise<void> {
                 pg.psql("postgres", "CREATE DATABASE bench_restored");
                 r.pgRestore.push((await timed(path.join(PG_BIN, "pg_restore"), ["-j", "2", "-d", "bench_restored", file], { ...env, PGDATABASE: "bench_restored" })).ms);
                 pg.psql("postgres", "DROP DATABASE bench_restored");
-                const scratch = { VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password };
-                r.verify.push((await timed(process.execPath, [...nodeFlags, CLI, "verify", "--database", db, "--backup", name, "--from", "local"], { ...jobEnv, ...scratch })).ms);
+                r.verify.push((await timed(process.execPath, [...nodeFlags, CLI, "verify", "--database", db, "--backup", name, "--from", "local"], { ...jobEnv, ...verifyServerEnv(pg) })).ms);
                 r.restore.push((await timed(process.execPath, [...nodeFlags, CLI, "restore", "--database", db, "--into", "bench_restored", "--backup", name, "--from", "local"], jobEnv)).ms);
                 pg.psql("postgres", "DROP DATABASE IF EXISTS bench_restored");
                 rmSync(file, { force: true });

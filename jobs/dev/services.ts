@@ -23,6 +23,11 @@ export function startPostgres(opts: { password?: string } = {}): Promise<PgClust
     return startPg({ binDir: PG_BIN, ...opts });
 }
 
+/** The VERIFY_PG* settings that make `pg` verify's scratch server (the pod's sidecar, here a throwaway cluster). */
+export function verifyServerEnv(pg: PgCluster): Record<string, string> {
+    return { VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password };
+}
+
 export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {

@@ -1,4 +1,5 @@
 import { spawn } from "child_process";
+import { readdirSync } from "fs";
 import * as path from "path";
 import { ROOT } from "./pulumiMocks";
 
@@ -52,6 +53,11 @@ export function runCli(args: string[], env: Record<string, string>, opts: RunOpt
 }
 
 /** The JSON log lines of a run. */
+/** The newest backup's name (`ext`: .dump, .dump.tar, .sql) in a local target's folder for `db`; never its globals. */
+export function newestBackup(localDir: string, db: string, ext = ".dump"): string {
+    return readdirSync(path.join(localDir, db)).filter((f) => f.endsWith(ext) && !f.endsWith(".globals.sql")).sort().at(-1)!;
+}
+
 export function logLines(stderr: string): Record<string, any>[] {
     return stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }

@@ -10,7 +10,7 @@ import { chmodSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, readF
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
+import { PG_BIN, PgCluster, startPostgres, verifyServerEnv } from "../../jobs/dev/services";
 import { createDumpReader, DumpCounts, DumpFormat, DumpStreamCounter, readDumpToc } from "../../jobs/src/dumpstream";
 import { Readable } from "stream";
 import { logLines, runCli } from "../helpers/cli";
@@ -252,8 +252,7 @@ describe("kx-backup backup writes the dump's own counts and table of contents", 
     it("verify and restore accept those counts: a parent's own rows, not its children's", async () => {
         const dir = path.join(work, "cli-custom");
         const name = readdirSync(path.join(dir, DB)).find((f) => f.endsWith(".dump"))!;
-        const scratch = { VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password };
-        const v = await runCli(["verify", "--backup", name, "--from", "local"], env(dir, scratch));
+        const v = await runCli(["verify", "--backup", name, "--from", "local"], env(dir, verifyServerEnv(pg)));
         expect(v.code, v.stderr).toBe(0);
         const r = await runCli(["restore", "--into", "kx_counts_copy", "--backup", name, "--from", "local"], env(dir));
         expect(r.code, r.stderr).toBe(0);

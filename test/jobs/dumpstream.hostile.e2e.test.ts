@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PgCluster, startPostgres } from "../../jobs/dev/services";
-import { logLines, runCli } from "../helpers/cli";
+import { PgCluster, startPostgres, verifyServerEnv } from "../../jobs/dev/services";
+import { logLines, newestBackup, runCli } from "../helpers/cli";
 
 let pg: PgCluster;
 let work: string;
@@ -23,8 +23,6 @@ afterAll(() => {
 });
 
 const env = (db: string, dir: string, extra: Record<string, string> = {}) => ({ ...pg.env(db), BACKUP_LOCAL_DIR: dir, ...extra });
-const scratch = () => ({ VERIFY_PGHOST: pg.host, VERIFY_PGPORT: String(pg.port), VERIFY_PGUSER: pg.user, VERIFY_PGPASSWORD: pg.password });
-const onlyBackup = (dir: string, db: string, ext: string) => readdirSync(path.join(dir, db)).filter((f) => f.endsWith(ext) && !f.endsWith(".globals.sql")).sort().pop()!;
 const manifestOf = (dir: string, db: string) => JSON.parse(readFileSync(path.join(dir, db, readdirSync(path.join(dir, db)).filter((f) => f.endsWith(".manifest.json")).sort().pop()!), "utf8"));
 
 describe("restore --tables PARENT --data-only keeps the inheritance children's rows", () => {
@@ -66,8 +64,8 @@ describe("a table hash-partitioned on an enum (pg_dump loads its partitions thro
             expect(b.code, b.stderr).toBe(0);
             const m = manifestOf(dir, db);
             expect(m.tables.filter((t: { name: string }) => t.name.startsWith("orders"))).toEqual([{ schema: "public", name: "orders", rows: 1500 }]);
-            const name = onlyBackup(dir, db, format === "custom" ? ".dump" : format === "plain" ? ".sql" : ".dump.tar");
-            const v = await runCli(["verify", "--backup", name, "--from", "local"], env(db, dir, scratch()));
+            const name = newestBackup(dir, db, format === "custom" ? ".dump" : format === "plain" ? ".sql" : ".dump.tar");
+            const v = await runCli(["verify", "--backup", name, "--from", "local"], env(db, dir, verifyServerEnv(pg)));
             expect(v.code, v.stderr).toBe(0);
             const into = `parts_copy_${format}`;
             const r = await runCli(["restore", "--into", into, "--backup", name, "--from", "local"], env(db, dir));
@@ -113,9 +111,9 @@ describe("verify and restore with two pg_restore jobs: inheritance, partitions, 
             const dir = path.join(work, `early-${command}`);
             const b = await runCli(["backup", "--no-prune"], env(db, dir));
             expect(b.code, b.stderr).toBe(0);
-            const name = onlyBackup(dir, db, ".dump");
+            const name = newestBackup(dir, db, ".dump");
             const r = command === "verify"
-                ? await runCli(["verify", "--backup", name, "--from", "local", "--json"], env(db, dir, scratch()))
+                ? await runCli(["verify", "--backup", name, "--from", "local", "--json"], env(db, dir, verifyServerEnv(pg)))
                 : await runCli(["restore", "--into", "early_copy", "--backup", name, "--from", "local"], env(db, dir));
             expect(r.code, r.stderr).toBe(0);
             const detail: string = command === "verify"
@@ -150,7 +148,7 @@ describe("a LATIN1 database with accented table names", () => {
         const m = manifestOf(dir, db);
         expect(m.tables).toEqual(expect.arrayContaining([{ schema: "rèçu", name: "café", rows: 2 }, { schema: "rèçu", name: "cafè", rows: 3 }]));
         expect(m.toc.filter((e: { desc: string }) => e.desc === "TABLE").map((e: { name: string }) => e.name).sort()).toEqual(["cafè", "café"]);
-        const v = await runCli(["verify", "--backup", onlyBackup(dir, db, ".dump"), "--from", "local"], env(db, dir, scratch()));
+        const v = await runCli(["verify", "--backup", newestBackup(dir, db, ".dump"), "--from", "local"], env(db, dir, verifyServerEnv(pg)));
         expect(v.code, v.stderr).toBe(0);
     }, 240_000);
 
@@ -159,7 +157,7 @@ describe("a LATIN1 database with accented table names", () => {
         const b = await runCli(["backup", "--no-prune", "--format", "plain"], env(db, dir));
         expect(b.code, b.stderr).toBe(0);
         expect(manifestOf(dir, db).tables).toEqual(expect.arrayContaining([{ schema: "rèçu", name: "café", rows: 2 }, { schema: "rèçu", name: "cafè", rows: 3 }]));
-        const v = await runCli(["verify", "--backup", onlyBackup(dir, db, ".sql"), "--from", "local"], env(db, dir, scratch()));
+        const v = await runCli(["verify", "--backup", newestBackup(dir, db, ".sql"), "--from", "local"], env(db, dir, verifyServerEnv(pg)));
         expect(v.code, v.stderr).toBe(0);
     }, 240_000);
 
@@ -168,7 +166,7 @@ describe("a LATIN1 database with accented table names", () => {
         const b = await runCli(["backup", "--no-prune", "--format", "custom"], env(db, dir));
         expect(b.code, b.stderr).toBe(0);
         pg.psql(db, String.raw`DELETE FROM U&"r\00e8\00e7u".U&"caf\00e9"`);
-        const r = await runCli(["restore", "--database", db, "--into", db, "--tables", "rèçu.café", "--data-only", "--force", "--backup", onlyBackup(dir, db, ".dump"), "--from", "local"], env(db, dir));
+        const r = await runCli(["restore", "--database", db, "--into", db, "--tables", "rèçu.café", "--data-only", "--force", "--backup", newestBackup(dir, db, ".dump"), "--from", "local"], env(db, dir));
         expect(r.code, r.stderr + r.stdout).toBe(0);
         expect(pg.psql(db, String.raw`SELECT count(*) FROM U&"r\00e8\00e7u".U&"caf\00e9"`)).toBe("2");
         expect(pg.psql(db, String.raw`SELECT count(*) FROM U&"r\00e8\00e7u".U&"caf\00e8"`)).toBe("3");

@@ -9,7 +9,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, PG_BIN, PgCluster, S3Emulator, startPostgres, startS3 } from "../../jobs/dev/services";
+import { freePort, PG_BIN, PgCluster, S3Emulator, startPostgres, startS3, verifyServerEnv } from "../../jobs/dev/services";
 import { CliResult, logLines, runCli } from "../helpers/cli";
 import { webhookSink } from "../helpers/proxy";
 
@@ -43,10 +43,7 @@ function env(database: string, local: string, extra: Record<string, string> = {}
     return {
         ...pg.env(database),
         BACKUP_LOCAL_DIR: local,
-        VERIFY_PGHOST: pg.host,
-        VERIFY_PGPORT: String(pg.port),
-        VERIFY_PGUSER: pg.user,
-        VERIFY_PGPASSWORD: pg.password,
+        ...verifyServerEnv(pg),
         ...extra,
     };
 }

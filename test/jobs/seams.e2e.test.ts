@@ -3,12 +3,12 @@
  * end to end: the bundled CLI against a real PostgreSQL. Each test fails without its fix.
  */
 import { execFileSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
-import { logLines, runCli } from "../helpers/cli";
+import { logLines, newestBackup, runCli } from "../helpers/cli";
 
 let pg: PgCluster;
 let work: string;
@@ -29,7 +29,7 @@ function env(db: string, dir: string, extra: Record<string, string> = {}): Recor
 
 /** The newest backup's name (without the database folder) in a local target. */
 function newest(dir: string, db: string): string {
-    return readdirSync(path.join(work, dir, db)).filter((f) => f.endsWith(".dump")).sort().at(-1)!;
+    return newestBackup(path.join(work, dir), db);
 }
 
 describe("restore --tables --data-only of an inheritance parent (counts from the dump stream)", () => {
