@@ -171,12 +171,12 @@ export class DumpStreamCounter {
     private rebuilt(source: Readable, producerExited?: Promise<unknown>): Readable {
         // Rebuilding, the dump comes uncompressed (about 2.5 times the bytes, in 64 KiB reads) and the
         // rebuilt archive's 1 MiB buffers wait downstream long enough to be promoted: a young
-        // collection every 4 MiB and a full one every 64 MiB keep that garbage from piling up. Under
-        // the image's --optimize-for-size a full collection also compacts and returns pages, so it
-        // costs more and does more: every 16 MiB it cost 12-20 % of wall time at 620 MiB; every 64
-        // MiB, 3-8 %, with peak RSS 131-139 MiB at 620 MiB and 136-145 at 2.4 GiB (three targets;
-        // BENCHMARKS.md, run O). Without that flag, every 16 MiB held peak 3-5 MiB lower (run L).
-        const pacer = new GcPacer(4 * 1024 * 1024, 64 * 1024 * 1024);
+        // collection every 4 MiB and a full one every 16 MiB keep that garbage from piling up. Against
+        // every 16 and 64 MiB (as passing through), with 1 MiB held instead of 2: peak RSS 148 MiB
+        // against 155-163 under the image's node flags, same wall time and CPU (a 620 MiB database,
+        // three targets, three runs each). At 2.4 GiB the full collections cost about 5 s of wall and
+        // 7-10 % CPU for 3-5 MiB of peak (BENCHMARKS.md, run L): the price of the 150 MiB goal.
+        const pacer = new GcPacer(4 * 1024 * 1024, 16 * 1024 * 1024);
         const toWorker = this.toWorker();
         let paused = false;
         // Whether downstream wants more: false once a push fills the output to its mark, true again
