@@ -195,7 +195,17 @@ export interface Fetched {
 
 const execFileP = promisify(execFile);
 
-/** Downloads, hashes and checks against the manifest; throws naming the mismatch. */
+/**
+ * Downloads, hashes and checks against the manifest; throws naming the mismatch.
+ *
+ * A local target's file is copied too, though reading it in place would save the copy (about
+ * 0.05 s per 200 MB, and scratch space the size of the backup). Tried and withdrawn: pinning it
+ * open and checking after the restore that its size, times and links had not changed does not
+ * prove that pg_restore read the bytes that were hashed. A process with write access can change
+ * a page through a shared mapping (MAP_SHARED) without touching ctime or mtime until writeback,
+ * and on tmpfs at all: verify then passed a backup whose stored bytes do not restore (review
+ * r-inplace, 2026-11-27). Only a private copy is immune to writes made while it is used.
+ */
 export async function fetchVerified(located: Located, workDir: string | undefined): Promise<Fetched> {
     const { target, entry, manifest } = located;
     const dir = scratchDir(workDir, "kx-fetch-");
