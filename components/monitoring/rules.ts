@@ -101,7 +101,7 @@ export function databaseAlerts(db: DatabaseConfig): AlertRule[] {
             labels,
             annotations: {
                 summary: `${db.name}: restore time over its RTO of ${db.rtoMinutes} min`,
-                description: `The last verify of ${db.name} needed more than ${db.rtoMinutes} min to restore: a real restore would miss the RTO.`,
+                description: `The last verify of ${db.name} needed more than ${db.rtoMinutes} min to restore end to end (fetching and checking the copy, pg_restore, comparing): a real restore would miss the RTO.`,
             },
         },
     ];

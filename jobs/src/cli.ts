@@ -205,8 +205,9 @@ const COMMANDS: Record<string, Command> = {
             }
             return {
                 database,
-                message: `verify ${report.key}: restored from ${report.target} in ${((report.restoreDurationMs ?? 0) / 1000).toFixed(1)} s; ${report.checks.ran.join(", ")} pass`,
-                details: { key: report.key, restoreDurationMs: report.restoreDurationMs, size: report.size },
+                message: `verify ${report.key}: restored from ${report.target} in ${((report.restoreDurationMs ?? 0) / 1000).toFixed(1)} s ` +
+                    `(${((report.restoreEndToEndMs ?? 0) / 1000).toFixed(1)} s end to end); ${report.checks.ran.join(", ")} pass`,
+                details: { key: report.key, restoreDurationMs: report.restoreDurationMs, restoreEndToEndMs: report.restoreEndToEndMs, size: report.size },
             };
         },
     },

@@ -6,6 +6,7 @@
 import { Logger } from "./log";
 import { FailingCommand, lastFailureMetric, METRICS, PUSH_JOB } from "./metricNames";
 import { Settings } from "./settings";
+import { measuredRestore } from "./status";
 
 export interface Event {
     /** Every command that notifies (undelete included): one list, shared with the metric names. */
@@ -105,7 +106,7 @@ export function metricsFor(e: Event, now: Date): Metric[] {
     if (e.command === "verify") {
         return [
             { name: METRICS.lastVerified, help: "Last successful restore test.", value: t },
-            { name: METRICS.verifyRestoreDuration, help: "Restore time of the last verify: the measured RTO.", value: Number(d.restoreDurationMs ?? 0) / 1000 },
+            { name: METRICS.verifyRestoreDuration, help: "Restore time of the last verify, end to end (fetch, checks, pg_restore, comparison): the measured RTO.", value: (measuredRestore(d)?.ms ?? 0) / 1000 },
         ];
     }
     return [];

@@ -15,9 +15,9 @@ describe("npm run drill", () => {
         const out = r.stdout;
         for (const db of ["crypto_exchange", "kong", "goalert"]) {
             expect(out).toMatch(new RegExp(`✓ backup ${db} ok: .* to local, s3, azure`));
-            expect(out).toMatch(new RegExp(`✓ ${db}: \\d+ steps passed, restored in [\\d.]+ s`));
-            // The report's restore time is the one verify measured (never rounded away to 0.0 s).
-            const measured = new RegExp(`✓ ${db}: \\d+ steps passed, restored in ([\\d.]+ s)`).exec(out)![1];
+            expect(out).toMatch(new RegExp(`✓ ${db}: \\d+ steps passed, restored in [\\d.]+ s \\([\\d.]+ s end to end\\)`));
+            // The report's restore time (RTO) is the one verify measured end to end (never rounded away to 0.0 s).
+            const measured = new RegExp(`✓ ${db}: \\d+ steps passed, restored in [\\d.]+ s \\(([\\d.]+ s) end to end\\)`).exec(out)![1];
             expect(out).toMatch(new RegExp(`\\n  ${db}\\s+[\\d.]+ [KM]iB\\s+[\\d.]+ s\\s+(every 6 h \\(6 h\\)|daily \\(24 h\\))\\s+passed\\s+${measured}\\s+yes`));
         }
         expect(out).toMatch(/restore crypto_exchange\/crypto_exchange-\d{8}-\d{6}-[0-9a-f]{6}\.dump → crypto_exchange_test ok/);

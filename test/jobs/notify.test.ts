@@ -107,6 +107,9 @@ describe("notify", () => {
         expect(received[0].body).toContain("kx_backup_duration_seconds 5\n");
         expect(received[1].body).toContain("kx_backup_verify_restore_duration_seconds 42\n");
         expect(received[1].body).toContain("kx_backup_last_verified_timestamp_seconds");
+        // With the end-to-end time (fetch, checks, pg_restore, comparison), that is the RTO pushed.
+        await notify(s, { command: "verify", ok: true, database: "crypto_exchange", message: "ok", details: { restoreDurationMs: 42000, restoreEndToEndMs: 61500 } }, log, fast, now);
+        expect(received[2].body).toContain("kx_backup_verify_restore_duration_seconds 61.5\n");
     });
 
     it("retries a channel that fails, and logs (never throws) when it stays down", async () => {

@@ -66,14 +66,15 @@ describe("status", () => {
         const late = await runCli(["status", "--json"], env(prefix, { BACKUP_RPO_HOURS: "1000" }), { wrap: ["faketime", "-f", "+8d"] });
         expect(late.code).toBe(1);
         expect(errors(late.stderr)).toEqual(expect.arrayContaining([expect.stringMatching(/verify age: the last restore test .* was 8 d ago \(allowed 7 d\)/)]));
-        // A restore that took 45 minutes (the record as verify writes it, edited).
+        // A restore that took 45 minutes end to end (the record as verify writes it, edited).
         const dir = path.join(work, prefix, DB);
         const record = readdirSync(dir).find((f) => f.endsWith(".verify.json"))!;
         const body = JSON.parse(readFileSync(path.join(dir, record), "utf8"));
-        writeFileSync(path.join(dir, record), JSON.stringify({ ...body, restoreDurationMs: 45 * 60_000 }));
+        expect(body.restoreEndToEndMs).toBeGreaterThanOrEqual(body.restoreDurationMs);
+        writeFileSync(path.join(dir, record), JSON.stringify({ ...body, restoreEndToEndMs: 45 * 60_000 }));
         const slow = await runCli(["status", "--json"], env(prefix));
         expect(slow.code).toBe(1);
-        expect(errors(slow.stderr)).toEqual(expect.arrayContaining([`${DB}: RTO: the last restore test took 45m0s (RTO 30 min)`]));
+        expect(errors(slow.stderr)).toEqual(expect.arrayContaining([`${DB}: RTO: the last restore test took 45m0s end to end (fetch, checks, pg_restore, comparison) (RTO 30 min)`]));
         writeFileSync(path.join(dir, record), JSON.stringify(body));
     });
 });

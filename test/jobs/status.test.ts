@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { anomalyReasons } from "../../jobs/src/anomaly";
 import { BackupEntry } from "../../jobs/src/catalog";
-import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
+import { assessStatus, measuredRestore, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
 import { manifestFor } from "../helpers/manifests";
 
 const NOW = new Date("2026-06-30T12:00:00Z");
@@ -53,7 +53,26 @@ describe("status", () => {
         const old = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(24 * 8)]])], OBJ, NOW);
         expect(old.problems).toEqual([expect.stringMatching(/^ce: verify age: the last restore test .* was 8 d ago \(allowed 7 d\)$/)]);
         const slow = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(1, 45)]])], OBJ, NOW);
-        expect(slow.problems).toEqual(["ce: RTO: the last restore test took 45m0s (RTO 30 min)"]);
+        expect(slow.problems).toEqual(["ce: RTO: the last restore test took 45m0s in pg_restore alone (a record from before the whole restore was timed) (RTO 30 min)"]);
+    });
+
+    it("the RTO is judged on the whole restore (fetch, checks, pg_restore, comparison), not pg_restore's part", () => {
+        const b = full(1, { verified: true });
+        // pg_restore took 20 min, well inside 30; fetching the copy and comparing took it to 34.
+        const record = { ...verifiedAt(1, 20), restoreEndToEndMs: 34 * 60_000 };
+        const s = assessStatus("ce", [view("local", [b], [[b.key, record]])], OBJ, NOW);
+        expect(s.newestVerified).toMatchObject({ restoreMinutes: 34, restoreEndToEnd: true });
+        expect(s.problems).toEqual(["ce: RTO: the last restore test took 34m0s end to end (fetch, checks, pg_restore, comparison) (RTO 30 min)"]);
+        const inside = assessStatus("ce", [view("local", [b], [[b.key, { ...verifiedAt(1, 20), restoreEndToEndMs: 29 * 60_000 }]])], OBJ, NOW);
+        expect(inside.problems).toEqual([]);
+    });
+
+    it("measuredRestore prefers the end-to-end time, falls back to pg_restore's, and ignores what is not a duration", () => {
+        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: 1500 })).toEqual({ ms: 1500, endToEnd: true });
+        expect(measuredRestore({ restoreDurationMs: 1000 })).toEqual({ ms: 1000, endToEnd: false });
+        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: "soon" as unknown as number })).toEqual({ ms: 1000, endToEnd: false });
+        expect(measuredRestore({ restoreEndToEndMs: -5 })).toBeUndefined();
+        expect(measuredRestore({})).toBeUndefined();
     });
 
     it("an anomalous newest backup is a problem, and an anomalous verified one does not count as verified", () => {

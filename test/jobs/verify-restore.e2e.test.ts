@@ -76,8 +76,13 @@ describe("verify", () => {
         expect(report.target).toBe("local");
         expect(report.steps.find((s: any) => s.step === "integrity").detail).toMatch(/no negative wallet balance, no trade referring to a missing order/);
         expect(report.restoreDurationMs).toBeGreaterThan(0);
+        // The measured RTO is the whole restore: at least the copy's fetch and pg_restore, which are inside it.
+        const took = (step: string) => report.steps.find((s: any) => s.step === step).durationMs;
+        expect(report.restoreEndToEndMs).toBeGreaterThanOrEqual(took("checksum") + took("restore"));
+        expect(report.restoreEndToEndMs).toBeLessThanOrEqual(Date.parse(report.finishedAt) - Date.parse(report.startedAt));
         const recorded = JSON.parse(readFileSync(`${dump}.verify.json`, "utf8"));
         expect(recorded.restoreDurationMs).toBe(report.restoreDurationMs);
+        expect(recorded.restoreEndToEndMs).toBe(report.restoreEndToEndMs);
         const list = JSON.parse((await runCli(["list", "--json"], env("good"))).stdout);
         expect(list[0].status).toBe("verified");
         expect(scratchDatabases()).toBe("");
