@@ -106,10 +106,16 @@ export function metricsFor(e: Event, now: Date): Metric[] {
     if (e.command === "verify") {
         return [
             { name: METRICS.lastVerified, help: "Last successful restore test.", value: t },
-            { name: METRICS.verifyRestoreDuration, help: "Restore time of the last verify, end to end (fetch, checks, pg_restore, comparison): the measured RTO.", value: (measuredRestore(d)?.ms ?? 0) / 1000 },
+            { name: METRICS.verifyRestoreDuration, help: "Restore time of the last verify, end to end (fetch, checks, pg_restore, comparison): the measured RTO.", value: restoreSeconds(d) },
         ];
     }
     return [];
+}
+
+/** The verify's own restore time for the gauge, end to end when it has it. */
+function restoreSeconds(d: Record<string, unknown>): number {
+    const m = measuredRestore(d);
+    return "ms" in m ? m.ms / 1000 : 0;
 }
 
 export async function notify(s: Settings, e: Event, log: Logger, attempts: Attempts = DEFAULT_ATTEMPTS, now = new Date()): Promise<void> {

@@ -18,21 +18,30 @@ export interface Objectives {
 /** What a verify record says, as far as status needs it. */
 export interface VerifyRecord {
     finishedAt: string;
+    /** The copy verify restored (and timed). */
+    target?: string;
     restoreDurationMs?: number;
     restoreEndToEndMs?: number;
 }
 
+export type MeasuredRestore = { ms: number; endToEnd: boolean } | { unusable: string };
+
 /**
  * The restore time a verify record measured, as the RTO is judged: end to end (fetch, checks,
- * pg_restore, comparison) when the record has it; a record written before it was measured has
- * only pg_restore's part, which is said, as it is an underestimate. Pure.
+ * pg_restore, comparison); for a record written before that was measured (no such field),
+ * pg_restore's part, said as such, as it is an underestimate. A field that is there but not a
+ * duration (a string, negative, not finite) is never replaced by another: the record is
+ * unusable, and the RTO cannot be judged from it. Pure.
  */
-export function measuredRestore(r: { restoreDurationMs?: number; restoreEndToEndMs?: number }): { ms: number; endToEnd: boolean } | undefined {
+export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEndMs?: unknown }): MeasuredRestore {
     const valid = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
-    if (valid(r.restoreEndToEndMs)) {
-        return { ms: r.restoreEndToEndMs, endToEnd: true };
+    if (r.restoreEndToEndMs !== undefined) {
+        return valid(r.restoreEndToEndMs) ? { ms: r.restoreEndToEndMs, endToEnd: true } : { unusable: `restoreEndToEndMs is ${JSON.stringify(r.restoreEndToEndMs) ?? String(r.restoreEndToEndMs)}` };
     }
-    return valid(r.restoreDurationMs) ? { ms: r.restoreDurationMs, endToEnd: false } : undefined;
+    if (r.restoreDurationMs === undefined) {
+        return { unusable: "it records no restore time" };
+    }
+    return valid(r.restoreDurationMs) ? { ms: r.restoreDurationMs, endToEnd: false } : { unusable: `restoreDurationMs is ${JSON.stringify(r.restoreDurationMs) ?? String(r.restoreDurationMs)}` };
 }
 
 export interface TargetView {
@@ -56,7 +65,12 @@ export interface DatabaseStatus {
     objectives: Objectives;
     newestFull?: { key: string; takenAt: string; ageHours: number; size: number; anomalous: boolean; anomaly?: string[] };
     /** restoreMinutes: end to end (restoreEndToEnd true), or pg_restore alone in a record from before that was measured. */
-    newestVerified?: { key: string; target: string; verifiedAt: string; ageDays: number; restoreMinutes?: number; restoreEndToEnd?: boolean };
+    /**
+     * target: where the record was read. restoredFrom: the copy that verify restored and timed
+     * (verify rotates through the targets). restoreMinutes: end to end (restoreEndToEnd true), or
+     * pg_restore alone in a record from before that was measured; restoreUnusable: why neither.
+     */
+    newestVerified?: { key: string; target: string; restoredFrom?: string; verifiedAt: string; ageDays: number; restoreMinutes?: number; restoreEndToEnd?: boolean; restoreUnusable?: string };
     targets: { target: string; newestFull?: string; counts: Partial<Record<EntryKind | "anomalous" | "verified", number>>; error?: string }[];
     targetsAgree: boolean;
     /** Full backups, newest first (at most 8): size and total rows over time. */
@@ -145,7 +159,8 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                     target: v.target,
                     verifiedAt: at.toISOString(),
                     ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)),
-                    ...(measured ? { restoreMinutes: round1(measured.ms / 60_000), restoreEndToEnd: measured.endToEnd } : {}),
+                    ...(typeof record.target === "string" && record.target ? { restoredFrom: record.target } : {}),
+                    ...("ms" in measured ? { restoreMinutes: round1(measured.ms / 60_000), restoreEndToEnd: measured.endToEnd } : { restoreUnusable: measured.unusable }),
                 };
             }
         }
@@ -156,8 +171,11 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         if (newestVerified.ageDays > o.verifyMaxAgeDays) {
             problems.push(`${database}: verify age: the last restore test (${newestVerified.key}) was ${newestVerified.ageDays} d ago (allowed ${o.verifyMaxAgeDays} d)`);
         }
-        if (newestVerified.restoreMinutes !== undefined && newestVerified.restoreMinutes > o.rtoMinutes) {
-            problems.push(`${database}: RTO: the last restore test took ${formatDuration(newestVerified.restoreMinutes * 60_000)}` +
+        const from = newestVerified.restoredFrom ? ` of the copy on ${newestVerified.restoredFrom}` : "";
+        if (newestVerified.restoreUnusable !== undefined) {
+            problems.push(`${database}: RTO: the record of the last restore test (${newestVerified.key}) holds no usable restore time (${newestVerified.restoreUnusable}): the RTO cannot be judged`);
+        } else if (newestVerified.restoreMinutes !== undefined && newestVerified.restoreMinutes > o.rtoMinutes) {
+            problems.push(`${database}: RTO: the last restore test${from} took ${formatDuration(newestVerified.restoreMinutes * 60_000)}` +
                 `${newestVerified.restoreEndToEnd ? " end to end (fetch, checks, pg_restore, comparison)" : " in pg_restore alone (a record from before the whole restore was timed)"} (RTO ${o.rtoMinutes} min)`);
         }
     }
@@ -253,7 +271,9 @@ export function renderStatus(rows: DatabaseStatus[]): string {
             r.newestFull ? `${formatAge(r.newestFull.ageHours)} / ${r.objectives.rpoHours}h` : `- / ${r.objectives.rpoHours}h`,
             r.newestFull ? formatBytes(r.newestFull.size) : "-",
             r.newestVerified ? `${r.newestVerified.ageDays}d ago` : "never",
-            r.newestVerified?.restoreMinutes !== undefined ? `${formatDuration(r.newestVerified.restoreMinutes * 60_000)} / ${r.objectives.rtoMinutes}m` : `- / ${r.objectives.rtoMinutes}m`,
+            r.newestVerified?.restoreMinutes !== undefined
+                ? `${formatDuration(r.newestVerified.restoreMinutes * 60_000)}${r.newestVerified.restoredFrom ? ` (${r.newestVerified.restoredFrom})` : ""} / ${r.objectives.rtoMinutes}m`
+                : `- / ${r.objectives.rtoMinutes}m`,
             r.targetsAgree ? `${r.targets.length} agree` : "DISAGREE",
             r.ok ? "ok" : r.newestFull?.anomalous ? "ANOMALOUS" : "PROBLEM",
         ]),

@@ -67,12 +67,37 @@ describe("status", () => {
         expect(inside.problems).toEqual([]);
     });
 
-    it("measuredRestore prefers the end-to-end time, falls back to pg_restore's, and ignores what is not a duration", () => {
+    it("measuredRestore prefers the end-to-end time, falls back to pg_restore's only where there is none, and never past a bad value", () => {
         expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: 1500 })).toEqual({ ms: 1500, endToEnd: true });
         expect(measuredRestore({ restoreDurationMs: 1000 })).toEqual({ ms: 1000, endToEnd: false });
-        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: "soon" as unknown as number })).toEqual({ ms: 1000, endToEnd: false });
-        expect(measuredRestore({ restoreEndToEndMs: -5 })).toBeUndefined();
-        expect(measuredRestore({})).toBeUndefined();
+        // A field that is there but not a duration is not replaced by another: the record is unusable.
+        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: "soon" })).toEqual({ unusable: 'restoreEndToEndMs is "soon"' });
+        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: -5 })).toEqual({ unusable: "restoreEndToEndMs is -5" });
+        expect(measuredRestore({ restoreEndToEndMs: Infinity })).toEqual({ unusable: "restoreEndToEndMs is null" });
+        expect(measuredRestore({ restoreDurationMs: "2700000" })).toEqual({ unusable: 'restoreDurationMs is "2700000"' });
+        expect(measuredRestore({})).toEqual({ unusable: "it records no restore time" });
+    });
+
+    it("a record without a usable restore time is a problem: the RTO cannot be judged, never silently met", () => {
+        const b = full(1, { verified: true });
+        for (const record of [
+            { finishedAt: verifiedAt(1).finishedAt },
+            { finishedAt: verifiedAt(1).finishedAt, restoreDurationMs: "2700000" as unknown as number },
+            { ...verifiedAt(1, 20), restoreEndToEndMs: -1 },
+        ]) {
+            const s = assessStatus("ce", [view("local", [b], [[b.key, record]])], OBJ, NOW);
+            expect(s.ok).toBe(false);
+            expect(s.problems).toEqual([expect.stringMatching(/^ce: RTO: the record of the last restore test \(ce\/.*\.dump\) holds no usable restore time \(.+\): the RTO cannot be judged$/)]);
+        }
+    });
+
+    it("says which copy's restore was timed: verify rotates, and the record found on one target may be another's", () => {
+        const b = full(1, { verified: true });
+        const record = { ...verifiedAt(1, 20), restoreEndToEndMs: 34 * 60_000, target: "local" };
+        const s = assessStatus("ce", [view("s3", [b], [[b.key, record]])], OBJ, NOW);
+        expect(s.newestVerified).toMatchObject({ target: "s3", restoredFrom: "local" });
+        expect(renderStatus([s])).toMatch(/34m0s \(local\) \/ 30m/);
+        expect(s.problems).toEqual(["ce: RTO: the last restore test of the copy on local took 34m0s end to end (fetch, checks, pg_restore, comparison) (RTO 30 min)"]);
     });
 
     it("an anomalous newest backup is a problem, and an anomalous verified one does not count as verified", () => {

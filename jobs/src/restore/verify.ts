@@ -172,14 +172,15 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         // 3. the copy to restore is the one the manifest describes (else a good other copy is).
         steps.begin("checksum");
         // What a restore would spend (see restoreEndToEndMs): the parts timed one by one, so the
-        // scratch server's start and verify's own extra checks stay out.
+        // scratch server's start and verify's own extra checks stay out. A monotonic clock: a
+        // clock stepped back during a long verify never makes it short, or negative.
         let endToEnd = 0;
         const timed = async <T>(work: () => Promise<T>): Promise<T> => {
-            const t0 = Date.now();
+            const t0 = performance.now();
             try {
                 return await work();
             } finally {
-                endToEnd += Date.now() - t0;
+                endToEnd += performance.now() - t0;
             }
         };
         try {
@@ -196,6 +197,8 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             }
             steps.record(false, `${(e as Error).message}; restoring the good copy on ${good.check.target} instead`);
             steps.begin("checksum");
+            // The time is the good copy's: a restore from it would never fetch the bad one first.
+            endToEnd = 0;
             located = good.located!;
             fetched = await timed(() => fetchVerified(located!, s.workDir));
         }
@@ -240,7 +243,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
 
         // 7. compare with the backup.
         const results = await timed(() => compareRestored(scratch!.settings, scratchDb!, prepared, (db) => connect(scratch!.settings, db, vars), s.restoreJobs));
-        report.restoreEndToEndMs = endToEnd;
+        report.restoreEndToEndMs = Math.round(endToEnd);
         for (const r of results) {
             steps.begin(r.check);
             steps.record(r.ok, r.detail, r.skipped);
