@@ -100,3 +100,49 @@ describe("verify checks every copy", () => {
         expect(verifier.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'kx%'")).toBe("0");
     });
 });
+
+/**
+ * The measured RTO end to end: verify times the whole restore of the copy it restores, and status
+ * says which copy that was (after the PVC is lost, the RTO on record may be the local copy's).
+ * Its own local folder and prefix, so the rotation above is not disturbed.
+ */
+function rtoEnv(o: { local?: boolean } = {}): Record<string, string> {
+    const { BACKUP_LOCAL_DIR: _local, ...rest } = env();
+    return { ...rest, ...(o.local === false ? {} : { BACKUP_LOCAL_DIR: path.join(work, "rto-local") }), BACKUP_S3_PREFIX: "rto" };
+}
+
+describe("the measured RTO", () => {
+    it("status names the copy whose restore was timed, also when only another target is left", async () => {
+        const b = await runCli(["backup", "--no-prune"], rtoEnv());
+        expect(b.code, b.stderr).toBe(0);
+        const v = await runCli(["verify", "--json"], rtoEnv());
+        expect(v.code, v.stderr).toBe(0);
+        const report = JSON.parse(v.stdout);
+        expect(report.target).toBe("local");
+        expect(report.restoreEndToEndMs).toBeGreaterThanOrEqual(report.restoreDurationMs);
+        // The PVC is gone: only S3 is configured, and its record is the local run's.
+        const st = await runCli(["status", "--json"], rtoEnv({ local: false }));
+        const row = JSON.parse(st.stdout)[0];
+        expect(row.newestVerified).toMatchObject({ target: "s3", restoredFrom: "local", restoreEndToEnd: true });
+    }, 120_000);
+
+    it("a bad copy's failed download is not counted in the good copy's time", async () => {
+        await new Promise((r) => setTimeout(r, 1100));
+        const b = await runCli(["backup", "--no-prune"], rtoEnv());
+        expect(b.code, b.stderr).toBe(0);
+        const key = logLines(b.stderr).find((l) => l.event === "backup.done")!.key as string;
+        // Rotation's turn is S3's; its copy is replaced by 150 MB of something else, which verify
+        // downloads whole before the size check fails, and then restores the local copy.
+        await client().send(new PutObjectCommand({ Bucket: s3.bucket, Key: `rto/${key}`, Body: Buffer.alloc(150 * 1024 * 1024, 7) }));
+        const v = await runCli(["verify", "--json"], rtoEnv());
+        expect(v.code).toBe(1);
+        const report = JSON.parse(v.stdout);
+        expect(report.target).toBe("local");
+        const checksums = report.steps.filter((s: { step: string }) => s.step === "checksum");
+        expect(checksums.map((s: { ok: boolean }) => s.ok)).toEqual([false, true]);
+        // Everything but the failed download: the end-to-end time fits in what is left of the run.
+        const wall = Date.parse(report.finishedAt) - Date.parse(report.startedAt);
+        expect(report.restoreEndToEndMs).toBeGreaterThanOrEqual(checksums[1].durationMs + report.restoreDurationMs);
+        expect(report.restoreEndToEndMs).toBeLessThanOrEqual(wall - checksums[0].durationMs);
+    }, 180_000);
+});
