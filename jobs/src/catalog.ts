@@ -42,6 +42,8 @@ export interface BackupEntry {
     verified: boolean;
     /** Flagged by the anomaly guard (manifest.anomaly). */
     anomalous: boolean;
+    /** Its verify record's text, as describeBackups read and checked it (status judges this very text, never a second read). */
+    verifyRecord?: string;
     /** Every object that belongs to this backup: artifact, manifest, verify record, globals, marker. */
     objects: string[];
     /** Read by describeBackups for complete backups. */
@@ -193,10 +195,14 @@ export async function describeBackups(
                 e.anomalous = Boolean(manifest.anomaly);
                 if (e.verified) {
                     const problem = await read(`${e.key}${VERIFY_SUFFIX}`).then(
-                        (record) => verifyRecordProblem(record, e.key, manifest, o.signingKey),
+                        (record) => {
+                            e.verifyRecord = record;
+                            return verifyRecordProblem(record, e.key, manifest, o.signingKey);
+                        },
                         (err: Error) => `its verify record cannot be read: ${err.message}`,
                     );
                     if (problem) {
+                        e.verifyRecord = undefined;
                         e.verified = false;
                         e.problem = `not verified: ${problem}`;
                     }
