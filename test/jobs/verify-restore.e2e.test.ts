@@ -88,6 +88,29 @@ describe("verify", () => {
         expect(scratchDatabases()).toBe("");
     });
 
+    it("the measured RTO counts making the roles a restore onto a fresh cluster needs", async () => {
+        // 1500 roles granted on one table: creating them on the scratch server takes longer than
+        // reading the small dump and comparing it, so a measure without them would fall short.
+        source.psql("postgres", "CREATE DATABASE many_roles");
+        source.psql("many_roles", "CREATE TABLE t (id int); INSERT INTO t VALUES (1); " +
+            "DO $$ BEGIN FOR i IN 1..1500 LOOP EXECUTE format('CREATE ROLE kx_rto_r%s NOLOGIN', i); EXECUTE format('GRANT SELECT ON t TO kx_rto_r%s', i); END LOOP; END $$;");
+        try {
+            const e = { ...env("roles"), PGDATABASE: "many_roles" };
+            const b = await runCli(["backup", "--no-prune"], e);
+            expect(b.code, b.stderr).toBe(0);
+            const r = await runCli(["verify", "--json"], e);
+            expect(r.code, r.stderr).toBe(0);
+            const report = JSON.parse(r.stdout);
+            const took = (step: string) => report.steps.find((s: any) => s.step === step).durationMs;
+            expect(report.steps.find((s: any) => s.step === "roles").detail).toMatch(/created 1500 role\(s\)/);
+            expect(took("roles")).toBeGreaterThan(took("readable") + took("checksum"));
+            expect(report.restoreEndToEndMs).toBeGreaterThanOrEqual(took("checksum") + took("roles") + took("restore"));
+        } finally {
+            source.psql("postgres", "DROP DATABASE many_roles");
+            source.psql("postgres", "DO $$ BEGIN FOR i IN 1..1500 LOOP EXECUTE format('DROP ROLE kx_rto_r%s', i); END LOOP; END $$;");
+        }
+    });
+
     it("fails on a flipped byte, at the checksum step", async () => {
         const { dump } = await freshBackup("flip");
         const bytes = readFileSync(dump);

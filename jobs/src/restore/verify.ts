@@ -53,9 +53,11 @@ export interface VerifyReport {
     restoreDurationMs?: number;
     /**
      * The measured RTO for this backup's size: what `restore` of this copy does, end to end, as
-     * timed here: fetching and hashing the copy, reading its table of contents, pg_restore, and
-     * comparing the result with the backup. (Left out: a scratch server's start, which a restore
-     * does not need, and restore's own safety dump and swap.)
+     * timed here: finding the backup, fetching and hashing the copy, reading its table of
+     * contents, making its roles, pg_restore, and comparing the result with the backup. Choosing
+     * the copy also reads the rotation's records, a little more than a restore spends. (Left
+     * out: a scratch server's start, which a restore does not need, verify's other copies and
+     * extra checks, and restore's own safety dump and swap.)
      */
     restoreEndToEndMs?: number;
     size?: number;
@@ -150,9 +152,23 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     let scratchDb: string | undefined;
     let releaseDb: (() => void) | undefined;
     let roles: string[] = [];
+    // What a restore would spend (see restoreEndToEndMs): the parts timed one by one, so the
+    // scratch server's start and verify's own extra checks stay out. Finding the backup and
+    // making its roles are in (a restore finds it too, and a restore onto a fresh cluster makes
+    // them). A monotonic clock: a clock stepped back during a long verify never makes it short.
+    let endToEnd = 0;
+    const timed = async <T>(work: () => Promise<T>): Promise<T> => {
+        const t0 = performance.now();
+        try {
+            return await work();
+        } finally {
+            endToEnd += performance.now() - t0;
+        }
+    };
     try {
         // 1. the backup exists, with its manifest, on the copy chosen for the restore test.
-        const chosen = await chooseCopy(s, o, log);
+        const chosen = await timed(() => chooseCopy(s, o, log));
+        const found = endToEnd;
         located = chosen.located;
         report.key = located.entry.key;
         report.sha256 = located.manifest.sha256;
@@ -171,18 +187,6 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
 
         // 3. the copy to restore is the one the manifest describes (else a good other copy is).
         steps.begin("checksum");
-        // What a restore would spend (see restoreEndToEndMs): the parts timed one by one, so the
-        // scratch server's start and verify's own extra checks stay out. A monotonic clock: a
-        // clock stepped back during a long verify never makes it short, or negative.
-        let endToEnd = 0;
-        const timed = async <T>(work: () => Promise<T>): Promise<T> => {
-            const t0 = performance.now();
-            try {
-                return await work();
-            } finally {
-                endToEnd += performance.now() - t0;
-            }
-        };
         try {
             fetched = await timed(() => fetchVerified(located!, s.workDir));
         } catch (e) {
@@ -198,7 +202,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
             steps.record(false, `${(e as Error).message}; restoring the good copy on ${good.check.target} instead`);
             steps.begin("checksum");
             // The time is the good copy's: a restore from it would never fetch the bad one first.
-            endToEnd = 0;
+            endToEnd = found;
             located = good.located!;
             fetched = await timed(() => fetchVerified(located!, s.workDir));
         }
@@ -230,7 +234,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         admin = await connect(scratch.settings, "postgres", vars).catch((e) => {
             throw new JobError(`verify server: ${(e as Error).message}`);
         });
-        const made = await scratchRoles(admin, prepared, log);
+        const made = await timed(() => scratchRoles(admin!, prepared, log));
         roles = made.created;
         steps.record(true, made.detail);
 
