@@ -3,11 +3,11 @@
  * RTO? Read from the targets themselves (manifests and verify records), so it answers the same on
  * a laptop as in the cluster. `assessStatus` is pure: every rule is tested without storage.
  */
-import { BackupEntry, EntryKind, fromTheFuture, futureNote, listBackups, VERIFY_SUFFIX } from "./catalog";
+import { BackupEntry, EntryKind, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { formatAge, renderTable } from "./commands";
 import { formatBytes, formatDuration, JobError } from "./log";
 import { MANIFEST_KIND } from "./manifest";
-import { readText, Target } from "./targets";
+import { Target, TARGET_KINDS } from "./targets";
 
 export interface Objectives {
     rpoHours: number;
@@ -35,9 +35,10 @@ export type MeasuredRestore = { ms: number; endToEnd: boolean } | { unusable: st
  */
 export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEndMs?: unknown }): MeasuredRestore {
     const valid = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
+    const invalid = (field: string, x: unknown): MeasuredRestore => ({ unusable: `${field} is ${JSON.stringify(x) ?? String(x)}` });
     if (r.restoreEndToEndMs !== undefined) {
         if (!valid(r.restoreEndToEndMs)) {
-            return { unusable: `restoreEndToEndMs is ${JSON.stringify(r.restoreEndToEndMs) ?? String(r.restoreEndToEndMs)}` };
+            return invalid("restoreEndToEndMs", r.restoreEndToEndMs);
         }
         // verify times pg_restore inside the whole: a whole shorter than its part was not written by it.
         if (valid(r.restoreDurationMs) && r.restoreEndToEndMs < r.restoreDurationMs) {
@@ -48,7 +49,7 @@ export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEn
     if (r.restoreDurationMs === undefined) {
         return { unusable: "it records no restore time" };
     }
-    return valid(r.restoreDurationMs) ? { ms: r.restoreDurationMs, endToEnd: false } : { unusable: `restoreDurationMs is ${JSON.stringify(r.restoreDurationMs) ?? String(r.restoreDurationMs)}` };
+    return valid(r.restoreDurationMs) ? { ms: r.restoreDurationMs, endToEnd: false } : invalid("restoreDurationMs", r.restoreDurationMs);
 }
 
 export interface TargetView {
@@ -71,7 +72,6 @@ export interface DatabaseStatus {
     database: string;
     objectives: Objectives;
     newestFull?: { key: string; takenAt: string; ageHours: number; size: number; anomalous: boolean; anomaly?: string[] };
-    /** restoreMinutes: end to end (restoreEndToEnd true), or pg_restore alone in a record from before that was measured. */
     /**
      * target: where the record was read. restoredFrom: the copy that verify restored and timed
      * (verify rotates through the targets). restoreMinutes: end to end (restoreEndToEnd true), or
@@ -87,7 +87,6 @@ export interface DatabaseStatus {
 }
 
 const HOUR = 3_600_000;
-const TARGET_KINDS: readonly string[] = ["local", "s3", "azure"];
 
 function round1(n: number): number {
     return Math.round(n * 10) / 10;
@@ -168,7 +167,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                     verifiedAt: at.toISOString(),
                     ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)),
                     // Only a target kind is shown: the record's text reaches the terminal and the logs.
-                    ...(TARGET_KINDS.includes(record.target as string) ? { restoredFrom: record.target } : {}),
+                    ...((TARGET_KINDS as readonly unknown[]).includes(record.target) ? { restoredFrom: record.target } : {}),
                     // Judged on the exact time, as the alert judges the pushed gauge (minutes shown rounded).
                     ...("ms" in measured
                         ? { restoreMinutes: round1(measured.ms / 60_000), restoreEndToEnd: measured.endToEnd, overRto: measured.ms > o.rtoMinutes * 60_000 }
@@ -230,11 +229,10 @@ async function viewOf(target: Target, database: string | undefined, signingKey: 
         const verifies = new Map<string, VerifyRecord>();
         // Only the newest verified good full backup's record matters.
         const newest = list.find((e) => e.kind === "full" && !e.anomalous && e.verified && !fromTheFuture(e, now));
-        if (newest) {
+        // The record's text as the catalog read and checked it (signature and all), never a second read that could differ.
+        if (newest?.verifyRecord !== undefined) {
             try {
-                // The text the catalog checked (signature and all), never a second read that could differ.
-                const r = JSON.parse(newest.verifyRecord ?? (await readText(target, `${newest.key}${VERIFY_SUFFIX}`))) as VerifyRecord;
-                verifies.set(newest.key, r);
+                verifies.set(newest.key, JSON.parse(newest.verifyRecord) as VerifyRecord);
             } catch {
                 // An unreadable record counts as no record.
             }
@@ -275,6 +273,12 @@ export async function collectStatus(targets: Target[], database: string | undefi
 }
 
 /** The terminal table: one row per database, then one line per problem. */
+/** "4m0s (s3)", "28m0s (local, pg_restore only)": the time, whose copy, and whether it is pg_restore's alone. */
+function restoreCell(v: NonNullable<DatabaseStatus["newestVerified"]>): string {
+    const notes = [v.restoredFrom, v.restoreEndToEnd ? undefined : "pg_restore only"].filter((n): n is string => n !== undefined);
+    return `${formatDuration(v.restoreMinutes! * 60_000)}${notes.length > 0 ? ` (${notes.join(", ")})` : ""}`;
+}
+
 export function renderStatus(rows: DatabaseStatus[]): string {
     const table = [
         ["DATABASE", "NEWEST FULL", "AGE / RPO", "SIZE", "VERIFIED", "RESTORE / RTO", "TARGETS", "STATE"],
@@ -284,9 +288,7 @@ export function renderStatus(rows: DatabaseStatus[]): string {
             r.newestFull ? `${formatAge(r.newestFull.ageHours)} / ${r.objectives.rpoHours}h` : `- / ${r.objectives.rpoHours}h`,
             r.newestFull ? formatBytes(r.newestFull.size) : "-",
             r.newestVerified ? `${r.newestVerified.ageDays}d ago` : "never",
-            r.newestVerified?.restoreMinutes !== undefined
-                ? `${formatDuration(r.newestVerified.restoreMinutes * 60_000)}${r.newestVerified.restoredFrom ? ` (${r.newestVerified.restoredFrom}${r.newestVerified.restoreEndToEnd ? "" : ", pg_restore only"})` : r.newestVerified.restoreEndToEnd ? "" : " (pg_restore only)"} / ${r.objectives.rtoMinutes}m`
-                : `- / ${r.objectives.rtoMinutes}m`,
+            r.newestVerified?.restoreMinutes !== undefined ? `${restoreCell(r.newestVerified)} / ${r.objectives.rtoMinutes}m` : `- / ${r.objectives.rtoMinutes}m`,
             r.targetsAgree ? `${r.targets.length} agree` : "DISAGREE",
             r.ok ? "ok" : r.newestFull?.anomalous ? "ANOMALOUS" : "PROBLEM",
         ]),

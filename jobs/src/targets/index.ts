@@ -8,7 +8,9 @@ import { Target } from "./target";
 export * from "./target";
 export { LocalTarget };
 
-export type TargetKind = "local" | "s3" | "azure";
+/** The kinds of target, in the configured order (local, then s3, then azure). */
+export const TARGET_KINDS = ["local", "s3", "azure"] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
 
 /**
  * The targets the settings name, in a fixed order (local, s3, azure). Creates clients only: no
