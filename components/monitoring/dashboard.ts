@@ -57,8 +57,8 @@ function panel(id: number, title: string, description: string, unit: string, tar
 }
 
 export function grafanaDashboard(databases: readonly DatabaseConfig[]): Record<string, unknown> {
-    const perDb = (expr: (db: DatabaseConfig) => string) =>
-        databases.map((db, i) => ({ refId: refIds(i), expr: expr(db), legendFormat: db.name }));
+    const perDb = (expr: (db: DatabaseConfig) => string, legend = (db: DatabaseConfig) => db.name) =>
+        databases.map((db, i) => ({ refId: refIds(i), expr: expr(db), legendFormat: legend(db) }));
     const all = `{job="${PUSH_JOB}"}`;
     return {
         uid: "kx-backup",
@@ -74,8 +74,8 @@ export function grafanaDashboard(databases: readonly DatabaseConfig[]): Record<s
         panels: [
             panel(1, "Backup age / RPO", "Time since the newest successful backup, as a fraction of the database's RPO: above 100 % the RPO is missed.", "percentunit",
                 perDb((db) => `(time() - ${METRICS.lastSuccess}${seriesSelector(db.name)}) / ${db.rpoHours * 3600}`), 0, 0, 1),
-            panel(2, "Restore time / RTO", "Restore time measured by the last verify, as a fraction of the database's RTO: above 100 % a real restore would miss it.", "percentunit",
-                perDb((db) => `${METRICS.verifyRestoreDuration}${seriesSelector(db.name)} / ${db.rtoMinutes * 60}`), 0, 12, 1),
+            panel(2, "Restore time / RTO", "Newest timed restore of each copy (local, S3, Azure), end to end, as a fraction of the database's RTO: above 100 % a real restore from that copy would miss it.", "percentunit",
+                perDb((db) => `${METRICS.verifyRestoreDuration}${seriesSelector(db.name)} / ${db.rtoMinutes * 60}`, (db) => `${db.name} {{target}}`), 0, 12, 1),
             panel(3, "Backup size", "Size of each database's newest backup: a sudden drop is what the anomaly guard flags.", "bytes",
                 [{ refId: "A", expr: `${METRICS.size}${all}`, legendFormat: "{{database}}" }], 8, 0),
             panel(4, "Backup duration", "How long each database's newest backup took.", "s",

@@ -100,8 +100,8 @@ export function databaseAlerts(db: DatabaseConfig): AlertRule[] {
             for: "0m",
             labels,
             annotations: {
-                summary: `${db.name}: restore time over its RTO of ${db.rtoMinutes} min`,
-                description: `The last verify of ${db.name} needed more than ${db.rtoMinutes} min to restore end to end (fetching and checking the copy, pg_restore, comparing): a real restore would miss the RTO.`,
+                summary: `${db.name}: restore from {{ $labels.target }} over its RTO of ${db.rtoMinutes} min`,
+                description: `The newest timed restore of ${db.name}'s copy on {{ $labels.target }} needed more than ${db.rtoMinutes} min end to end (fetching and checking the copy, pg_restore, comparing): a real restore from it would miss the RTO. verify rotates through the copies; each keeps its own time until it is timed again.`,
             },
         },
     ];

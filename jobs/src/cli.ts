@@ -207,7 +207,7 @@ const COMMANDS: Record<string, Command> = {
                 database,
                 message: `verify ${report.key}: restored from ${report.target} in ${((report.restoreDurationMs ?? 0) / 1000).toFixed(1)} s ` +
                     `(${((report.restoreEndToEndMs ?? 0) / 1000).toFixed(1)} s end to end); ${report.checks.ran.join(", ")} pass`,
-                details: { key: report.key, restoreDurationMs: report.restoreDurationMs, restoreEndToEndMs: report.restoreEndToEndMs, size: report.size },
+                details: { key: report.key, target: report.target, restoreDurationMs: report.restoreDurationMs, restoreEndToEndMs: report.restoreEndToEndMs, restoreByCopy: report.restoreByCopy, size: report.size },
             };
         },
     },

@@ -6,7 +6,8 @@
 import { Logger } from "./log";
 import { FailingCommand, lastFailureMetric, METRICS, PUSH_JOB } from "./metricNames";
 import { Settings } from "./settings";
-import { measuredRestore } from "./status";
+import { ByCopy, isTargetKind, measuredRestore } from "./restoreTimes";
+import { TARGET_KINDS, TargetKind } from "./targets";
 
 export interface Event {
     /** Every command that notifies (undelete included): one list, shared with the metric names. */
@@ -78,11 +79,22 @@ export interface Metric {
     name: string;
     help: string;
     value: number;
+    /** Label values here are target kinds and the like, never free text; escaped all the same. */
+    labels?: Record<string, string>;
 }
 
-/** Prometheus text exposition for one database's group. */
+function labelText(labels: Record<string, string> | undefined): string {
+    const pairs = Object.entries(labels ?? {}).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
+    return pairs.length > 0 ? `{${pairs.join(",")}}` : "";
+}
+
+/** Prometheus text exposition for one database's group: one HELP and TYPE per name, then its series. */
 export function metricsBody(metrics: Metric[]): string {
-    return metrics.map((m) => `# HELP ${m.name} ${m.help}\n# TYPE ${m.name} gauge\n${m.name} ${m.value}\n`).join("");
+    const names = [...new Set(metrics.map((m) => m.name))];
+    return names.map((name) => {
+        const series = metrics.filter((m) => m.name === name);
+        return `# HELP ${name} ${series[0].help}\n# TYPE ${name} gauge\n${series.map((m) => `${name}${labelText(m.labels)} ${m.value}\n`).join("")}`;
+    }).join("");
 }
 
 export function metricsFor(e: Event, now: Date): Metric[] {
@@ -106,16 +118,29 @@ export function metricsFor(e: Event, now: Date): Metric[] {
     if (e.command === "verify") {
         return [
             { name: METRICS.lastVerified, help: "Last successful restore test.", value: t },
-            { name: METRICS.verifyRestoreDuration, help: "Restore time of the last verify, end to end (fetch, checks, pg_restore, comparison): the measured RTO.", value: restoreSeconds(d) },
+            ...restoreSeries(d).map(([target, seconds]) => ({
+                name: METRICS.verifyRestoreDuration,
+                help: "Newest timed restore of each copy (target), end to end (fetch, checks, pg_restore, comparison): the measured RTO.",
+                value: seconds,
+                labels: { target },
+            })),
         ];
     }
     return [];
 }
 
-/** The verify's own restore time for the gauge, end to end when it has it. */
-function restoreSeconds(d: Record<string, unknown>): number {
-    const m = measuredRestore(d);
-    return "ms" in m ? m.ms / 1000 : 0;
+/**
+ * One series per copy: its newest timed restore, carried in the verify record (restoreTimes.ts).
+ * All are pushed each time, as the push replaces every series of the name: a copy timed three
+ * runs ago keeps its value (and its alert) until it is timed again.
+ */
+function restoreSeries(d: Record<string, unknown>): [TargetKind, number][] {
+    const own: ByCopy = isTargetKind(d.target) ? { [d.target]: d } : {};
+    const byCopy = (d.restoreByCopy && typeof d.restoreByCopy === "object" ? d.restoreByCopy : own) as ByCopy;
+    return TARGET_KINDS.flatMap((k) => {
+        const m = byCopy[k] ? measuredRestore(byCopy[k]!) : undefined;
+        return m && "ms" in m ? [[k, m.ms / 1000] as [TargetKind, number]] : [];
+    });
 }
 
 export async function notify(s: Settings, e: Event, log: Logger, attempts: Attempts = DEFAULT_ATTEMPTS, now = new Date()): Promise<void> {

@@ -7,7 +7,10 @@ import { BackupEntry, EntryKind, fromTheFuture, futureNote, listBackups } from "
 import { formatAge, renderTable } from "./commands";
 import { formatBytes, formatDuration, JobError } from "./log";
 import { MANIFEST_KIND } from "./manifest";
-import { Target, TARGET_KINDS } from "./targets";
+import { CopyTiming, isTargetKind, MeasuredRestore, measuredRestore, newestByCopy, TimedRecord } from "./restoreTimes";
+
+export { measuredRestore } from "./restoreTimes";
+import { Target, TARGET_KINDS, TargetKind } from "./targets";
 
 export interface Objectives {
     rpoHours: number;
@@ -15,41 +18,9 @@ export interface Objectives {
     verifyMaxAgeDays: number;
 }
 
-/** What a verify record says, as far as status needs it. */
-export interface VerifyRecord {
+/** What a verify record says, as far as status needs it (the text came from storage: checked, not trusted). */
+export interface VerifyRecord extends TimedRecord {
     finishedAt: string;
-    /** The copy verify restored (and timed). */
-    target?: string;
-    restoreDurationMs?: number;
-    restoreEndToEndMs?: number;
-}
-
-export type MeasuredRestore = { ms: number; endToEnd: boolean } | { unusable: string };
-
-/**
- * The restore time a verify record measured, as the RTO is judged: end to end (fetch, checks,
- * pg_restore, comparison); for a record written before that was measured (no such field),
- * pg_restore's part, said as such, as it is an underestimate. A field that is there but not a
- * duration (a string, negative, not finite) is never replaced by another: the record is
- * unusable, and the RTO cannot be judged from it. Pure.
- */
-export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEndMs?: unknown }): MeasuredRestore {
-    const valid = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
-    const invalid = (field: string, x: unknown): MeasuredRestore => ({ unusable: `${field} is ${JSON.stringify(x) ?? String(x)}` });
-    if (r.restoreEndToEndMs !== undefined) {
-        if (!valid(r.restoreEndToEndMs)) {
-            return invalid("restoreEndToEndMs", r.restoreEndToEndMs);
-        }
-        // verify times pg_restore inside the whole: a whole shorter than its part was not written by it.
-        if (valid(r.restoreDurationMs) && r.restoreEndToEndMs < r.restoreDurationMs) {
-            return { unusable: `restoreEndToEndMs ${r.restoreEndToEndMs} is shorter than its own pg_restore part, restoreDurationMs ${r.restoreDurationMs}` };
-        }
-        return { ms: r.restoreEndToEndMs, endToEnd: true };
-    }
-    if (r.restoreDurationMs === undefined) {
-        return { unusable: "it records no restore time" };
-    }
-    return valid(r.restoreDurationMs) ? { ms: r.restoreDurationMs, endToEnd: false } : invalid("restoreDurationMs", r.restoreDurationMs);
 }
 
 export interface TargetView {
@@ -57,7 +28,7 @@ export interface TargetView {
     /** Backups described with their manifests, newest first; absent when the target could not be read. */
     entries?: BackupEntry[];
     error?: string;
-    /** Verify records by backup key. */
+    /** Verify records by backup key (every verified backup's, as the catalog checked them). */
     verifies: Map<string, VerifyRecord>;
 }
 
@@ -73,11 +44,15 @@ export interface DatabaseStatus {
     objectives: Objectives;
     newestFull?: { key: string; takenAt: string; ageHours: number; size: number; anomalous: boolean; anomaly?: string[] };
     /**
-     * target: where the record was read. restoredFrom: the copy that verify restored and timed
-     * (verify rotates through the targets). restoreMinutes: end to end (restoreEndToEnd true), or
-     * pg_restore alone in a record from before that was measured; restoreUnusable: why neither.
+     * The newest verified good backup. target: where its record was read. restoredFrom: the copy
+     * that verify restored and timed (verify rotates through the targets).
      */
-    newestVerified?: { key: string; target: string; restoredFrom?: string; verifiedAt: string; ageDays: number; restoreMinutes?: number; restoreEndToEnd?: boolean; overRto?: boolean; restoreUnusable?: string };
+    newestVerified?: { key: string; target: string; restoredFrom?: string; verifiedAt: string; ageDays: number } & RestoreJudgement;
+    /**
+     * The newest timed restore of each copy (carried from record to record), each judged against
+     * the RTO: after the backup volume is lost, a restore is one from S3 or Azure.
+     */
+    restoreByCopy: Partial<Record<TargetKind, { key: string; verifiedAt: string; ageDays: number } & RestoreJudgement>>;
     targets: { target: string; newestFull?: string; counts: Partial<Record<EntryKind | "anomalous" | "verified", number>>; error?: string }[];
     targetsAgree: boolean;
     /** Full backups, newest first (at most 8): size and total rows over time. */
@@ -90,6 +65,24 @@ const HOUR = 3_600_000;
 
 function round1(n: number): number {
     return Math.round(n * 10) / 10;
+}
+
+/**
+ * restoreMinutes: end to end (restoreEndToEnd true), or pg_restore alone in a record from before
+ * that was measured; restoreUnusable: why neither. overRto is judged on the exact time, as the
+ * alert judges the pushed gauge (minutes are shown rounded).
+ */
+export interface RestoreJudgement {
+    restoreMinutes?: number;
+    restoreEndToEnd?: boolean;
+    overRto?: boolean;
+    restoreUnusable?: string;
+}
+
+function judged(measured: MeasuredRestore, o: Objectives): RestoreJudgement {
+    return "ms" in measured
+        ? { restoreMinutes: round1(measured.ms / 60_000), restoreEndToEnd: measured.endToEnd, overRto: measured.ms > o.rtoMinutes * 60_000 }
+        : { restoreUnusable: measured.unusable };
 }
 
 /** Assesses one database from what each target holds. Pure. */
@@ -148,8 +141,9 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         }
     }
 
-    // The newest good full backup with a verify record, on any target.
+    // The newest good full backup with a verify record, on any target; and every such record, for each copy's newest time.
     let newestVerified: DatabaseStatus["newestVerified"];
+    const records: TimedRecord[] = [];
     for (const v of readable) {
         for (const e of v.entries!) {
             const record = e.kind === "full" && !e.anomalous && e.verified && !fromTheFuture(e, now) ? v.verifies.get(e.key) : undefined;
@@ -159,7 +153,12 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                 problems.push(`${database}: clock: the restore test of ${e.key} on ${v.target} is ${futureNote({ takenAt: at }, now).replace("never counted as the newest or a good backup", "not counted")}`);
                 continue;
             }
-            if (record && at && !Number.isNaN(at.getTime()) && (!newestVerified || at.toISOString() > newestVerified.verifiedAt)) {
+            if (!record || !at || Number.isNaN(at.getTime())) {
+                continue;
+            }
+            // The catalog checked the record is about this backup: its key is the entry's.
+            records.push({ ...record, key: e.key });
+            if (!newestVerified || at.toISOString() > newestVerified.verifiedAt) {
                 const measured = measuredRestore(record);
                 newestVerified = {
                     key: e.key,
@@ -167,27 +166,40 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                     verifiedAt: at.toISOString(),
                     ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)),
                     // Only a target kind is shown: the record's text reaches the terminal and the logs.
-                    ...((TARGET_KINDS as readonly unknown[]).includes(record.target) ? { restoredFrom: record.target } : {}),
-                    // Judged on the exact time, as the alert judges the pushed gauge (minutes shown rounded).
-                    ...("ms" in measured
-                        ? { restoreMinutes: round1(measured.ms / 60_000), restoreEndToEnd: measured.endToEnd, overRto: measured.ms > o.rtoMinutes * 60_000 }
-                        : { restoreUnusable: measured.unusable }),
+                    ...(isTargetKind(record.target) ? { restoredFrom: record.target } : {}),
+                    ...judged(measured, o),
                 };
             }
         }
     }
+    const restoreByCopy: DatabaseStatus["restoreByCopy"] = {};
+    for (const [kind, t] of Object.entries(newestByCopy(records, now)) as [TargetKind, CopyTiming][]) {
+        const at = new Date(t.finishedAt);
+        restoreByCopy[kind] = { key: t.key, verifiedAt: at.toISOString(), ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)), ...judged(measuredRestore(t), o) };
+    }
     if (!newestVerified) {
         problems.push(`${database}: verify age: no backup has passed a restore test (allowed age ${o.verifyMaxAgeDays} d)`);
-    } else {
-        if (newestVerified.ageDays > o.verifyMaxAgeDays) {
-            problems.push(`${database}: verify age: the last restore test (${newestVerified.key}) was ${newestVerified.ageDays} d ago (allowed ${o.verifyMaxAgeDays} d)`);
+    } else if (newestVerified.ageDays > o.verifyMaxAgeDays) {
+        problems.push(`${database}: verify age: the last restore test (${newestVerified.key}) was ${newestVerified.ageDays} d ago (allowed ${o.verifyMaxAgeDays} d)`);
+    }
+    // The RTO of every copy: a restore after the backup volume is lost is one from S3 or Azure,
+    // however fast the local copy restored last night. The newest record's own time is its
+    // copy's; one whose copy is no target kind is judged on its own.
+    const rto = (who: string, t: RestoreJudgement & { key: string; ageDays: number }) => {
+        if (t.restoreUnusable !== undefined) {
+            problems.push(`${database}: RTO: the record of the last restore test${who} (${t.key}) holds no usable restore time (${t.restoreUnusable}): the RTO cannot be judged`);
+        } else if (t.restoreMinutes !== undefined && t.overRto) {
+            problems.push(`${database}: RTO: the last restore test${who} (${t.key}, ${t.ageDays} d ago) took ${formatDuration(t.restoreMinutes * 60_000)}` +
+                `${t.restoreEndToEnd ? " end to end (fetch, checks, pg_restore, comparison)" : " in pg_restore alone (a record from before the whole restore was timed)"} (RTO ${o.rtoMinutes} min)`);
         }
-        const from = newestVerified.restoredFrom ? ` of the copy on ${newestVerified.restoredFrom}` : "";
-        if (newestVerified.restoreUnusable !== undefined) {
-            problems.push(`${database}: RTO: the record of the last restore test (${newestVerified.key}) holds no usable restore time (${newestVerified.restoreUnusable}): the RTO cannot be judged`);
-        } else if (newestVerified.restoreMinutes !== undefined && newestVerified.overRto) {
-            problems.push(`${database}: RTO: the last restore test${from} took ${formatDuration(newestVerified.restoreMinutes * 60_000)}` +
-                `${newestVerified.restoreEndToEnd ? " end to end (fetch, checks, pg_restore, comparison)" : " in pg_restore alone (a record from before the whole restore was timed)"} (RTO ${o.rtoMinutes} min)`);
+    };
+    if (newestVerified && newestVerified.restoredFrom === undefined) {
+        rto("", newestVerified);
+    }
+    for (const kind of TARGET_KINDS) {
+        const t = restoreByCopy[kind];
+        if (t) {
+            rto(` of the copy on ${kind}`, t);
         }
     }
 
@@ -208,7 +220,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         const rows = e.manifest && e.manifest.counts.method !== "none" ? e.manifest.tables.reduce((n, t) => n + t.rows, 0) : undefined;
         trend.push({ key: e.key, takenAt: e.takenAt.toISOString(), size: e.size, ...(rows !== undefined ? { rows } : {}) });
     }
-    return { database, objectives: o, newestFull, newestVerified, targets, targetsAgree, trend, problems, ok: problems.length === 0 };
+    return { database, objectives: o, newestFull, newestVerified, restoreByCopy, targets, targetsAgree, trend, problems, ok: problems.length === 0 };
 }
 
 async function viewOf(target: Target, database: string | undefined, signingKey: string | undefined, now: Date): Promise<Map<string, TargetView>> {
@@ -227,12 +239,17 @@ async function viewOf(target: Target, database: string | undefined, signingKey: 
     const views = new Map<string, TargetView>();
     for (const [db, list] of byDb) {
         const verifies = new Map<string, VerifyRecord>();
-        // Only the newest verified good full backup's record matters.
-        const newest = list.find((e) => e.kind === "full" && !e.anomalous && e.verified && !fromTheFuture(e, now));
-        // The record's text as the catalog read and checked it (signature and all), never a second read that could differ.
-        if (newest?.verifyRecord !== undefined) {
+        // Every verified backup's record (each copy's newest time may be in an older one), as the
+        // catalog read and checked it (signature and all), never a second read that could differ.
+        for (const e of list) {
+            if (e.verifyRecord === undefined) {
+                continue;
+            }
             try {
-                verifies.set(newest.key, JSON.parse(newest.verifyRecord) as VerifyRecord);
+                const record = JSON.parse(e.verifyRecord) as VerifyRecord;
+                if (record && typeof record === "object") {
+                    verifies.set(e.key, record);
+                }
             } catch {
                 // An unreadable record counts as no record.
             }
@@ -272,13 +289,23 @@ export async function collectStatus(targets: Target[], database: string | undefi
     return [...perDb.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([db, views]) => assessStatus(db, views, o, now));
 }
 
-/** The terminal table: one row per database, then one line per problem. */
-/** "4m0s (s3)", "28m0s (local, pg_restore only)": the time, whose copy, and whether it is pg_restore's alone. */
-function restoreCell(v: NonNullable<DatabaseStatus["newestVerified"]>): string {
-    const notes = [v.restoredFrom, v.restoreEndToEnd ? undefined : "pg_restore only"].filter((n): n is string => n !== undefined);
-    return `${formatDuration(v.restoreMinutes! * 60_000)}${notes.length > 0 ? ` (${notes.join(", ")})` : ""}`;
+/**
+ * "local 4m0s, s3 12m0s": each copy's newest timed restore, "(pg_restore only)" where that is all
+ * its record has; a newest record whose copy is no target kind, its time alone.
+ */
+function restoreCell(r: DatabaseStatus): string | undefined {
+    const time = (t: RestoreJudgement) => `${formatDuration(t.restoreMinutes! * 60_000)}${t.restoreEndToEnd ? "" : " (pg_restore only)"}`;
+    const copies = TARGET_KINDS.flatMap((k) => {
+        const t = r.restoreByCopy[k];
+        return t && t.restoreMinutes !== undefined ? [`${k} ${time(t)}`] : [];
+    });
+    if (copies.length > 0) {
+        return copies.join(", ");
+    }
+    return r.newestVerified?.restoreMinutes !== undefined ? time(r.newestVerified) : undefined;
 }
 
+/** The terminal table: one row per database, then one line per problem. */
 export function renderStatus(rows: DatabaseStatus[]): string {
     const table = [
         ["DATABASE", "NEWEST FULL", "AGE / RPO", "SIZE", "VERIFIED", "RESTORE / RTO", "TARGETS", "STATE"],
@@ -288,7 +315,7 @@ export function renderStatus(rows: DatabaseStatus[]): string {
             r.newestFull ? `${formatAge(r.newestFull.ageHours)} / ${r.objectives.rpoHours}h` : `- / ${r.objectives.rpoHours}h`,
             r.newestFull ? formatBytes(r.newestFull.size) : "-",
             r.newestVerified ? `${r.newestVerified.ageDays}d ago` : "never",
-            r.newestVerified?.restoreMinutes !== undefined ? `${restoreCell(r.newestVerified)} / ${r.objectives.rtoMinutes}m` : `- / ${r.objectives.rtoMinutes}m`,
+            `${restoreCell(r) ?? "-"} / ${r.objectives.rtoMinutes}m`,
             r.targetsAgree ? `${r.targets.length} agree` : "DISAGREE",
             r.ok ? "ok" : r.newestFull?.anomalous ? "ANOMALOUS" : "PROBLEM",
         ]),

@@ -97,7 +97,7 @@ describe("notify", () => {
         const now = new Date("2026-06-01T00:00:00Z");
         const s = settings({ BACKUP_PUSHGATEWAY_URL: `${base}/pgw/` });
         await notify(s, { command: "backup", ok: true, database: "crypto_exchange", message: "ok", details: { bytes: 1234, durationMs: 5000 } }, log, fast, now);
-        await notify(s, { command: "verify", ok: true, database: "crypto_exchange", message: "ok", details: { restoreDurationMs: 42000 } }, log, fast, now);
+        await notify(s, { command: "verify", ok: true, database: "crypto_exchange", message: "ok", details: { target: "local", restoreDurationMs: 42000 } }, log, fast, now);
         expect(received.map((r) => [r.method, r.url])).toEqual([
             ["POST", "/pgw/metrics/job/kx_backup/database/crypto_exchange"],
             ["POST", "/pgw/metrics/job/kx_backup/database/crypto_exchange"],
@@ -105,11 +105,27 @@ describe("notify", () => {
         expect(received[0].body).toContain(`kx_backup_last_success_timestamp_seconds ${now.getTime() / 1000}\n`);
         expect(received[0].body).toContain("kx_backup_size_bytes 1234\n");
         expect(received[0].body).toContain("kx_backup_duration_seconds 5\n");
-        expect(received[1].body).toContain("kx_backup_verify_restore_duration_seconds 42\n");
+        expect(received[1].body).toContain('kx_backup_verify_restore_duration_seconds{target="local"} 42\n');
         expect(received[1].body).toContain("kx_backup_last_verified_timestamp_seconds");
         // With the end-to-end time (fetch, checks, pg_restore, comparison), that is the RTO pushed.
-        await notify(s, { command: "verify", ok: true, database: "crypto_exchange", message: "ok", details: { restoreDurationMs: 42000, restoreEndToEndMs: 61500 } }, log, fast, now);
-        expect(received[2].body).toContain("kx_backup_verify_restore_duration_seconds 61.5\n");
+        await notify(s, { command: "verify", ok: true, database: "crypto_exchange", message: "ok", details: { target: "local", restoreDurationMs: 42000, restoreEndToEndMs: 61500 } }, log, fast, now);
+        expect(received[2].body).toContain('kx_backup_verify_restore_duration_seconds{target="local"} 61.5\n');
+    });
+
+    it("pushes every copy's newest restore time, each under its target: the push replaces them all, and the alert judges each", async () => {
+        const { log } = quietLog();
+        const s = settings({ BACKUP_PUSHGATEWAY_URL: `${base}/pgw` });
+        const t = (ms: number) => ({ key: "crypto_exchange/b.dump", finishedAt: "2026-05-30T00:00:00Z", restoreDurationMs: ms / 2, restoreEndToEndMs: ms });
+        // This run restored the local copy in 61.5 s; S3's newest (two runs ago) took 40 min; Azure's record is unusable.
+        const restoreByCopy = { local: t(61_500), s3: t(2_400_000), azure: { ...t(1), restoreEndToEndMs: "soon" } };
+        await notify(s, { command: "verify", ok: true, database: "crypto_exchange", message: "ok", details: { target: "local", restoreDurationMs: 42000, restoreEndToEndMs: 61500, restoreByCopy } }, log, fast);
+        const body = received[0].body;
+        expect(body.match(/# HELP kx_backup_verify_restore_duration_seconds /g)).toHaveLength(1);
+        expect(body.match(/# TYPE kx_backup_verify_restore_duration_seconds gauge/g)).toHaveLength(1);
+        expect(body.split("\n").filter((l) => l.startsWith("kx_backup_verify_restore_duration_seconds"))).toEqual([
+            'kx_backup_verify_restore_duration_seconds{target="local"} 61.5',
+            'kx_backup_verify_restore_duration_seconds{target="s3"} 2400',
+        ]);
     });
 
     it("retries a channel that fails, and logs (never throws) when it stays down", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { anomalyReasons } from "../../jobs/src/anomaly";
 import { BackupEntry } from "../../jobs/src/catalog";
-import { assessStatus, measuredRestore, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
+import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
 import { manifestFor } from "../helpers/manifests";
 
 const NOW = new Date("2026-06-30T12:00:00Z");
@@ -53,7 +53,7 @@ describe("status", () => {
         const old = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(24 * 8)]])], OBJ, NOW);
         expect(old.problems).toEqual([expect.stringMatching(/^ce: verify age: the last restore test .* was 8 d ago \(allowed 7 d\)$/)]);
         const slow = assessStatus("ce", [view("local", [b], [[b.key, verifiedAt(1, 45)]])], OBJ, NOW);
-        expect(slow.problems).toEqual(["ce: RTO: the last restore test took 45m0s in pg_restore alone (a record from before the whole restore was timed) (RTO 30 min)"]);
+        expect(slow.problems).toEqual([expect.stringMatching(/^ce: RTO: the last restore test \(ce\/.*\.dump, 0 d ago\) took 45m0s in pg_restore alone \(a record from before the whole restore was timed\) \(RTO 30 min\)$/)]);
     });
 
     it("the RTO is judged on the whole restore (fetch, checks, pg_restore, comparison), not pg_restore's part", () => {
@@ -62,20 +62,9 @@ describe("status", () => {
         const record = { ...verifiedAt(1, 20), restoreEndToEndMs: 34 * 60_000 };
         const s = assessStatus("ce", [view("local", [b], [[b.key, record]])], OBJ, NOW);
         expect(s.newestVerified).toMatchObject({ restoreMinutes: 34, restoreEndToEnd: true });
-        expect(s.problems).toEqual(["ce: RTO: the last restore test took 34m0s end to end (fetch, checks, pg_restore, comparison) (RTO 30 min)"]);
+        expect(s.problems).toEqual([expect.stringMatching(/^ce: RTO: the last restore test \(.*\) took 34m0s end to end \(fetch, checks, pg_restore, comparison\) \(RTO 30 min\)$/)]);
         const inside = assessStatus("ce", [view("local", [b], [[b.key, { ...verifiedAt(1, 20), restoreEndToEndMs: 29 * 60_000 }]])], OBJ, NOW);
         expect(inside.problems).toEqual([]);
-    });
-
-    it("measuredRestore prefers the end-to-end time, falls back to pg_restore's only where there is none, and never past a bad value", () => {
-        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: 1500 })).toEqual({ ms: 1500, endToEnd: true });
-        expect(measuredRestore({ restoreDurationMs: 1000 })).toEqual({ ms: 1000, endToEnd: false });
-        // A field that is there but not a duration is not replaced by another: the record is unusable.
-        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: "soon" })).toEqual({ unusable: 'restoreEndToEndMs is "soon"' });
-        expect(measuredRestore({ restoreDurationMs: 1000, restoreEndToEndMs: -5 })).toEqual({ unusable: "restoreEndToEndMs is -5" });
-        expect(measuredRestore({ restoreEndToEndMs: Infinity })).toEqual({ unusable: "restoreEndToEndMs is null" });
-        expect(measuredRestore({ restoreDurationMs: "2700000" })).toEqual({ unusable: 'restoreDurationMs is "2700000"' });
-        expect(measuredRestore({})).toEqual({ unusable: "it records no restore time" });
     });
 
     it("a record without a usable restore time is a problem: the RTO cannot be judged, never silently met", () => {
@@ -96,8 +85,44 @@ describe("status", () => {
         const record = { ...verifiedAt(1, 20), restoreEndToEndMs: 34 * 60_000, target: "local" };
         const s = assessStatus("ce", [view("s3", [b], [[b.key, record]])], OBJ, NOW);
         expect(s.newestVerified).toMatchObject({ target: "s3", restoredFrom: "local" });
-        expect(renderStatus([s])).toMatch(/34m0s \(local\) \/ 30m/);
-        expect(s.problems).toEqual(["ce: RTO: the last restore test of the copy on local took 34m0s end to end (fetch, checks, pg_restore, comparison) (RTO 30 min)"]);
+        expect(renderStatus([s])).toMatch(/local 34m0s \/ 30m/);
+        expect(s.problems).toEqual([expect.stringMatching(/^ce: RTO: the last restore test of the copy on local \(ce\/.*, 0 d ago\) took 34m0s end to end \(fetch, checks, pg_restore, comparison\) \(RTO 30 min\)$/)]);
+    });
+
+    it("judges every copy's RTO on its own newest time: a fast local restore last night says nothing of S3", () => {
+        // verify rotates: the newest record (2 h ago) restored the local copy in 4 min; the S3
+        // copy's newest restore (two days ago, its own record) took 40 min.
+        const newer = full(3, { verified: true });
+        const older = full(49, { verified: true });
+        const local = { ...verifiedAt(2, 3), restoreEndToEndMs: 4 * 60_000, target: "local" };
+        const s3 = { ...verifiedAt(48, 30), restoreEndToEndMs: 40 * 60_000, target: "s3" };
+        const both = [view("local", [newer, older], [[newer.key, local], [older.key, s3]]), view("s3", [newer, older], [[newer.key, local], [older.key, s3]])];
+        const st = assessStatus("ce", both, OBJ, NOW);
+        expect(st.newestVerified).toMatchObject({ key: newer.key, restoredFrom: "local", restoreMinutes: 4, overRto: false });
+        expect(st.restoreByCopy).toMatchObject({ local: { key: newer.key, restoreMinutes: 4, overRto: false }, s3: { key: older.key, restoreMinutes: 40, overRto: true, ageDays: 2 } });
+        expect(st.ok).toBe(false);
+        expect(st.problems).toEqual([expect.stringMatching(/^ce: RTO: the last restore test of the copy on s3 \(ce\/.*, 2 d ago\) took 40m0s end to end .*\(RTO 30 min\)$/)]);
+        expect(renderStatus([st])).toMatch(/local 4m0s, s3 40m0s \/ 30m/);
+        // The older backup was pruned: its record went with it, but the newest record carries S3's time.
+        const carried = { ...local, restoreByCopy: { s3: { key: older.key, finishedAt: s3.finishedAt, restoreDurationMs: s3.restoreDurationMs, restoreEndToEndMs: s3.restoreEndToEndMs } } };
+        const pruned = assessStatus("ce", [view("s3", [newer], [[newer.key, carried]])], OBJ, NOW);
+        expect(pruned.restoreByCopy.s3).toMatchObject({ key: older.key, restoreMinutes: 40, overRto: true });
+        expect(pruned.problems).toEqual([expect.stringMatching(/copy on s3 .* took 40m0s/)]);
+        // S3 timed again, inside the RTO: nothing is over any more.
+        const again = full(1, { verified: true });
+        const fixed = assessStatus("ce", [view("s3", [again, newer], [[again.key, { ...verifiedAt(0.5, 10), restoreEndToEndMs: 12 * 60_000, target: "s3" }], [newer.key, carried]])], OBJ, NOW);
+        expect(fixed.restoreByCopy).toMatchObject({ local: { restoreMinutes: 4 }, s3: { key: again.key, restoreMinutes: 12, overRto: false } });
+        expect(fixed.problems).toEqual([]);
+    });
+
+    it("a copy's unusable newest time is a problem of that copy, not hidden behind another copy's good one", () => {
+        const newer = full(3, { verified: true });
+        const older = full(49, { verified: true });
+        const st = assessStatus("ce", [view("s3", [newer, older], [
+            [newer.key, { ...verifiedAt(2, 3), restoreEndToEndMs: 4 * 60_000, target: "local" }],
+            [older.key, { ...verifiedAt(48, 30), restoreEndToEndMs: "40 min" as unknown as number, target: "azure" }],
+        ])], OBJ, NOW);
+        expect(st.problems).toEqual([expect.stringMatching(/^ce: RTO: the record of the last restore test of the copy on azure \(ce\/.*\) holds no usable restore time \(restoreEndToEndMs is "40 min"\): the RTO cannot be judged$/)]);
     });
 
     it("an anomalous newest backup is a problem, and an anomalous verified one does not count as verified", () => {

@@ -3,7 +3,7 @@
  * test-restores one copy, rotating through the targets across runs (by the .verify.json
  * records). A bad copy on one target fails verify, names it, and says which --from is good.
  */
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -145,4 +145,35 @@ describe("the measured RTO", () => {
         expect(report.restoreEndToEndMs).toBeGreaterThanOrEqual(checksums[1].durationMs + report.restoreDurationMs);
         expect(report.restoreEndToEndMs).toBeLessThanOrEqual(wall - checksums[0].durationMs);
     }, 180_000);
+
+    it("after the PVC is lost, S3's RTO is S3's own newest restore, carried by the newest record when older ones are gone", async () => {
+        const run = async (args: string[]) => {
+            const r = await runCli(args, rtoEnv());
+            expect(r.code, r.stderr).toBe(0);
+            return r;
+        };
+        await new Promise((r) => setTimeout(r, 1100));
+        const third = logLines((await run(["backup", "--no-prune"])).stderr).find((l) => l.event === "backup.done")!.key as string;
+        // Local was timed twice (the bad S3 copy above was never restored): S3's turn.
+        const v3 = JSON.parse((await run(["verify", "--json"])).stdout);
+        expect(v3.target).toBe("s3");
+        expect(v3.restoreByCopy.s3).toEqual({ key: third, finishedAt: v3.finishedAt, restoreDurationMs: v3.restoreDurationMs, restoreEndToEndMs: v3.restoreEndToEndMs });
+        expect(v3.restoreByCopy.local.key).not.toBe(third); // the earlier local run's, carried
+        await new Promise((r) => setTimeout(r, 1100));
+        const fourth = logLines((await run(["backup", "--no-prune"])).stderr).find((l) => l.event === "backup.done")!.key as string;
+        const v4 = JSON.parse((await run(["verify", "--json"])).stdout);
+        expect(v4.target).toBe("local");
+        expect(v4.restoreByCopy.s3).toEqual(v3.restoreByCopy.s3);
+        // The older records went with their backups (prune): on S3 only the newest is left.
+        const listed = await client().send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `rto/${DB}/` }));
+        for (const o of (listed.Contents ?? []).filter((x) => x.Key!.endsWith(".verify.json") && !x.Key!.includes(path.basename(fourth)))) {
+            await client().send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
+        }
+        // The PVC is gone: status reads S3 alone, and still judges S3's RTO on S3's restore.
+        const st = await runCli(["status", "--json"], rtoEnv({ local: false }));
+        const row = JSON.parse(st.stdout)[0];
+        expect(row.newestVerified).toMatchObject({ key: fourth, restoredFrom: "local" });
+        expect(row.restoreByCopy.s3).toMatchObject({ key: third, verifiedAt: v3.finishedAt, restoreMinutes: Math.round(v3.restoreEndToEndMs / 6_000) / 10, restoreEndToEnd: true, overRto: false });
+        expect(row.restoreByCopy.local).toMatchObject({ key: fourth, verifiedAt: v4.finishedAt });
+    }, 240_000);
 });

@@ -20,7 +20,9 @@ function pushedByTheJob(): Set<string> {
         { command: "backup", ok: true }, { command: "verify", ok: true },
         { command: "backup", ok: false }, { command: "verify", ok: false },
     ] as const;
-    return new Set(events.flatMap((e) => metricsFor({ ...e, database: "kong", message: "" }, now).map((m) => m.name)));
+    // Details as the CLI gives them (cli.ts): a verify names the copy it timed.
+    const details = { target: "s3", restoreDurationMs: 1000, restoreEndToEndMs: 2000, bytes: 1, durationMs: 1 };
+    return new Set(events.flatMap((e) => metricsFor({ ...e, database: "kong", message: "", details }, now).map((m) => m.name)));
 }
 
 describe.each([["Pulumi.dev.yaml", "dev"], ["Pulumi.prod.yaml", "prod"]])("alerts and dashboard for %s", (file, stack) => {
@@ -41,6 +43,8 @@ describe.each([["Pulumi.dev.yaml", "dev"], ["Pulumi.prod.yaml", "prod"]])("alert
             expect(rules.KxBackupVerifyFailing.expr).toContain(`kx_backup_verify_last_failure_timestamp_seconds${sel} > on(job, database) kx_backup_last_verified_timestamp_seconds${sel}`);
             expect(rules.KxBackupAnomaly.expr).toBe(`kx_backup_anomaly${sel} > 0`);
             expect(rules.KxBackupRestoreOverRTO.expr).toBe(`kx_backup_verify_restore_duration_seconds${sel} > ${db.rtoMinutes * 60}`);
+            // One series per copy (notify.ts): the alert says which copy's restore is over.
+            expect(rules.KxBackupRestoreOverRTO.annotations.summary).toContain("{{ $labels.target }}");
             for (const r of Object.values(rules)) {
                 expect(r.labels).toEqual({ severity: db.criticality === "critical" ? "critical" : "warning", database: db.name, criticality: db.criticality });
             }
@@ -63,7 +67,7 @@ describe.each([["Pulumi.dev.yaml", "dev"], ["Pulumi.prod.yaml", "prod"]])("alert
         for (const db of config.databases) {
             const sel = `{job="kx_backup",database="${db.name}"}`;
             expect(panel("Backup age / RPO").targets).toContainEqual(expect.objectContaining({ expr: `(time() - kx_backup_last_success_timestamp_seconds${sel}) / ${db.rpoHours * 3600}`, legendFormat: db.name }));
-            expect(panel("Restore time / RTO").targets).toContainEqual(expect.objectContaining({ expr: `kx_backup_verify_restore_duration_seconds${sel} / ${db.rtoMinutes * 60}`, legendFormat: db.name }));
+            expect(panel("Restore time / RTO").targets).toContainEqual(expect.objectContaining({ expr: `kx_backup_verify_restore_duration_seconds${sel} / ${db.rtoMinutes * 60}`, legendFormat: `${db.name} {{target}}` }));
         }
         expect(panel("Backup size").targets[0].expr).toBe(`${METRICS.size}{job="kx_backup"}`);
         expect(panel("Backup duration").targets[0].expr).toBe(`${METRICS.duration}{job="kx_backup"}`);

@@ -8,9 +8,10 @@ import { createHash } from "crypto";
 import { Transform } from "stream";
 import { pipeline } from "stream/promises";
 import { Writable } from "stream";
-import { listBackups, VERIFY_SUFFIX } from "../catalog";
+import { describeBackups, listBackups } from "../catalog";
 import { locate, Located, LocateOptions } from "../fetch";
 import { JobError } from "../log";
+import { TimedRecord } from "../restoreTimes";
 import { readText, Target } from "../targets";
 
 export interface CopyCheck {
@@ -60,7 +61,8 @@ export async function checkCopy(target: Target, database: string, key: string, o
     }
 }
 
-export interface RestoreRecord {
+/** A checked verify record: the copy it test-restored, when, and its times (restoreTimes.ts). */
+export interface RestoreRecord extends TimedRecord {
     /** The target whose copy was test-restored. */
     target: string;
     finishedAt: string;
@@ -75,17 +77,27 @@ export function rotationTarget(kinds: readonly string[], history: readonly Resto
     return [...kinds].sort((a, b) => last(a) - last(b) || kinds.indexOf(a) - kinds.indexOf(b))[0];
 }
 
-/** The newest test-restores recorded on the targets (`.verify.json` beside the newest verified backups). */
-export async function restoreHistory(targets: readonly Target[], database: string): Promise<RestoreRecord[]> {
-    const seen = new Map<string, RestoreRecord>();
+/**
+ * The newest test-restores recorded on the targets: `.verify.json` beside the newest verified
+ * backups, as the catalog checks them (about that very backup, passing, and signed when
+ * BACKUP_SIGNING_KEY is set): the rotation, and the times each new record carries on, are never
+ * taken from a record anyone could have written. A target that cannot be read adds none.
+ */
+export async function restoreHistory(targets: readonly Target[], database: string, signingKey: string | undefined): Promise<RestoreRecord[]> {
+    const found: RestoreRecord[] = [];
     for (const t of targets) {
         const verified = (await listBackups(t, database).catch(() => [])).filter((e) => e.verified && e.family === "dump").slice(0, targets.length + 1);
-        for (const e of verified) {
-            const record = await readText(t, `${e.key}${VERIFY_SUFFIX}`).then((x) => JSON.parse(x) as Partial<RestoreRecord>).catch(() => undefined);
-            if (typeof record?.target === "string" && typeof record.finishedAt === "string") {
-                seen.set(`${e.key}\u0000${record.target}\u0000${record.finishedAt}`, { target: record.target, finishedAt: record.finishedAt });
+        await describeBackups(verified, (k) => readText(t, k), { signingKey }).catch(() => undefined);
+        for (const e of verified.filter((x) => x.verified && x.verifyRecord !== undefined)) {
+            try {
+                const record = JSON.parse(e.verifyRecord!) as Partial<RestoreRecord>;
+                if (typeof record.target === "string" && typeof record.finishedAt === "string") {
+                    found.push({ ...record, target: record.target, finishedAt: record.finishedAt, key: e.key });
+                }
+            } catch {
+                // Not JSON: the catalog has already made such an entry unverified.
             }
         }
     }
-    return [...seen.values()];
+    return found;
 }

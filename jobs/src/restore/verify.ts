@@ -16,13 +16,14 @@ import { formatDuration, JobError, Logger } from "../log";
 import { signManifest } from "../manifest";
 import { manifestKey } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
+import { ByCopy, carriedTimes } from "../restoreTimes";
 import { ScratchSpaceError } from "../scratch";
 import { Settings } from "../settings";
 import { Target } from "../targets";
 import { buildDatabase, dropDatabase, dropOnStop } from "./build";
 import { loadChecks, runIntegrityChecks } from "./checks";
 import { CheckName, compareRestored } from "./compare";
-import { checkCopy, CopyCheck, restoreHistory, rotationTarget } from "./copies";
+import { checkCopy, CopyCheck, RestoreRecord, restoreHistory, rotationTarget } from "./copies";
 import { prepare, Prepared } from "./prepare";
 import { createRoles, missingRoles, rolesToCreate } from "./roles";
 import { ScratchServer, scratchServer } from "./scratchServer";
@@ -54,12 +55,17 @@ export interface VerifyReport {
     /**
      * The measured RTO for this backup's size: what `restore` of this copy does, end to end, as
      * timed here: finding the backup, fetching and hashing the copy, reading its table of
-     * contents, making its roles, pg_restore, and comparing the result with the backup. Choosing
-     * the copy also reads the rotation's records, a little more than a restore spends. (Left
-     * out: a scratch server's start, which a restore does not need, verify's other copies and
-     * extra checks, and restore's own safety dump and swap.)
+     * contents, making its roles, pg_restore, and comparing the result with the backup. (Left
+     * out: reading earlier runs' records, a scratch server's start, which a restore does not
+     * need, verify's other copies and extra checks, and restore's own safety dump and swap.)
      */
     restoreEndToEndMs?: number;
+    /**
+     * Each copy's newest timed restore: this run's for its own copy, and those earlier records
+     * carried (restoreTimes.ts), so after the backup volume is lost the S3 copy's RTO is still
+     * known, and judged, from whichever record is read.
+     */
+    restoreByCopy?: ByCopy;
     size?: number;
     /** Every copy checked, the test-restored one included. */
     copies: CopyCheck[];
@@ -100,13 +106,13 @@ class Steps {
 }
 
 /** The copy to test-restore, found; and the other copies to hash. */
-async function chooseCopy(s: Settings, o: VerifyOptions, log: Logger): Promise<{ located: Located; others: Target[] }> {
+async function chooseCopy(s: Settings, o: VerifyOptions, history: readonly RestoreRecord[], log: Logger): Promise<{ located: Located; others: Target[] }> {
     // An anomalous backup (much smaller than the one before) is restorable and worth testing.
     const opts = { signingKey: s.signingKey, log, allowAnomalous: true };
     if (o.from !== undefined) {
         return { located: await locate(pickTarget(o.targets, o.from), o.database, o.backup, opts), others: [] };
     }
-    const kind = rotationTarget(o.targets.map((t) => t.kind), await restoreHistory(o.targets, o.database));
+    const kind = rotationTarget(o.targets.map((t) => t.kind), history);
     const first = o.targets.find((t) => t.kind === kind)!;
     return { located: await locate(first, o.database, o.backup, opts), others: o.targets.filter((t) => t !== first) };
 }
@@ -152,6 +158,7 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     let scratchDb: string | undefined;
     let releaseDb: (() => void) | undefined;
     let roles: string[] = [];
+    let history: RestoreRecord[] = [];
     // What a restore would spend (see restoreEndToEndMs): the parts timed one by one, so the
     // scratch server's start and verify's own extra checks stay out. Finding the backup and
     // making its roles are in (a restore finds it too, and a restore onto a fresh cluster makes
@@ -167,7 +174,9 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
     };
     try {
         // 1. the backup exists, with its manifest, on the copy chosen for the restore test.
-        const chosen = await timed(() => chooseCopy(s, o, log));
+        // The records of earlier runs (untimed: a restore reads none): whose turn it is, and each copy's newest time.
+        history = await restoreHistory(o.targets, o.database, s.signingKey);
+        const chosen = await timed(() => chooseCopy(s, o, history, log));
         const found = endToEnd;
         located = chosen.located;
         report.key = located.entry.key;
@@ -327,14 +336,15 @@ export async function runVerify(s: Settings, o: VerifyOptions, log: Logger): Pro
         scratch?.release();
         fetched?.cleanup();
     }
-    return finish(report, o, located, log, s.signingKey);
+    return finish(report, o, located, history, log, s.signingKey);
 }
 
 /** Judges the copies, records `.verify.json` beside each good copy, and logs the outcome. */
-async function finish(report: VerifyReport, o: VerifyOptions, located: Located | undefined, log: Logger, signingKey: string | undefined): Promise<VerifyReport> {
+async function finish(report: VerifyReport, o: VerifyOptions, located: Located | undefined, history: readonly RestoreRecord[], log: Logger, signingKey: string | undefined): Promise<VerifyReport> {
     report.finishedAt = new Date().toISOString();
     const good = report.copies.filter((c) => c.ok).map((c) => c.target);
     if (report.ok && located) {
+        report.restoreByCopy = carriedTimes([...history, report]);
         // The restored copy passed everything: recorded beside each good copy (list and prune read it as "verified").
         await record(report, o, located, good, signingKey);
     }
