@@ -101,7 +101,7 @@ export function databaseAlerts(db: DatabaseConfig): AlertRule[] {
             labels,
             annotations: {
                 summary: `${db.name}: restore from {{ $labels.target }} over its RTO of ${db.rtoMinutes} min`,
-                description: `The newest timed restore of ${db.name}'s copy on {{ $labels.target }} needed more than ${db.rtoMinutes} min end to end (fetching and checking the copy, pg_restore, comparing): a real restore from it would miss the RTO. verify rotates through the copies; each keeps its own time until it is timed again.`,
+                description: `The newest timed restore of ${db.name}'s copy on {{ $labels.target }} needed more than ${db.rtoMinutes} min end to end (fetching and checking the copy, pg_restore, comparing): a real restore from it would miss the RTO (+Inf: its record's time cannot be judged; \`kx-backup status\` says why). verify rotates through the copies; each keeps its own time until it is timed again.`,
             },
         },
     ];

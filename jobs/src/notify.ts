@@ -88,12 +88,17 @@ function labelText(labels: Record<string, string> | undefined): string {
     return pairs.length > 0 ? `{${pairs.join(",")}}` : "";
 }
 
+/** A sample value as the exposition format spells it ("+Inf", not JavaScript's "Infinity"). */
+function sampleText(v: number): string {
+    return Number.isNaN(v) ? "NaN" : v === Infinity ? "+Inf" : v === -Infinity ? "-Inf" : String(v);
+}
+
 /** Prometheus text exposition for one database's group: one HELP and TYPE per name, then its series. */
 export function metricsBody(metrics: Metric[]): string {
     const names = [...new Set(metrics.map((m) => m.name))];
     return names.map((name) => {
         const series = metrics.filter((m) => m.name === name);
-        return `# HELP ${name} ${series[0].help}\n# TYPE ${name} gauge\n${series.map((m) => `${name}${labelText(m.labels)} ${m.value}\n`).join("")}`;
+        return `# HELP ${name} ${series[0].help}\n# TYPE ${name} gauge\n${series.map((m) => `${name}${labelText(m.labels)} ${sampleText(m.value)}\n`).join("")}`;
     }).join("");
 }
 
@@ -120,7 +125,7 @@ export function metricsFor(e: Event, now: Date): Metric[] {
             { name: METRICS.lastVerified, help: "Last successful restore test.", value: t },
             ...restoreSeries(d).map(([target, seconds]) => ({
                 name: METRICS.verifyRestoreDuration,
-                help: "Newest timed restore of each copy (target), end to end (fetch, checks, pg_restore, comparison): the measured RTO.",
+                help: "Newest timed restore of each copy (target), end to end (fetch, checks, pg_restore, comparison): the measured RTO; +Inf when that record's time cannot be judged.",
                 value: seconds,
                 labels: { target },
             })),
@@ -132,14 +137,19 @@ export function metricsFor(e: Event, now: Date): Metric[] {
 /**
  * One series per copy: its newest timed restore, carried in the verify record (restoreTimes.ts).
  * All are pushed each time, as the push replaces every series of the name: a copy timed three
- * runs ago keeps its value (and its alert) until it is timed again.
+ * runs ago keeps its value (and its alert) until it is timed again. A time that cannot be judged
+ * is +Inf: over any RTO, so its alert fires (as status calls it a problem) rather than the series
+ * vanishing and the alert resolving.
  */
 function restoreSeries(d: Record<string, unknown>): [TargetKind, number][] {
     const own: ByCopy = isTargetKind(d.target) ? { [d.target]: d } : {};
     const byCopy = (d.restoreByCopy && typeof d.restoreByCopy === "object" ? d.restoreByCopy : own) as ByCopy;
     return TARGET_KINDS.flatMap((k) => {
-        const m = byCopy[k] ? measuredRestore(byCopy[k]!) : undefined;
-        return m && "ms" in m ? [[k, m.ms / 1000] as [TargetKind, number]] : [];
+        if (!byCopy[k]) {
+            return [];
+        }
+        const m = measuredRestore(byCopy[k]!);
+        return [[k, "ms" in m ? m.ms / 1000 : Infinity] as [TargetKind, number]];
     });
 }
 

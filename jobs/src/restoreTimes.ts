@@ -10,7 +10,7 @@
  */
 import { TARGET_KINDS, TargetKind } from "./targets";
 
-/** One copy's newest timed test-restore, as verify measured it. */
+/** One copy's newest timed test-restore, as verify measured it (normalised: see timingOf). */
 export interface CopyTiming {
     /** The backup test-restored. */
     key: string;
@@ -19,6 +19,8 @@ export interface CopyTiming {
     restoreDurationMs?: number;
     /** End to end: the measured RTO (see VerifyReport.restoreEndToEndMs). */
     restoreEndToEndMs?: number;
+    /** Why the record's time cannot be judged: carried as such, so the copy stays a problem until timed again. */
+    unusable?: string;
 }
 
 export type ByCopy = Partial<Record<TargetKind, CopyTiming>>;
@@ -42,9 +44,12 @@ export type MeasuredRestore = { ms: number; endToEnd: boolean } | { unusable: st
  * duration (a string, negative, not finite) is never replaced by another: the record is
  * unusable, and the RTO cannot be judged from it.
  */
-export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEndMs?: unknown }): MeasuredRestore {
+export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEndMs?: unknown; unusable?: unknown }): MeasuredRestore {
     const valid = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
-    const invalid = (field: string, x: unknown): MeasuredRestore => ({ unusable: `${field} is ${JSON.stringify(x) ?? String(x)}` });
+    const invalid = (field: string, x: unknown): MeasuredRestore => ({ unusable: `${field} is ${(JSON.stringify(x) ?? String(x)).slice(0, 80)}` });
+    if (r.unusable !== undefined) {
+        return { unusable: printable(String(r.unusable)).slice(0, 200) || "unusable" };
+    }
     if (r.restoreEndToEndMs !== undefined) {
         if (!valid(r.restoreEndToEndMs)) {
             return invalid("restoreEndToEndMs", r.restoreEndToEndMs);
@@ -70,32 +75,52 @@ function when(x: unknown): number | undefined {
     return Number.isNaN(t) ? undefined : t;
 }
 
-/** Only the timing fields, so nothing else a record holds is carried on. */
-function timingOf(r: { key?: unknown; finishedAt?: unknown; restoreDurationMs?: unknown; restoreEndToEndMs?: unknown }): CopyTiming | undefined {
-    if (typeof r.key !== "string" || typeof r.finishedAt !== "string" || when(r.finishedAt) === undefined) {
+/**
+ * Text from storage that may reach a terminal: without control characters (escapes, line breaks)
+ * or bidirectional overrides, which would let a record rewrite what status prints.
+ */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
+
+function printable(text: string): string {
+    return text.replace(new RegExp(UNPRINTABLE.source, "g"), "?");
+}
+
+/**
+ * Only the timing fields, normalised, so nothing else a record holds is carried on: the times
+ * as numbers, or why they cannot be judged. None without a key fit for a terminal and a date.
+ */
+function timingOf(r: { key?: unknown; finishedAt?: unknown; restoreDurationMs?: unknown; restoreEndToEndMs?: unknown; unusable?: unknown }): CopyTiming | undefined {
+    if (typeof r.key !== "string" || r.key.length === 0 || r.key.length > 1024 || UNPRINTABLE.test(r.key) || typeof r.finishedAt !== "string" || when(r.finishedAt) === undefined) {
         return undefined;
+    }
+    const measured = measuredRestore(r);
+    if ("unusable" in measured) {
+        return { key: r.key, finishedAt: r.finishedAt, unusable: measured.unusable };
     }
     return {
         key: r.key,
         finishedAt: r.finishedAt,
-        ...(r.restoreDurationMs !== undefined ? { restoreDurationMs: r.restoreDurationMs as number } : {}),
-        ...(r.restoreEndToEndMs !== undefined ? { restoreEndToEndMs: r.restoreEndToEndMs as number } : {}),
+        ...(typeof r.restoreDurationMs === "number" && Number.isFinite(r.restoreDurationMs) ? { restoreDurationMs: r.restoreDurationMs } : {}),
+        ...(measured.endToEnd ? { restoreEndToEndMs: measured.ms } : {}),
     };
 }
 
 /**
  * The newest timing of each copy among these records: each record's own (its `target`) and the
  * ones it carries. A carried time is never newer than the record carrying it (verify measured it
- * before), and one that is was not written by verify: it is left out, as is anything at or after
- * `notAfter` (a clock ahead). Times are taken as recorded; `measuredRestore` judges them.
+ * before), and one that is was not written by verify: it is left out, as is anything after
+ * `notAfter` (a clock ahead). Only the `kinds` configured now, when given: a copy that is no
+ * longer configured (a PVC gone, a target retired) has no RTO left to judge, and no alert to
+ * keep firing. Times are taken as recorded; `measuredRestore` judges them.
  */
-export function newestByCopy(records: readonly TimedRecord[], notAfter?: Date): ByCopy {
+export function newestByCopy(records: readonly TimedRecord[], o: { notAfter?: Date; kinds?: readonly string[] } = {}): ByCopy {
     const out: ByCopy = {};
-    const limit = notAfter?.getTime() ?? Infinity;
+    const limit = o.notAfter?.getTime() ?? Infinity;
     const offer = (kind: TargetKind, t: CopyTiming) => {
         const at = when(t.finishedAt)!;
         const held = out[kind];
-        if (at <= limit && (!held || at > when(held.finishedAt)!)) {
+        if (at <= limit && (!o.kinds || o.kinds.includes(kind)) && (!held || at > when(held.finishedAt)!)) {
             out[kind] = t;
         }
     };
@@ -120,13 +145,11 @@ export function newestByCopy(records: readonly TimedRecord[], notAfter?: Date): 
     return out;
 }
 
-/** What verify carries on: every copy's newest usable time (an unusable one is not passed on). */
-export function carriedTimes(records: readonly TimedRecord[]): ByCopy {
-    const out: ByCopy = {};
-    for (const [kind, t] of Object.entries(newestByCopy(records)) as [TargetKind, CopyTiming][]) {
-        if ("ms" in measuredRestore(t)) {
-            out[kind] = t;
-        }
-    }
-    return out;
+/**
+ * What verify carries on: every configured copy's newest time, an unusable one included (the copy
+ * stays a problem, and its alert on, until it is timed again: never an older time brought back).
+ * Nothing after this run's own finish: a record never carries a time newer than itself.
+ */
+export function carriedTimes(records: readonly TimedRecord[], kinds: readonly string[], notAfter: Date): ByCopy {
+    return newestByCopy(records, { kinds, notAfter });
 }

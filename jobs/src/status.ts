@@ -3,7 +3,7 @@
  * RTO? Read from the targets themselves (manifests and verify records), so it answers the same on
  * a laptop as in the cluster. `assessStatus` is pure: every rule is tested without storage.
  */
-import { BackupEntry, EntryKind, fromTheFuture, futureNote, listBackups } from "./catalog";
+import { BackupEntry, CLOCK_SKEW_MS, EntryKind, fromTheFuture, futureNote, listBackups } from "./catalog";
 import { formatAge, renderTable } from "./commands";
 import { formatBytes, formatDuration, JobError } from "./log";
 import { MANIFEST_KIND } from "./manifest";
@@ -52,7 +52,7 @@ export interface DatabaseStatus {
      * The newest timed restore of each copy (carried from record to record), each judged against
      * the RTO: after the backup volume is lost, a restore is one from S3 or Azure.
      */
-    restoreByCopy: Partial<Record<TargetKind, { key: string; verifiedAt: string; ageDays: number } & RestoreJudgement>>;
+    restoreByCopy: Partial<Record<TargetKind, { key: string; verifiedAt: string; ageDays: number; stale?: boolean } & RestoreJudgement>>;
     targets: { target: string; newestFull?: string; counts: Partial<Record<EntryKind | "anomalous" | "verified", number>>; error?: string }[];
     targetsAgree: boolean;
     /** Full backups, newest first (at most 8): size and total rows over time. */
@@ -173,7 +173,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         }
     }
     const restoreByCopy: DatabaseStatus["restoreByCopy"] = {};
-    for (const [kind, t] of Object.entries(newestByCopy(records, now)) as [TargetKind, CopyTiming][]) {
+    for (const [kind, t] of Object.entries(newestByCopy(records, { notAfter: new Date(now.getTime() + CLOCK_SKEW_MS), kinds: views.map((v) => v.target) })) as [TargetKind, CopyTiming][]) {
         const at = new Date(t.finishedAt);
         restoreByCopy[kind] = { key: t.key, verifiedAt: at.toISOString(), ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)), ...judged(measuredRestore(t), o) };
     }
@@ -193,13 +193,37 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                 `${t.restoreEndToEnd ? " end to end (fetch, checks, pg_restore, comparison)" : " in pg_restore alone (a record from before the whole restore was timed)"} (RTO ${o.rtoMinutes} min)`);
         }
     };
-    if (newestVerified && newestVerified.restoredFrom === undefined) {
-        rto("", newestVerified);
+    // The newest record is always judged: here when its time is not already its copy's in
+    // restoreByCopy (no target kind, a date newestByCopy does not read), never for a copy no
+    // longer configured. Restored and timed only from such copies (the PVC is gone), the RTO
+    // of a restore from what is left is unknown, and says so rather than pass.
+    const configured = TARGET_KINDS.filter((k) => views.some((v) => v.target === k));
+    if (newestVerified) {
+        const from = newestVerified.restoredFrom as TargetKind | undefined;
+        const same = from !== undefined && restoreByCopy[from]?.key === newestVerified.key && restoreByCopy[from]?.verifiedAt === newestVerified.verifiedAt;
+        if (from === undefined) {
+            rto("", newestVerified);
+        } else if (configured.includes(from) && !same) {
+            rto(` of the copy on ${from}`, newestVerified);
+        } else if (!configured.includes(from) && configured.length > 0 && configured.every((k) => !restoreByCopy[k])) {
+            problems.push(`${database}: RTO: no restore from ${configured.join(" or ")} has been timed (the last restore test restored the copy on ${from}, ` +
+                `which is not configured here): run kx-backup verify --from ${configured[0]}`);
+        }
     }
+    // verify rotates through the copies: each is timed at least every verifyMaxAgeDays × copies
+    // while verify keeps its age. An older time says little of today's restore (the data grew,
+    // that copy's runs failed): it is a problem, however fast it was.
+    const window = o.verifyMaxAgeDays * Math.max(1, configured.length);
     for (const kind of TARGET_KINDS) {
         const t = restoreByCopy[kind];
-        if (t) {
-            rto(` of the copy on ${kind}`, t);
+        if (!t) {
+            continue;
+        }
+        rto(` of the copy on ${kind}`, t);
+        if (t.ageDays > window) {
+            t.stale = true;
+            problems.push(`${database}: RTO: the newest timed restore of the copy on ${kind} (${t.key}) is ${t.ageDays} d old: verify rotates through ` +
+                `${configured.length} cop${configured.length === 1 ? "y" : "ies"}, so each should be timed within ${window} d; run kx-backup verify --from ${kind}`);
         }
     }
 

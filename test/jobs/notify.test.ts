@@ -112,7 +112,7 @@ describe("notify", () => {
         expect(received[2].body).toContain('kx_backup_verify_restore_duration_seconds{target="local"} 61.5\n');
     });
 
-    it("pushes every copy's newest restore time, each under its target: the push replaces them all, and the alert judges each", async () => {
+    it("pushes every copy's newest restore time in one push, one series under each target label, an unusable one as +Inf", async () => {
         const { log } = quietLog();
         const s = settings({ BACKUP_PUSHGATEWAY_URL: `${base}/pgw` });
         const t = (ms: number) => ({ key: "crypto_exchange/b.dump", finishedAt: "2026-05-30T00:00:00Z", restoreDurationMs: ms / 2, restoreEndToEndMs: ms });
@@ -122,9 +122,11 @@ describe("notify", () => {
         const body = received[0].body;
         expect(body.match(/# HELP kx_backup_verify_restore_duration_seconds /g)).toHaveLength(1);
         expect(body.match(/# TYPE kx_backup_verify_restore_duration_seconds gauge/g)).toHaveLength(1);
+        // Azure's is +Inf: over any RTO, so its alert fires as status calls it a problem (not a vanished series, a resolved alert).
         expect(body.split("\n").filter((l) => l.startsWith("kx_backup_verify_restore_duration_seconds"))).toEqual([
             'kx_backup_verify_restore_duration_seconds{target="local"} 61.5',
             'kx_backup_verify_restore_duration_seconds{target="s3"} 2400',
+            'kx_backup_verify_restore_duration_seconds{target="azure"} +Inf',
         ]);
     });
 

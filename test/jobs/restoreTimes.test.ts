@@ -46,7 +46,7 @@ describe("newestByCopy", () => {
     it("a carried time newer than the record that carries it, or after `notAfter`, was not measured by verify: left out", () => {
         const forged = rec("local", 5, 3 * MIN, { restoreByCopy: { s3: { key: "ce/b9.dump", finishedAt: at(9), restoreEndToEndMs: MIN } } });
         expect(newestByCopy([rec("s3", 1, 40 * MIN), forged]).s3?.key).toBe("ce/b1.dump");
-        expect(newestByCopy([rec("s3", 1, 40 * MIN), rec("s3", 8, MIN)], new Date(at(6))).s3?.key).toBe("ce/b1.dump");
+        expect(newestByCopy([rec("s3", 1, 40 * MIN), rec("s3", 8, MIN)], { notAfter: new Date(at(6)) }).s3?.key).toBe("ce/b1.dump");
     });
 
     it("ignores what is not a copy or not a timing: other kinds, no date, arrays, strings, extra fields", () => {
@@ -56,7 +56,7 @@ describe("newestByCopy", () => {
             rec("local", 4, 7 * MIN, { restoreByCopy: ["s3"] }),
             rec("azure", 3, 7 * MIN, { restoreByCopy: "s3" }),
             rec("s3", 3, 9 * MIN, { restoreByCopy: { tape: { key: "k", finishedAt: at(1), restoreEndToEndMs: 1 }, azure: { finishedAt: at(2) }, local: null } }),
-            { ...rec("s3", 2, MIN), extra: "\x1b[2K" },
+            Object.assign(rec("s3", 2, MIN), { extra: "\x1b[2K" }),
         ]);
         expect(Object.keys(byCopy).sort()).toEqual(["azure", "local", "s3"]);
         expect(byCopy.local?.key).toBe("ce/b4.dump");
@@ -66,9 +66,34 @@ describe("newestByCopy", () => {
 });
 
 describe("carriedTimes", () => {
-    it("carries each copy's newest usable time, and drops an unusable newest rather than bring back an older one", () => {
-        const carried = carriedTimes([rec("s3", 1, 10 * MIN), rec("s3", 2, 20 * MIN, { restoreEndToEndMs: "soon" }), rec("local", 3, 2 * MIN)]);
+    const END = new Date(at(6));
+
+    it("carries only the copies configured now: a retired target's old time neither travels on nor keeps its alert", () => {
+        const newest = rec("s3", 5, 3 * MIN, { restoreByCopy: { azure: { key: "ce/b1.dump", finishedAt: at(1), restoreEndToEndMs: 40 * MIN } } });
+        expect(Object.keys(carriedTimes([newest, rec("local", 4, MIN)], ["s3"], END))).toEqual(["s3"]);
+        expect(Object.keys(newestByCopy([newest, rec("local", 4, MIN)], { kinds: ["s3", "azure"] })).sort()).toEqual(["azure", "s3"]);
+    });
+
+    it("carries an unusable newest time as unusable (the copy stays a problem until timed again), never an older one brought back", () => {
+        const carried = carriedTimes([rec("s3", 1, 10 * MIN), rec("s3", 2, 20 * MIN, { restoreEndToEndMs: "soon" }), rec("local", 3, 2 * MIN)], ["local", "s3"], END);
         expect(carried.local?.key).toBe("ce/b3.dump");
-        expect(carried.s3).toBeUndefined();
+        expect(carried.s3).toEqual({ key: "ce/b2.dump", finishedAt: at(2), unusable: 'restoreEndToEndMs is "soon"' });
+        expect(measuredRestore(carried.s3!)).toEqual({ unusable: 'restoreEndToEndMs is "soon"' });
+        // ... and read back from the record that carries it, still unusable.
+        expect(measuredRestore(newestByCopy([rec("local", 4, MIN, { restoreByCopy: carried })]).s3!)).toEqual({ unusable: 'restoreEndToEndMs is "soon"' });
+    });
+
+    it("never carries a time after this run's own end (a clock once ahead, a forged date): this run's time is its copy's", () => {
+        const ahead = rec("s3", 30, 5 * MIN); // a year's worth of hours would do the same
+        const tonight = rec("s3", 6, 45 * MIN);
+        expect(carriedTimes([ahead, tonight], ["s3"], END).s3).toMatchObject({ key: "ce/b6.dump", restoreEndToEndMs: 45 * MIN });
+    });
+
+    it("carries only the timing, normalised: no other field, no value that is not a number, no key unfit for a terminal", () => {
+        const odd = rec("s3", 2, 9 * MIN, { restoreDurationMs: { huge: "x".repeat(1000) }, note: "hello" });
+        expect(carriedTimes([odd], ["s3"], END).s3).toEqual({ key: "ce/b2.dump", finishedAt: at(2), restoreEndToEndMs: 9 * MIN });
+        for (const key of ["ce/x\u001b[2J", "ce/x\nce: RPO: ok", "ce/\u202eevil", "", 42]) {
+            expect(carriedTimes([rec("s3", 2, MIN, { key })], ["s3"], END).s3).toBeUndefined();
+        }
     });
 });

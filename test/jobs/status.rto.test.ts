@@ -25,8 +25,9 @@ function full(hoursAgo: number): BackupEntry {
 
 const b = full(2);
 const at = new Date(NOW.getTime() - HOUR).toISOString();
-const judge = (r: Record<string, unknown>, target = "local") =>
-    assessStatus("ce", [{ target, entries: [b], verifies: new Map([[b.key, { finishedAt: at, ...r } as unknown as VerifyRecord]]) } as TargetView], OBJ, NOW);
+// Every target configured, each holding the backup and the record.
+const judge = (r: Record<string, unknown>) =>
+    assessStatus("ce", ["local", "s3", "azure"].map((target) => ({ target, entries: [b], verifies: new Map([[b.key, { finishedAt: at, ...r } as unknown as VerifyRecord]]) }) as TargetView), OBJ, NOW);
 const gauge = (d: Record<string, unknown>) =>
     metricsFor({ command: "verify", ok: true, database: "ce", message: "ok", details: d }, NOW).find((m) => m.name === METRICS.verifyRestoreDuration)!.value;
 

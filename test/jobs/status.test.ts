@@ -83,7 +83,7 @@ describe("status", () => {
     it("says which copy's restore was timed: verify rotates, and the record found on one target may be another's", () => {
         const b = full(1, { verified: true });
         const record = { ...verifiedAt(1, 20), restoreEndToEndMs: 34 * 60_000, target: "local" };
-        const s = assessStatus("ce", [view("s3", [b], [[b.key, record]])], OBJ, NOW);
+        const s = assessStatus("ce", [view("s3", [b], [[b.key, record]]), view("local", [b])], OBJ, NOW);
         expect(s.newestVerified).toMatchObject({ target: "s3", restoredFrom: "local" });
         expect(renderStatus([s])).toMatch(/local 34m0s \/ 30m/);
         expect(s.problems).toEqual([expect.stringMatching(/^ce: RTO: the last restore test of the copy on local \(ce\/.*, 0 d ago\) took 34m0s end to end \(fetch, checks, pg_restore, comparison\) \(RTO 30 min\)$/)]);
@@ -108,9 +108,11 @@ describe("status", () => {
         const pruned = assessStatus("ce", [view("s3", [newer], [[newer.key, carried]])], OBJ, NOW);
         expect(pruned.restoreByCopy.s3).toMatchObject({ key: older.key, restoreMinutes: 40, overRto: true });
         expect(pruned.problems).toEqual([expect.stringMatching(/copy on s3 .* took 40m0s/)]);
+        // ... and the PVC is gone: the local copy's time is not judged (nor shown) any more.
+        expect(pruned.restoreByCopy.local).toBeUndefined();
         // S3 timed again, inside the RTO: nothing is over any more.
         const again = full(1, { verified: true });
-        const fixed = assessStatus("ce", [view("s3", [again, newer], [[again.key, { ...verifiedAt(0.5, 10), restoreEndToEndMs: 12 * 60_000, target: "s3" }], [newer.key, carried]])], OBJ, NOW);
+        const fixed = assessStatus("ce", [view("s3", [again, newer], [[again.key, { ...verifiedAt(0.5, 10), restoreEndToEndMs: 12 * 60_000, target: "s3" }], [newer.key, carried]]), view("local", [again, newer])], OBJ, NOW);
         expect(fixed.restoreByCopy).toMatchObject({ local: { restoreMinutes: 4 }, s3: { key: again.key, restoreMinutes: 12, overRto: false } });
         expect(fixed.problems).toEqual([]);
     });
@@ -118,11 +120,26 @@ describe("status", () => {
     it("a copy's unusable newest time is a problem of that copy, not hidden behind another copy's good one", () => {
         const newer = full(3, { verified: true });
         const older = full(49, { verified: true });
-        const st = assessStatus("ce", [view("s3", [newer, older], [
+        const records: [string, VerifyRecord][] = [
             [newer.key, { ...verifiedAt(2, 3), restoreEndToEndMs: 4 * 60_000, target: "local" }],
             [older.key, { ...verifiedAt(48, 30), restoreEndToEndMs: "40 min" as unknown as number, target: "azure" }],
-        ])], OBJ, NOW);
+        ];
+        const st = assessStatus("ce", [view("local", [newer, older], records), view("azure", [newer, older], records)], OBJ, NOW);
         expect(st.problems).toEqual([expect.stringMatching(/^ce: RTO: the record of the last restore test of the copy on azure \(ce\/.*\) holds no usable restore time \(restoreEndToEndMs is "40 min"\): the RTO cannot be judged$/)]);
+    });
+
+    it("with only copies left that were never timed (the PVC is gone, S3 not yet timed), the RTO is a problem, not a pass", () => {
+        const b = full(3, { verified: true });
+        const record = { ...verifiedAt(2, 3), restoreEndToEndMs: 4 * 60_000, target: "local" };
+        const st = assessStatus("ce", [view("s3", [b], [[b.key, record]]), view("azure", [b], [[b.key, record]])], OBJ, NOW);
+        expect(st.restoreByCopy).toEqual({});
+        expect(st.problems).toEqual(["ce: RTO: no restore from s3 or azure has been timed (the last restore test restored the copy on local, which is not configured here): run kx-backup verify --from s3"]);
+        // One of them timed is enough to judge: the other is timed on its turn.
+        const s3 = { ...verifiedAt(30, 9), restoreEndToEndMs: 9 * 60_000, target: "s3" };
+        const older = full(31, { verified: true });
+        const some = assessStatus("ce", [view("s3", [b, older], [[b.key, record], [older.key, s3]]), view("azure", [b])], OBJ, NOW);
+        expect(some.problems).toEqual([]);
+        expect(renderStatus([some])).toMatch(/s3 9m0s \/ 30m/);
     });
 
     it("an anomalous newest backup is a problem, and an anomalous verified one does not count as verified", () => {

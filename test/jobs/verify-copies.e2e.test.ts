@@ -10,6 +10,8 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PgCluster, S3Emulator, startPostgres, startS3 } from "../../jobs/dev/services";
 import { cryptoExchangeSql } from "../../jobs/dev/sample";
+import { METRICS } from "../../jobs/src/metricNames";
+import { metricsFor } from "../../jobs/src/notify";
 import { logLines, runCli } from "../helpers/cli";
 
 let source: PgCluster;
@@ -164,7 +166,7 @@ describe("the measured RTO", () => {
         const v4 = JSON.parse((await run(["verify", "--json"])).stdout);
         expect(v4.target).toBe("local");
         expect(v4.restoreByCopy.s3).toEqual(v3.restoreByCopy.s3);
-        // The older records went with their backups (prune): on S3 only the newest is left.
+        // The older records deleted by hand, as prune deletes them with their backups: on S3 only the newest is left.
         const listed = await client().send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `rto/${DB}/` }));
         for (const o of (listed.Contents ?? []).filter((x) => x.Key!.endsWith(".verify.json") && !x.Key!.includes(path.basename(fourth)))) {
             await client().send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
@@ -174,6 +176,44 @@ describe("the measured RTO", () => {
         const row = JSON.parse(st.stdout)[0];
         expect(row.newestVerified).toMatchObject({ key: fourth, restoredFrom: "local" });
         expect(row.restoreByCopy.s3).toMatchObject({ key: third, verifiedAt: v3.finishedAt, restoreMinutes: Math.round(v3.restoreEndToEndMs / 6_000) / 10, restoreEndToEnd: true, overRto: false });
-        expect(row.restoreByCopy.local).toMatchObject({ key: fourth, verifiedAt: v4.finishedAt });
+        // The local copy is no longer configured: it has no RTO left to judge.
+        expect(row.restoreByCopy.local).toBeUndefined();
+        const both = JSON.parse((await runCli(["status", "--json"], rtoEnv())).stdout)[0];
+        expect(both.restoreByCopy.local).toMatchObject({ key: fourth, verifiedAt: v4.finishedAt });
+    }, 240_000);
+
+    it("a copy taken out of the configuration: verify stops carrying its time, the gauge stops pushing it, status stops judging it", async () => {
+        const { BACKUP_LOCAL_DIR: _local, ...rest } = env();
+        const retired = (o: { s3: boolean }) => {
+            const e: Record<string, string> = { ...rest, BACKUP_LOCAL_DIR: path.join(work, "retired-local"), BACKUP_S3_PREFIX: "retired" };
+            if (!o.s3) {
+                for (const k of Object.keys(s3.env())) {
+                    delete e[k];
+                }
+                delete e.BACKUP_S3_PREFIX;
+            }
+            return e;
+        };
+        const run = async (args: string[], o: { s3: boolean }) => {
+            const r = await runCli(args, retired(o));
+            expect(r.code, r.stderr).toBe(0);
+            return r;
+        };
+        await run(["backup", "--no-prune"], { s3: true });
+        expect(JSON.parse((await run(["verify", "--json"], { s3: true })).stdout).target).toBe("local");
+        const timedS3 = JSON.parse((await run(["verify", "--json"], { s3: true })).stdout);
+        expect(timedS3.target).toBe("s3");
+        expect(Object.keys(timedS3.restoreByCopy).sort()).toEqual(["local", "s3"]);
+        // The bucket is decommissioned: local only from now on.
+        await new Promise((r) => setTimeout(r, 1100));
+        await run(["backup", "--no-prune"], { s3: false });
+        const after = JSON.parse((await run(["verify", "--json"], { s3: false })).stdout);
+        expect(Object.keys(after.restoreByCopy)).toEqual(["local"]);
+        const details = { key: after.key, target: after.target, restoreDurationMs: after.restoreDurationMs, restoreEndToEndMs: after.restoreEndToEndMs, restoreByCopy: after.restoreByCopy };
+        const series = metricsFor({ command: "verify", ok: true, database: DB, message: "", details }, new Date()).filter((m) => m.name === METRICS.verifyRestoreDuration);
+        expect(series.map((m) => m.labels?.target)).toEqual(["local"]);
+        // The older record on the local target still carries S3's time: status does not judge a copy that is not configured.
+        const st = JSON.parse((await runCli(["status", "--json"], retired({ s3: false }))).stdout)[0];
+        expect(Object.keys(st.restoreByCopy)).toEqual(["local"]);
     }, 240_000);
 });

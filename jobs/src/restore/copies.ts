@@ -85,17 +85,25 @@ export function rotationTarget(kinds: readonly string[], history: readonly Resto
  */
 export async function restoreHistory(targets: readonly Target[], database: string, signingKey: string | undefined): Promise<RestoreRecord[]> {
     const found: RestoreRecord[] = [];
+    const want = targets.length + 1;
     for (const t of targets) {
-        const verified = (await listBackups(t, database).catch(() => [])).filter((e) => e.verified && e.family === "dump").slice(0, targets.length + 1);
-        await describeBackups(verified, (k) => readText(t, k), { signingKey }).catch(() => undefined);
-        for (const e of verified.filter((x) => x.verified && x.verifyRecord !== undefined)) {
-            try {
-                const record = JSON.parse(e.verifyRecord!) as Partial<RestoreRecord>;
-                if (typeof record.target === "string" && typeof record.finishedAt === "string") {
-                    found.push({ ...record, target: record.target, finishedAt: record.finishedAt, key: e.key });
+        const candidates = (await listBackups(t, database).catch(() => [])).filter((e) => e.verified && e.family === "dump");
+        // Newest first, until `want` records hold: objects that fail the checks (a planted
+        // "backup" with an unsigned manifest) never push the real records out of the window.
+        let held = 0;
+        for (let i = 0; i < candidates.length && held < want; i += want) {
+            const batch = candidates.slice(i, i + want);
+            await describeBackups(batch, (k) => readText(t, k), { signingKey }).catch(() => undefined);
+            for (const e of batch.filter((x) => x.verified && x.verifyRecord !== undefined)) {
+                try {
+                    const record = JSON.parse(e.verifyRecord!) as Partial<RestoreRecord>;
+                    if (typeof record.target === "string" && typeof record.finishedAt === "string") {
+                        found.push({ ...record, target: record.target, finishedAt: record.finishedAt, key: e.key });
+                        held++;
+                    }
+                } catch {
+                    // Not JSON: the catalog has already made such an entry unverified.
                 }
-            } catch {
-                // Not JSON: the catalog has already made such an entry unverified.
             }
         }
     }

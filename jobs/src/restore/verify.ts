@@ -8,7 +8,7 @@
  * shared server) is always removed.
  */
 import { Client } from "pg";
-import { VERIFY_SUFFIX } from "../catalog";
+import { CLOCK_SKEW_MS, VERIFY_SUFFIX } from "../catalog";
 import { connect, PG_VARS, sqlTable, VERIFY_VARS } from "../db";
 import { fetchVerified, Fetched, locate, Located, pickTarget } from "../fetch";
 import { fetchGlobals } from "../globals";
@@ -112,7 +112,9 @@ async function chooseCopy(s: Settings, o: VerifyOptions, history: readonly Resto
     if (o.from !== undefined) {
         return { located: await locate(pickTarget(o.targets, o.from), o.database, o.backup, opts), others: [] };
     }
-    const kind = rotationTarget(o.targets.map((t) => t.kind), history);
+    // A record from a clock far ahead would keep its copy "just tested", and skipped, until then.
+    const latest = Date.now() + CLOCK_SKEW_MS;
+    const kind = rotationTarget(o.targets.map((t) => t.kind), history.filter((h) => Date.parse(h.finishedAt) <= latest));
     const first = o.targets.find((t) => t.kind === kind)!;
     return { located: await locate(first, o.database, o.backup, opts), others: o.targets.filter((t) => t !== first) };
 }
@@ -344,7 +346,7 @@ async function finish(report: VerifyReport, o: VerifyOptions, located: Located |
     report.finishedAt = new Date().toISOString();
     const good = report.copies.filter((c) => c.ok).map((c) => c.target);
     if (report.ok && located) {
-        report.restoreByCopy = carriedTimes([...history, report]);
+        report.restoreByCopy = carriedTimes([...history, report], o.targets.map((t) => t.kind), new Date(report.finishedAt));
         // The restored copy passed everything: recorded beside each good copy (list and prune read it as "verified").
         await record(report, o, located, good, signingKey);
     }
