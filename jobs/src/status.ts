@@ -8,8 +8,6 @@ import { formatAge, renderTable } from "./commands";
 import { formatBytes, formatDuration, JobError } from "./log";
 import { MANIFEST_KIND } from "./manifest";
 import { CopyTiming, isTargetKind, MeasuredRestore, measuredRestore, newestByCopy, TimedRecord } from "./restoreTimes";
-
-export { measuredRestore } from "./restoreTimes";
 import { Target, TARGET_KINDS, TargetKind } from "./targets";
 
 export interface Objectives {
