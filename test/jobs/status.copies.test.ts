@@ -8,30 +8,17 @@ import { promises as fs } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
-import { BackupEntry } from "../../jobs/src/catalog";
 import { signManifest } from "../../jobs/src/manifest";
 import { restoreHistory } from "../../jobs/src/restore/copies";
 import { metricsBody, metricsFor } from "../../jobs/src/notify";
 import { carriedTimes, newestByCopy } from "../../jobs/src/restoreTimes";
-import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
+import { assessStatus, renderStatus, VerifyRecord } from "../../jobs/src/status";
 import { LocalTarget } from "../../jobs/src/targets";
 import { manifestFor } from "../helpers/manifests";
+import { full as fullOf, HOUR, MIN, NOW, OBJ, view } from "../helpers/statusFixtures";
 
-const NOW = new Date("2026-06-30T12:00:00Z");
-const HOUR = 3_600_000;
-const MIN = 60_000;
-const OBJ = { rpoHours: 6, rtoMinutes: 30, verifyMaxAgeDays: 7 };
+const full = (hoursAgo: number) => fullOf(hoursAgo, { verified: true });
 
-function full(hoursAgo: number): BackupEntry {
-    const takenAt = new Date(NOW.getTime() - hoursAgo * HOUR);
-    const key = `ce/ce-${takenAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}-aaaaaa.dump`;
-    const manifest = manifestFor(key, "x", { tables: [{ schema: "public", name: "trades", rows: 1000 }] });
-    return { database: "ce", family: "dump", key, takenAt, size: 100, kind: "full", complete: true, verified: true, anomalous: false, objects: [key], manifest };
-}
-
-function view(target: string, entries: BackupEntry[], verifies: [string, VerifyRecord][] = []): TargetView {
-    return { target, entries, verifies: new Map(verifies) };
-}
 
 /** A record as verify writes it: `hoursAgo` may be negative (a clock ahead). */
 const record = (target: string, key: string, hoursAgo: number, minutes: number, extra: Record<string, unknown> = {}): VerifyRecord => ({

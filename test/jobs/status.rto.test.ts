@@ -5,25 +5,13 @@
  * is the one the catalog checked.
  */
 import { describe, expect, it } from "vitest";
-import { BackupEntry } from "../../jobs/src/catalog";
 import { METRICS } from "../../jobs/src/metricNames";
 import { metricsFor } from "../../jobs/src/notify";
 import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
 import { manifestFor } from "../helpers/manifests";
+import { full, HOUR, MIN, NOW, OBJ } from "../helpers/statusFixtures";
 
-const NOW = new Date("2026-06-30T12:00:00Z");
-const HOUR = 3_600_000;
-const MIN = 60_000;
-const OBJ = { rpoHours: 6, rtoMinutes: 30, verifyMaxAgeDays: 7 };
-
-function full(hoursAgo: number): BackupEntry {
-    const takenAt = new Date(NOW.getTime() - hoursAgo * HOUR);
-    const key = `ce/ce-${takenAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}-aaaaaa.dump`;
-    const manifest = manifestFor(key, "x", { tables: [{ schema: "public", name: "trades", rows: 1000 }] });
-    return { database: "ce", family: "dump", key, takenAt, size: 100, kind: "full", complete: true, verified: true, anomalous: false, objects: [key], manifest };
-}
-
-const b = full(2);
+const b = full(2, { verified: true });
 const at = new Date(NOW.getTime() - HOUR).toISOString();
 // Every target configured, each holding the backup and the record.
 const judge = (r: Record<string, unknown>) =>

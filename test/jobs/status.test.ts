@@ -1,26 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { anomalyReasons } from "../../jobs/src/anomaly";
-import { BackupEntry } from "../../jobs/src/catalog";
-import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
+import { assessStatus, renderStatus, VerifyRecord } from "../../jobs/src/status";
 import { manifestFor } from "../helpers/manifests";
-
-const NOW = new Date("2026-06-30T12:00:00Z");
-const HOUR = 3_600_000;
-const OBJ = { rpoHours: 6, rtoMinutes: 30, verifyMaxAgeDays: 7 };
-
-function full(hoursAgo: number, o: { verified?: boolean; anomalous?: boolean; key?: string; size?: number } = {}): BackupEntry {
-    const takenAt = new Date(NOW.getTime() - hoursAgo * HOUR);
-    const key = o.key ?? `ce/ce-${takenAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}-aaaaaa.dump`;
-    const manifest = manifestFor(key, "x", {
-        tables: [{ schema: "public", name: "trades", rows: 1000 }],
-        ...(o.anomalous ? { anomaly: { reasons: ["public.trades: 10000 → 1000 rows (-90 %)"], comparedWith: "ce/older.dump" } } : {}),
-    });
-    return { database: "ce", family: "dump", key, takenAt, size: o.size ?? 100, kind: "full", complete: true, verified: Boolean(o.verified), anomalous: Boolean(o.anomalous), objects: [key], manifest };
-}
-
-function view(target: string, entries: BackupEntry[], verifies: [string, VerifyRecord][] = []): TargetView {
-    return { target, entries, verifies: new Map(verifies) };
-}
+import { full, HOUR, NOW, OBJ, view } from "../helpers/statusFixtures";
 
 const verifiedAt = (hoursAgo: number, minutes = 2): VerifyRecord => ({ finishedAt: new Date(NOW.getTime() - hoursAgo * HOUR).toISOString(), restoreDurationMs: minutes * 60_000 });
 
