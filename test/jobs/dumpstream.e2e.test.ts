@@ -6,15 +6,15 @@
  */
 import { execFileSync } from "child_process";
 import { createHash } from "crypto";
-import { chmodSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
-import * as os from "os";
+import { chmodSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_BIN, PgCluster, startPostgres, verifyServerEnv } from "../../jobs/dev/services";
+import { describe, expect, it } from "vitest";
+import { PG_BIN, PgCluster, verifyServerEnv } from "../../jobs/dev/services";
 import { createDumpReader, DumpCounts, DumpFormat, DumpStreamCounter, readDumpToc } from "../../jobs/src/dumpstream";
 import { Readable } from "stream";
 import { logLines, runCli } from "../helpers/cli";
 import { DUMP_FIXTURE, ONLY_COUNTS } from "../helpers/dumpFixture";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
@@ -27,18 +27,13 @@ const byName = (a: { schema: string; name: string }, b: { schema: string; name: 
     a.schema === b.schema ? (a.name < b.name ? -1 : 1) : a.schema < b.schema ? -1 : 1;
 const sorted = (rows: Row[]) => [...rows].sort(byName);
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-dumpstream-"));
+postgresForFile("kx-dumpstream-", (started, dir) => {
+    pg = started;
+    work = dir;
     pg.psql("postgres", `CREATE DATABASE ${DB}`);
     pg.psql(DB, DUMP_FIXTURE);
     expected = JSON.parse(pg.psql(DB, ONLY_COUNTS));
     largeObjects = Number(pg.psql(DB, "SELECT count(*) FROM pg_largeobject_metadata"));
-}, 180_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
 });
 
 /** Runs pg_dump into `out` (a file, or a directory for -Fd); returns the path to feed (a tar for directories). */

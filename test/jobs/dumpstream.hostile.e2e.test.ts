@@ -2,24 +2,19 @@
  * Hostile review of the dump-stream counts against a real server: real-world schemas that made
  * verify fail a correct backup, or made a restore lose rows while its count check passed.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
-import * as os from "os";
+import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PgCluster, startPostgres, verifyServerEnv } from "../../jobs/dev/services";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PgCluster, verifyServerEnv } from "../../jobs/dev/services";
 import { logLines, newestBackup, runCli } from "../helpers/cli";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-dumphostile-"));
-}, 180_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
+postgresForFile("kx-dumphostile-", (started, dir) => {
+    pg = started;
+    work = dir;
 });
 
 const env = (db: string, dir: string, extra: Record<string, string> = {}) => ({ ...pg.env(db), BACKUP_LOCAL_DIR: dir, ...extra });

@@ -7,17 +7,17 @@
  * leaves compression to pg_dump. An archive pg_dump wrote to a file is refused, not rewritten.
  */
 import { execFileSync } from "child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
-import * as os from "os";
+import { readdirSync, readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 import { Readable } from "stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
+import { describe, expect, it } from "vitest";
+import { PG_BIN, PgCluster } from "../../jobs/dev/services";
 import { DumpStreamCounter } from "../../jobs/src/dumpstream";
 import { CustomDumpReader } from "../../jobs/src/dumpstream/custom";
 import { ArchiveRecompressor } from "../../jobs/src/dumpstream/recompress";
 import { logLines, runCli } from "../helpers/cli";
 import { DUMP_FIXTURE, ONLY_COUNTS } from "../helpers/dumpFixture";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
@@ -34,19 +34,14 @@ SELECT coalesce(string_agg(format('%I.%I', n.nspname, c.relname) || ' ' ||
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`;
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-recompress-"));
+postgresForFile("kx-recompress-", (started, dir) => {
+    pg = started;
+    work = dir;
     pg.psql("postgres", `CREATE DATABASE ${DB}`);
     pg.psql(DB, DUMP_FIXTURE);
     fingerprint = pg.psql(DB, FINGERPRINT);
     // To a pipe, as the job runs it: no data offsets in the table of contents.
     raw = execFileSync(path.join(PG_BIN, "pg_dump"), ["-Fc", "--compress=0", DB], { env: { ...process.env, ...pg.env(DB) }, maxBuffer: 1 << 30 });
-}, 180_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
 });
 
 /** Rebuilds `raw` in this thread, read in irregular pieces. */

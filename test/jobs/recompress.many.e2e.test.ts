@@ -5,13 +5,13 @@
  * streams of a batch are deflated at once, each with its own zlib engine and output buffer.
  */
 import { execFileSync } from "child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "fs";
-import * as os from "os";
+import { writeFileSync } from "fs";
 import * as path from "path";
 import { Readable } from "stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
+import { describe, expect, it } from "vitest";
+import { PG_BIN, PgCluster } from "../../jobs/dev/services";
 import { DumpStreamCounter } from "../../jobs/src/dumpstream";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
@@ -19,17 +19,12 @@ const DB = "kx_rzip_many";
 const LOS = 2000;
 let raw: Buffer;
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-rzip-"));
+postgresForFile("kx-rzip-", (started, dir) => {
+    pg = started;
+    work = dir;
     pg.psql("postgres", `CREATE DATABASE ${DB}`);
     pg.psql(DB, `SELECT lo_create(0) FROM generate_series(1, ${LOS}); CREATE TABLE t(x int); INSERT INTO t SELECT generate_series(1, 1000);`);
     raw = execFileSync(path.join(PG_BIN, "pg_dump"), ["-Fc", "--compress=0", DB], { env: { ...process.env, ...pg.env(DB) }, maxBuffer: 1 << 30 });
-}, 180_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
 });
 
 describe("many empty large objects in one batch", () => {

@@ -3,27 +3,22 @@
  * rebuilt archive streams, and pg_dump's connection killed mid-stream. Both must end promptly,
  * fail, and leave nothing behind (no dump, no manifest).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "fs";
-import * as os from "os";
+import { mkdirSync, readdirSync, statSync } from "fs";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PgCluster, startPostgres } from "../../jobs/dev/services";
+import { describe, expect, it } from "vitest";
+import { PgCluster } from "../../jobs/dev/services";
 import { CliResult, logLines, runCli } from "../helpers/cli";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
 const DB = "kx_rzip_stop";
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-rzip-stop-"));
+postgresForFile("kx-rzip-stop-", (started, dir) => {
+    pg = started;
+    work = dir;
     pg.psql("postgres", `CREATE DATABASE ${DB}`);
     pg.psql(DB, "CREATE TABLE t (id bigint, v text); INSERT INTO t SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 1200000) g;");
-}, 180_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
 });
 
 function files(dir: string): { name: string; size: number }[] {

@@ -8,8 +8,8 @@ import { execFileSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { PG_BIN, PgCluster } from "../../jobs/dev/services";
 import { logLines, runCli } from "../helpers/cli";
 import { connect } from "../../jobs/src/db";
 import { fetchVerified, locate } from "../../jobs/src/fetch";
@@ -21,6 +21,7 @@ import { runCleanups } from "../../jobs/src/shutdown";
 import { LocalTarget } from "../../jobs/src/targets";
 import { createHash } from "crypto";
 import { Writable } from "stream";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let server: PgCluster;
 let work: string;
@@ -30,15 +31,10 @@ const quiet = new Logger("json", new Writable({ write: (_c, _e, cb) => cb() }), 
 
 const settings = (env: Record<string, string>) => settingsFrom({ BACKUP_LOCAL_DIR: work, ...env });
 
-beforeAll(async () => {
-    server = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-stop-"));
+postgresForFile("kx-stop-", (started, dir) => {
+    server = started;
+    work = dir;
 }, 60_000);
-
-afterAll(() => {
-    server?.remove();
-    rmSync(work, { recursive: true, force: true });
-});
 
 describe("a stop removes what restore and verify made", () => {
     it("the throwaway PostgreSQL: stopped and its files removed", async () => {

@@ -16,24 +16,18 @@
  *   - a template original that cannot be dropped after the swap (a subscription) stays a template.
  */
 import { execFileSync } from "child_process";
-import { mkdtempSync, rmSync } from "fs";
-import * as os from "os";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_BIN, PgCluster, startPostgres, verifyServerEnv } from "../../jobs/dev/services";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PG_BIN, PgCluster, verifyServerEnv } from "../../jobs/dev/services";
 import { logLines, newestBackup, runCli } from "../helpers/cli";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-restorehostile-"));
-}, 180_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
+postgresForFile("kx-restorehostile-", (started, dir) => {
+    pg = started;
+    work = dir;
 });
 
 const env = (db: string, dir: string, extra: Record<string, string> = {}) => ({ ...pg.env(db), BACKUP_LOCAL_DIR: dir, ...extra });

@@ -3,25 +3,20 @@
  * end to end: the bundled CLI against a real PostgreSQL. Each test fails without its fix.
  */
 import { execFileSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import * as os from "os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "fs";
 import * as path from "path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PG_BIN, PgCluster, startPostgres } from "../../jobs/dev/services";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PG_BIN, PgCluster } from "../../jobs/dev/services";
 import { logLines, newestBackup, runCli } from "../helpers/cli";
+import { postgresForFile } from "../helpers/postgresForFile";
 
 let pg: PgCluster;
 let work: string;
 
-beforeAll(async () => {
-    pg = await startPostgres();
-    work = mkdtempSync(path.join(os.tmpdir(), "kx-seams-e2e-"));
+postgresForFile("kx-seams-e2e-", (started, dir) => {
+    pg = started;
+    work = dir;
 }, 120_000);
-
-afterAll(() => {
-    pg?.remove();
-    rmSync(work, { recursive: true, force: true });
-});
 
 function env(db: string, dir: string, extra: Record<string, string> = {}): Record<string, string> {
     return { ...pg.env(db), BACKUP_LOCAL_DIR: path.join(work, dir), ...extra };
