@@ -8,6 +8,7 @@
  * included, so the times survive a record being replaced and backups being pruned. Pure: status,
  * verify and the metric all read them through `newestByCopy`.
  */
+import { parseBackupName } from "./naming";
 import { TARGET_KINDS, TargetKind } from "./targets";
 
 /** One copy's newest timed test-restore, as verify measured it (normalised: see timingOf). */
@@ -33,22 +34,40 @@ export interface TimedRecord {
     restoreDurationMs?: unknown;
     restoreEndToEndMs?: unknown;
     restoreByCopy?: unknown;
+    /** The copies verify checked (every configured target's): how many it rotates through. */
+    copies?: unknown;
 }
 
 export type MeasuredRestore = { ms: number; endToEnd: boolean } | { unusable: string };
+
+/**
+ * A value from storage, said in a problem line: numbers as they are, strings quoted (shortened,
+ * printable), anything else by its type. Never String() or JSON.stringify of the value itself: a
+ * forged record can make those throw (a `toString` that is not a function, an array nested deep
+ * enough to overflow the stack) and fail every verify and status that reads it.
+ */
+function said(x: unknown): string {
+    if (typeof x === "number") {
+        return String(x);
+    }
+    if (typeof x === "string") {
+        return JSON.stringify(printable(x.slice(0, 40)));
+    }
+    return x === null ? "null" : Array.isArray(x) ? "an array" : typeof x === "object" ? "an object" : `a ${typeof x}`;
+}
 
 /**
  * The restore time a record measured, as the RTO is judged: end to end (fetch, checks,
  * pg_restore, comparison); for a record written before that was measured (no such field),
  * pg_restore's part, said as such, as it is an underestimate. A field that is there but not a
  * duration (a string, negative, not finite) is never replaced by another: the record is
- * unusable, and the RTO cannot be judged from it.
+ * unusable, and the RTO cannot be judged from it. Never throws, whatever the record holds.
  */
 export function measuredRestore(r: { restoreDurationMs?: unknown; restoreEndToEndMs?: unknown; unusable?: unknown }): MeasuredRestore {
     const valid = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
-    const invalid = (field: string, x: unknown): MeasuredRestore => ({ unusable: `${field} is ${(JSON.stringify(x) ?? String(x)).slice(0, 80)}` });
+    const invalid = (field: string, x: unknown): MeasuredRestore => ({ unusable: `${field} is ${said(x)}` });
     if (r.unusable !== undefined) {
-        return { unusable: printable(String(r.unusable)).slice(0, 200) || "unusable" };
+        return { unusable: typeof r.unusable === "string" && r.unusable.length > 0 ? printable(r.unusable.slice(0, 200)) : `unusable is ${said(r.unusable)}` };
     }
     if (r.restoreEndToEndMs !== undefined) {
         if (!valid(r.restoreEndToEndMs)) {
@@ -76,69 +95,89 @@ function when(x: unknown): number | undefined {
 }
 
 /**
- * Text from storage that may reach a terminal: without control characters (escapes, line breaks)
- * or bidirectional overrides, which would let a record rewrite what status prints.
+ * Text from storage that may reach a terminal: without control characters (escapes, line breaks,
+ * C1) or bidirectional overrides, which would let a record rewrite what status prints.
  */
 // eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/;
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 function printable(text: string): string {
-    return text.replace(new RegExp(UNPRINTABLE.source, "g"), "?");
+    return text.replace(UNPRINTABLE, "?");
 }
+
+/** The backup a key names, when it is one of this database's (`<db>/<name>`, as the catalog lists them). */
+function backupTakenAt(key: unknown, database: string): number | undefined {
+    if (typeof key !== "string" || !key.startsWith(`${database}/`)) {
+        return undefined;
+    }
+    const name = key.slice(database.length + 1);
+    const parsed = name.includes("/") ? undefined : parseBackupName(name);
+    return parsed?.database === database ? parsed.takenAt.getTime() : undefined;
+}
+
+type Raw = { key?: unknown; finishedAt?: unknown; restoreDurationMs?: unknown; restoreEndToEndMs?: unknown; unusable?: unknown };
 
 /**
  * Only the timing fields, normalised, so nothing else a record holds is carried on: the times
- * as numbers, or why they cannot be judged. None without a key fit for a terminal and a date.
+ * as numbers, or why they cannot be judged. None without a date, or whose key is not the name of
+ * one of this database's backups (the key is printed by status, and orders the times).
  */
-function timingOf(r: { key?: unknown; finishedAt?: unknown; restoreDurationMs?: unknown; restoreEndToEndMs?: unknown; unusable?: unknown }): CopyTiming | undefined {
-    if (typeof r.key !== "string" || r.key.length === 0 || r.key.length > 1024 || UNPRINTABLE.test(r.key) || typeof r.finishedAt !== "string" || when(r.finishedAt) === undefined) {
+function timingOf(r: Raw, database: string): CopyTiming | undefined {
+    if (backupTakenAt(r.key, database) === undefined || typeof r.finishedAt !== "string" || when(r.finishedAt) === undefined) {
         return undefined;
     }
+    const key = r.key as string;
     const measured = measuredRestore(r);
     if ("unusable" in measured) {
-        return { key: r.key, finishedAt: r.finishedAt, unusable: measured.unusable };
+        return { key, finishedAt: r.finishedAt, unusable: measured.unusable };
     }
     return {
-        key: r.key,
+        key,
         finishedAt: r.finishedAt,
         ...(typeof r.restoreDurationMs === "number" && Number.isFinite(r.restoreDurationMs) ? { restoreDurationMs: r.restoreDurationMs } : {}),
         ...(measured.endToEnd ? { restoreEndToEndMs: measured.ms } : {}),
     };
 }
 
+function carriedEntries(r: TimedRecord): [string, unknown][] {
+    const carried = r.restoreByCopy;
+    return carried && typeof carried === "object" && !Array.isArray(carried) ? Object.entries(carried as Record<string, unknown>) : [];
+}
+
 /**
  * The newest timing of each copy among these records: each record's own (its `target`) and the
- * ones it carries. A carried time is never newer than the record carrying it (verify measured it
- * before), and one that is was not written by verify: it is left out, as is anything after
- * `notAfter` (a clock ahead). Only the `kinds` configured now, when given: a copy that is no
- * longer configured (a PVC gone, a target retired) has no RTO left to judge, and no alert to
- * keep firing. Times are taken as recorded; `measuredRestore` judges them.
+ * ones it carries; the newest backup's first, then the latest run (a test-restore of an older or
+ * smaller backup, `verify --backup`, does not stand for today's size). A carried time is never
+ * newer than the record carrying it (verify measured it before), and one that is was not written
+ * by verify: it is left out, as is anything after `notAfter` (a clock ahead). Only the `kinds`
+ * configured now, when given: a copy that is no longer configured (a PVC gone, a target retired)
+ * has no RTO left to judge, and no alert to keep firing. The records must be of full backups
+ * (the callers' catalogs tell); times are taken as recorded, and `measuredRestore` judges them.
  */
-export function newestByCopy(records: readonly TimedRecord[], o: { notAfter?: Date; kinds?: readonly string[] } = {}): ByCopy {
+export function newestByCopy(records: readonly TimedRecord[], o: { database: string; notAfter?: Date; kinds?: readonly string[] }): ByCopy {
     const out: ByCopy = {};
+    const rank = new Map<TargetKind, [number, number]>();
     const limit = o.notAfter?.getTime() ?? Infinity;
     const offer = (kind: TargetKind, t: CopyTiming) => {
-        const at = when(t.finishedAt)!;
-        const held = out[kind];
-        if (at <= limit && (!o.kinds || o.kinds.includes(kind)) && (!held || at > when(held.finishedAt)!)) {
+        const r: [number, number] = [backupTakenAt(t.key, o.database)!, when(t.finishedAt)!];
+        const held = rank.get(kind);
+        if (r[1] <= limit && (!o.kinds || o.kinds.includes(kind)) && (!held || r[0] > held[0] || (r[0] === held[0] && r[1] > held[1]))) {
             out[kind] = t;
+            rank.set(kind, r);
         }
     };
     for (const r of records) {
-        const own = timingOf(r);
+        const own = timingOf(r, o.database);
         if (!own) {
             continue;
         }
         if (isTargetKind(r.target)) {
             offer(r.target, own);
         }
-        const carried = r.restoreByCopy;
-        if (carried && typeof carried === "object" && !Array.isArray(carried)) {
-            for (const [kind, value] of Object.entries(carried as Record<string, unknown>)) {
-                const t = isTargetKind(kind) && value && typeof value === "object" ? timingOf(value as TimedRecord) : undefined;
-                if (t && when(t.finishedAt)! <= when(own.finishedAt)!) {
-                    offer(kind as TargetKind, t);
-                }
+        for (const [kind, value] of carriedEntries(r)) {
+            const t = isTargetKind(kind) && value && typeof value === "object" ? timingOf(value as Raw, o.database) : undefined;
+            if (t && when(t.finishedAt)! <= when(own.finishedAt)!) {
+                offer(kind as TargetKind, t);
             }
         }
     }
@@ -146,10 +185,36 @@ export function newestByCopy(records: readonly TimedRecord[], o: { notAfter?: Da
 }
 
 /**
+ * When each copy was last test-restored, by the records' own runs and the times they carry (a
+ * record replaced by a later verify of the same backup still says, through its successor, when
+ * the copy it named was timed): the rotation's input. Pure.
+ */
+export function lastRestoredAt(records: readonly TimedRecord[]): Map<string, number> {
+    const last = new Map<string, number>();
+    const seen = (kind: string, at: number) => last.set(kind, Math.max(at, last.get(kind) ?? -Infinity));
+    for (const r of records) {
+        const own = when(r.finishedAt);
+        if (own === undefined) {
+            continue;
+        }
+        if (typeof r.target === "string") {
+            seen(r.target, own);
+        }
+        for (const [kind, value] of carriedEntries(r)) {
+            const at = value && typeof value === "object" ? when((value as Raw).finishedAt) : undefined;
+            if (at !== undefined && at <= own) {
+                seen(kind, at);
+            }
+        }
+    }
+    return last;
+}
+
+/**
  * What verify carries on: every configured copy's newest time, an unusable one included (the copy
  * stays a problem, and its alert on, until it is timed again: never an older time brought back).
  * Nothing after this run's own finish: a record never carries a time newer than itself.
  */
-export function carriedTimes(records: readonly TimedRecord[], kinds: readonly string[], notAfter: Date): ByCopy {
-    return newestByCopy(records, { kinds, notAfter });
+export function carriedTimes(records: readonly TimedRecord[], database: string, kinds: readonly string[], notAfter: Date): ByCopy {
+    return newestByCopy(records, { database, kinds, notAfter });
 }

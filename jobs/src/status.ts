@@ -51,6 +51,12 @@ export interface DatabaseStatus {
      * the RTO: after the backup volume is lost, a restore is one from S3 or Azure.
      */
     restoreByCopy: Partial<Record<TargetKind, { key: string; verifiedAt: string; ageDays: number; stale?: boolean } & RestoreJudgement>>;
+    /**
+     * Configured copies no restore has been timed from yet: verify times one copy per run, the
+     * never-timed first, so this empties within a round (after a new target, or a new signing key
+     * that leaves the older records unread). Shown, not a problem, unless no configured copy has a time.
+     */
+    untimedCopies: TargetKind[];
     targets: { target: string; newestFull?: string; counts: Partial<Record<EntryKind | "anomalous" | "verified", number>>; error?: string }[];
     targetsAgree: boolean;
     /** Full backups, newest first (at most 8): size and total rows over time. */
@@ -81,6 +87,34 @@ function judged(measured: MeasuredRestore, o: Objectives): RestoreJudgement {
     return "ms" in measured
         ? { restoreMinutes: round1(measured.ms / 60_000), restoreEndToEnd: measured.endToEnd, overRto: measured.ms > o.rtoMinutes * 60_000 }
         : { restoreUnusable: measured.unusable };
+}
+
+function newestRecord(records: readonly TimedRecord[]): TimedRecord | undefined {
+    let newest: TimedRecord | undefined;
+    for (const r of records) {
+        if (typeof r.finishedAt === "string" && (newest === undefined || r.finishedAt > (newest.finishedAt as string))) {
+            newest = r;
+        }
+    }
+    return newest;
+}
+
+/** How many copies verify rotates through: those its newest record checked or carries, or those configured here. */
+function rotationOf(record: TimedRecord | undefined, configured: readonly string[]): number {
+    const kinds = new Set(configured);
+    if (record) {
+        if (Array.isArray(record.copies)) {
+            for (const c of record.copies) {
+                if (c && typeof c === "object" && isTargetKind((c as { target?: unknown }).target)) {
+                    kinds.add((c as { target: string }).target);
+                }
+            }
+        }
+        if (record.restoreByCopy && typeof record.restoreByCopy === "object") {
+            Object.keys(record.restoreByCopy).filter(isTargetKind).forEach((k) => kinds.add(k));
+        }
+    }
+    return Math.max(1, kinds.size);
 }
 
 /** Assesses one database from what each target holds. Pure. */
@@ -171,7 +205,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         }
     }
     const restoreByCopy: DatabaseStatus["restoreByCopy"] = {};
-    for (const [kind, t] of Object.entries(newestByCopy(records, { notAfter: new Date(now.getTime() + CLOCK_SKEW_MS), kinds: views.map((v) => v.target) })) as [TargetKind, CopyTiming][]) {
+    for (const [kind, t] of Object.entries(newestByCopy(records, { database, notAfter: new Date(now.getTime() + CLOCK_SKEW_MS), kinds: views.map((v) => v.target) })) as [TargetKind, CopyTiming][]) {
         const at = new Date(t.finishedAt);
         restoreByCopy[kind] = { key: t.key, verifiedAt: at.toISOString(), ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)), ...judged(measuredRestore(t), o) };
     }
@@ -208,10 +242,12 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                 `which is not configured here): run kx-backup verify --from ${configured[0]}`);
         }
     }
-    // verify rotates through the copies: each is timed at least every verifyMaxAgeDays × copies
-    // while verify keeps its age. An older time says little of today's restore (the data grew,
-    // that copy's runs failed): it is a problem, however fast it was.
-    const window = o.verifyMaxAgeDays * Math.max(1, configured.length);
+    // verify rotates through the copies it has (the newest record says which: a laptop reading S3
+    // alone judges the cluster's rotation): each is timed every verifyMaxAgeDays × copies while
+    // verify keeps its age, and one more round allows for a failed run. An older time says little
+    // of today's restore (the data grew, that copy's runs kept failing): a problem, however fast.
+    const rotated = rotationOf(newestRecord(records), configured);
+    const window = o.verifyMaxAgeDays * (rotated + 1);
     for (const kind of TARGET_KINDS) {
         const t = restoreByCopy[kind];
         if (!t) {
@@ -221,7 +257,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         if (t.ageDays > window) {
             t.stale = true;
             problems.push(`${database}: RTO: the newest timed restore of the copy on ${kind} (${t.key}) is ${t.ageDays} d old: verify rotates through ` +
-                `${configured.length} cop${configured.length === 1 ? "y" : "ies"}, so each should be timed within ${window} d; run kx-backup verify --from ${kind}`);
+                `${rotated} cop${rotated === 1 ? "y" : "ies"}, so each should be timed within ${window} d (a round more for a failed run); run kx-backup verify --from ${kind}`);
         }
     }
 
@@ -242,7 +278,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
         const rows = e.manifest && e.manifest.counts.method !== "none" ? e.manifest.tables.reduce((n, t) => n + t.rows, 0) : undefined;
         trend.push({ key: e.key, takenAt: e.takenAt.toISOString(), size: e.size, ...(rows !== undefined ? { rows } : {}) });
     }
-    return { database, objectives: o, newestFull, newestVerified, restoreByCopy, targets, targetsAgree, trend, problems, ok: problems.length === 0 };
+    return { database, objectives: o, newestFull, newestVerified, restoreByCopy, untimedCopies: configured.filter((k) => !restoreByCopy[k]), targets, targetsAgree, trend, problems, ok: problems.length === 0 };
 }
 
 async function viewOf(target: Target, database: string | undefined, signingKey: string | undefined, now: Date): Promise<Map<string, TargetView>> {
@@ -312,16 +348,17 @@ export async function collectStatus(targets: Target[], database: string | undefi
 }
 
 /**
- * "local 4m0s, s3 12m0s": each copy's newest timed restore, "(pg_restore only)" where that is all
- * its record has; a newest record whose copy is no target kind, its time alone.
+ * "local 4m0s, s3 12m0s, azure -": each configured copy's newest timed restore, "(pg_restore
+ * only)" where that is all its record has, "?" where it cannot be judged, "-" where none is
+ * timed yet; a newest record whose copy is no target kind, its time alone.
  */
 function restoreCell(r: DatabaseStatus): string | undefined {
     const time = (t: RestoreJudgement) => `${formatDuration(t.restoreMinutes! * 60_000)}${t.restoreEndToEnd ? "" : " (pg_restore only)"}`;
     const copies = TARGET_KINDS.flatMap((k) => {
         const t = r.restoreByCopy[k];
-        return t && t.restoreMinutes !== undefined ? [`${k} ${time(t)}`] : [];
+        return t && t.restoreMinutes !== undefined ? [`${k} ${time(t)}`] : t ? [`${k} ?`] : r.untimedCopies.includes(k) ? [`${k} -`] : [];
     });
-    if (copies.length > 0) {
+    if (copies.some((c) => !c.endsWith(" -"))) {
         return copies.join(", ");
     }
     return r.newestVerified?.restoreMinutes !== undefined ? time(r.newestVerified) : undefined;

@@ -35,7 +35,7 @@ describe("a copy removed from the configuration", () => {
     it("status judges only the configured targets' copies: an Azure time carried from before Azure was removed is not a problem forever", () => {
         // Azure was removed from the config months ago; its last restore (90 min) is carried by every record since.
         const b = full(2);
-        const azure = { key: "ce/ce-old.dump", finishedAt: new Date(NOW.getTime() - 120 * 24 * HOUR).toISOString(), restoreDurationMs: 60 * MIN, restoreEndToEndMs: 90 * MIN };
+        const azure = { key: "ce/ce-20260301-000000-aaaaaa.dump", finishedAt: new Date(NOW.getTime() - 120 * 24 * HOUR).toISOString(), restoreDurationMs: 60 * MIN, restoreEndToEndMs: 90 * MIN };
         const rec = record("local", b.key, 1, 3, { restoreByCopy: { azure, s3: { key: b.key, finishedAt: new Date(NOW.getTime() - 26 * HOUR).toISOString(), restoreEndToEndMs: 10 * MIN } } });
         const st = assessStatus("ce", [view("local", [b], [[b.key, rec]]), view("s3", [b], [[b.key, rec]])], OBJ, NOW);
         // Only local and s3 are configured (collectStatus makes one view per configured target).
@@ -62,25 +62,25 @@ describe("the clock skew status tolerates", () => {
     });
 });
 
-describe("what verify carries (carriedTimes, no notAfter) and pushes", () => {
+describe("what verify carries and pushes", () => {
     it("this run's own S3 time is what its record and the gauge carry, not a clock-ahead (or forged, future-dated) older one", () => {
         // A verify pod once ran with its clock a year ahead and restored S3 in 5 min (record signed: it is genuine).
-        const ahead = { key: "ce/b1.dump", target: "s3", finishedAt: "2027-06-01T00:00:00.000Z", restoreDurationMs: 2 * MIN, restoreEndToEndMs: 5 * MIN };
+        const ahead = { key: "ce/ce-20260628-000000-aaaaaa.dump", target: "s3", finishedAt: "2027-06-01T00:00:00.000Z", restoreDurationMs: 2 * MIN, restoreEndToEndMs: 5 * MIN };
         // Tonight's run (right clock) restored S3 in 45 min: over the 30-min RTO.
-        const report = { key: "ce/b2.dump", target: "s3", finishedAt: NOW.toISOString(), restoreDurationMs: 30 * MIN, restoreEndToEndMs: 45 * MIN };
-        const restoreByCopy = carriedTimes([ahead, report], ["local", "s3"], NOW); // verify.ts finish()
-        expect(restoreByCopy.s3).toMatchObject({ key: "ce/b2.dump", restoreEndToEndMs: 45 * MIN });
+        const report = { key: "ce/ce-20260629-000000-aaaaaa.dump", target: "s3", finishedAt: NOW.toISOString(), restoreDurationMs: 30 * MIN, restoreEndToEndMs: 45 * MIN };
+        const restoreByCopy = carriedTimes([ahead, report], "ce", ["local", "s3"], NOW); // verify.ts finish()
+        expect(restoreByCopy.s3).toMatchObject({ key: "ce/ce-20260629-000000-aaaaaa.dump", restoreEndToEndMs: 45 * MIN });
         // The gauge (and so KxBackupRestoreOverRTO) is pushed from it.
         expect(gauge({ ...report, restoreByCopy })).toContainEqual(["s3", 2700]);
     });
 
     it("a record never carries a time newer than itself, so S3's real time is what travels on", () => {
-        const ahead = { key: "ce/b1.dump", target: "s3", finishedAt: "2027-06-01T00:00:00.000Z", restoreEndToEndMs: 5 * MIN };
-        const realS3 = { key: "ce/b0.dump", target: "s3", finishedAt: "2026-06-28T00:00:00.000Z", restoreEndToEndMs: 45 * MIN };
-        const local = { key: "ce/b2.dump", target: "local", finishedAt: NOW.toISOString(), restoreEndToEndMs: 3 * MIN };
-        const carried = carriedTimes([realS3, ahead, local], ["local", "s3"], NOW);
+        const ahead = { key: "ce/ce-20260628-000000-aaaaaa.dump", target: "s3", finishedAt: "2027-06-01T00:00:00.000Z", restoreEndToEndMs: 5 * MIN };
+        const realS3 = { key: "ce/ce-20260627-000000-aaaaaa.dump", target: "s3", finishedAt: "2026-06-28T00:00:00.000Z", restoreEndToEndMs: 45 * MIN };
+        const local = { key: "ce/ce-20260629-000000-aaaaaa.dump", target: "local", finishedAt: NOW.toISOString(), restoreEndToEndMs: 3 * MIN };
+        const carried = carriedTimes([realS3, ahead, local], "ce", ["local", "s3"], NOW);
         // Once the clock-ahead and the old S3 records leave the window (or are pruned), only the new record is read.
-        const next = newestByCopy([{ ...local, restoreByCopy: carried }], { notAfter: NOW });
+        const next = newestByCopy([{ ...local, restoreByCopy: carried }], { database: "ce", notAfter: NOW });
         expect(next.s3).toBeDefined();
     });
 });
@@ -107,13 +107,13 @@ describe("how old a copy's time may be", () => {
         // Every run since has restored local (e.g. the S3 runs hit the job deadline and left no record);
         // the database has grown tenfold. Local last night: 3 min. S3, 120 days ago: 12 min.
         const b = full(2);
-        const s3 = { key: "ce/ce-old.dump", finishedAt: new Date(NOW.getTime() - 120 * 24 * HOUR).toISOString(), restoreDurationMs: 6 * MIN, restoreEndToEndMs: 12 * MIN };
+        const s3 = { key: "ce/ce-20260301-000000-aaaaaa.dump", finishedAt: new Date(NOW.getTime() - 120 * 24 * HOUR).toISOString(), restoreDurationMs: 6 * MIN, restoreEndToEndMs: 12 * MIN };
         const rec = record("local", b.key, 1, 3, { restoreByCopy: { s3 } });
         const st = assessStatus("ce", [view("local", [b], [[b.key, rec]]), view("s3", [b], [[b.key, rec]])], OBJ, NOW);
         expect(st.restoreByCopy.s3).toMatchObject({ ageDays: 120, overRto: false });
         expect(st.restoreByCopy.s3?.stale).toBe(true);
-        expect(st.problems).toEqual(["ce: RTO: the newest timed restore of the copy on s3 (ce/ce-old.dump) is 120 d old: verify rotates through 2 copies, " +
-            "so each should be timed within 14 d; run kx-backup verify --from s3"]);
+        expect(st.problems).toEqual(["ce: RTO: the newest timed restore of the copy on s3 (ce/ce-20260301-000000-aaaaaa.dump) is 120 d old: verify rotates through 2 copies, " +
+            "so each should be timed within 21 d (a round more for a failed run); run kx-backup verify --from s3"]);
         // Inside that window, an old time is the copy's time.
         const recent = { ...s3, finishedAt: new Date(NOW.getTime() - 13 * 24 * HOUR).toISOString() };
         const fine = assessStatus("ce", [view("local", [b], [[b.key, { ...rec, restoreByCopy: { s3: recent } }]]), view("s3", [b])], OBJ, NOW);
@@ -125,9 +125,9 @@ describe("an unusable time and the gauge", () => {
     it("a copy whose newest time is unusable keeps a series that fires (status calls it a problem), rather than vanishing from the push", () => {
         // pg_restore's part is wall clock (build.ts Date.now), the whole is monotonic (performance.now):
         // an NTP step forward during pg_restore makes tonight's genuine S3 record 'unusable'.
-        const before = { key: "ce/b1.dump", target: "s3", finishedAt: "2026-06-28T00:00:00.000Z", restoreDurationMs: 20 * MIN, restoreEndToEndMs: 45 * MIN };
-        const report = { key: "ce/b2.dump", target: "s3", finishedAt: NOW.toISOString(), restoreDurationMs: 50 * MIN, restoreEndToEndMs: 46 * MIN };
-        const restoreByCopy = carriedTimes([before, report], ["s3"], NOW);
+        const before = { key: "ce/ce-20260628-000000-aaaaaa.dump", target: "s3", finishedAt: "2026-06-28T00:00:00.000Z", restoreDurationMs: 20 * MIN, restoreEndToEndMs: 45 * MIN };
+        const report = { key: "ce/ce-20260629-000000-aaaaaa.dump", target: "s3", finishedAt: NOW.toISOString(), restoreDurationMs: 50 * MIN, restoreEndToEndMs: 46 * MIN };
+        const restoreByCopy = carriedTimes([before, report], "ce", ["s3"], NOW);
         const pushed = gauge({ ...report, restoreByCopy });
         // The POST replaces the family: without an s3 series the 45-min one would be deleted and the alert resolve.
         expect(pushed.map(([t]) => t)).toContain("s3");
@@ -158,7 +158,7 @@ describe("restoreHistory reads only records the catalog checked", () => {
         await seed(root, 2, { record: { target: "local", finishedAt: "2026-06-02T01:00:00.000Z", restoreDurationMs: MIN, restoreEndToEndMs: 2 * MIN, restoreByCopy: { s3: s3Time(1) } }, signRecord: false });
         const history = await restoreHistory([new LocalTarget(root)], "ce", KEY);
         expect(history.map((h) => h.target)).toEqual(["s3"]);
-        expect(carriedTimes(history, ["s3"], NOW).s3).toMatchObject({ restoreEndToEndMs: 45 * MIN });
+        expect(carriedTimes(history, "ce", ["s3"], NOW).s3).toMatchObject({ restoreEndToEndMs: 45 * MIN });
     });
 
     it("junk 'backups' (unsigned manifest, any .verify.json) newer than the real ones do not push the real records out of the window", async () => {
@@ -170,6 +170,6 @@ describe("restoreHistory reads only records the catalog checked", () => {
         await seed(root, 3, { signManifest: false, record: { target: "local", finishedAt: "x" }, signRecord: false });
         const history = await restoreHistory([new LocalTarget(root)], "ce", KEY);
         // Else S3's 45-min time would no longer be carried, its series would leave the push and the alert resolve.
-        expect(carriedTimes(history, ["s3"], NOW).s3).toMatchObject({ restoreEndToEndMs: 45 * MIN });
+        expect(carriedTimes(history, "ce", ["s3"], NOW).s3).toMatchObject({ restoreEndToEndMs: 45 * MIN });
     });
 });

@@ -67,7 +67,7 @@ describe("status", () => {
         const record = { ...verifiedAt(1, 20), restoreEndToEndMs: 34 * 60_000, target: "local" };
         const s = assessStatus("ce", [view("s3", [b], [[b.key, record]]), view("local", [b])], OBJ, NOW);
         expect(s.newestVerified).toMatchObject({ target: "s3", restoredFrom: "local" });
-        expect(renderStatus([s])).toMatch(/local 34m0s \/ 30m/);
+        expect(renderStatus([s])).toMatch(/local 34m0s, s3 - \/ 30m/);
         expect(s.problems).toEqual([expect.stringMatching(/^ce: RTO: the last restore test of the copy on local \(ce\/.*, 0 d ago\) took 34m0s end to end \(fetch, checks, pg_restore, comparison\) \(RTO 30 min\)$/)]);
     });
 
@@ -121,7 +121,7 @@ describe("status", () => {
         const older = full(31, { verified: true });
         const some = assessStatus("ce", [view("s3", [b, older], [[b.key, record], [older.key, s3]]), view("azure", [b])], OBJ, NOW);
         expect(some.problems).toEqual([]);
-        expect(renderStatus([some])).toMatch(/s3 9m0s \/ 30m/);
+        expect(renderStatus([some])).toMatch(/s3 9m0s, azure - \/ 30m/);
     });
 
     it("an anomalous newest backup is a problem, and an anomalous verified one does not count as verified", () => {

@@ -11,7 +11,7 @@ import { Writable } from "stream";
 import { describeBackups, listBackups } from "../catalog";
 import { locate, Located, LocateOptions } from "../fetch";
 import { JobError } from "../log";
-import { TimedRecord } from "../restoreTimes";
+import { lastRestoredAt, TimedRecord } from "../restoreTimes";
 import { readText, Target } from "../targets";
 
 export interface CopyCheck {
@@ -73,7 +73,10 @@ export interface RestoreRecord extends TimedRecord {
  * tested comes first; ties go to the configured order (local, s3, azure). Pure.
  */
 export function rotationTarget(kinds: readonly string[], history: readonly RestoreRecord[]): string {
-    const last = (k: string) => Math.max(-1, ...history.filter((h) => h.target === k).map((h) => Date.parse(h.finishedAt) || 0));
+    // The times records carry count too: a record replaced by a later verify of the same backup
+    // would otherwise make the copy it named look never tested, and starve another.
+    const restored = lastRestoredAt(history);
+    const last = (k: string) => restored.get(k) ?? -1;
     return [...kinds].sort((a, b) => last(a) - last(b) || kinds.indexOf(a) - kinds.indexOf(b))[0];
 }
 
@@ -94,7 +97,8 @@ export async function restoreHistory(targets: readonly Target[], database: strin
         for (let i = 0; i < candidates.length && held < want; i += want) {
             const batch = candidates.slice(i, i + want);
             await describeBackups(batch, (k) => readText(t, k), { signingKey }).catch(() => undefined);
-            for (const e of batch.filter((x) => x.verified && x.verifyRecord !== undefined)) {
+            // Full backups only: a schema-only or safety backup's restore time is no copy's RTO.
+            for (const e of batch.filter((x) => x.verified && x.kind === "full" && x.verifyRecord !== undefined)) {
                 try {
                     const record = JSON.parse(e.verifyRecord!) as Partial<RestoreRecord>;
                     if (typeof record.target === "string" && typeof record.finishedAt === "string") {

@@ -16,7 +16,7 @@ import { formatDuration, JobError, Logger } from "../log";
 import { signManifest } from "../manifest";
 import { manifestKey } from "../naming";
 import { chooseTools, discoverTools } from "../pgtools";
-import { ByCopy, carriedTimes } from "../restoreTimes";
+import { ByCopy, carriedTimes, TimedRecord } from "../restoreTimes";
 import { ScratchSpaceError } from "../scratch";
 import { Settings } from "../settings";
 import { Target } from "../targets";
@@ -346,7 +346,18 @@ async function finish(report: VerifyReport, o: VerifyOptions, located: Located |
     report.finishedAt = new Date().toISOString();
     const good = report.copies.filter((c) => c.ok).map((c) => c.target);
     if (report.ok && located) {
-        report.restoreByCopy = carriedTimes([...history, report], o.targets.map((t) => t.kind), new Date(report.finishedAt));
+        // A partial (schema-only, tables) or safety backup's time is no copy's RTO: only a full one's is carried.
+        const own = located.manifest.scope === "full" && located.manifest.purpose !== "safety" ? [report] : [];
+        const carry = (records: readonly TimedRecord[]) => {
+            try {
+                return carriedTimes(records, o.database, o.targets.map((t) => t.kind), new Date(report.finishedAt));
+            } catch (e) {
+                // Never a passing restore failed for the records around it: this run's own time at least.
+                log.warn(`verify ${o.database}: earlier restore times not carried: ${(e as Error).message}`, { event: "verify.carry" });
+                return undefined;
+            }
+        };
+        report.restoreByCopy = carry([...history, ...own]) ?? carry(own);
         // The restored copy passed everything: recorded beside each good copy (list and prune read it as "verified").
         await record(report, o, located, good, signingKey);
     }
