@@ -8,6 +8,7 @@
  * included, so the times survive a record being replaced and backups being pruned. Pure: status,
  * verify and the metric all read them through `newestByCopy`.
  */
+import { CLOCK_SKEW_MS } from "./catalog";
 import { parseBackupName } from "./naming";
 import { TARGET_KINDS, TargetKind } from "./targets";
 
@@ -34,8 +35,6 @@ export interface TimedRecord {
     restoreDurationMs?: unknown;
     restoreEndToEndMs?: unknown;
     restoreByCopy?: unknown;
-    /** The copies verify checked (every configured target's): how many it rotates through. */
-    copies?: unknown;
 }
 
 export type MeasuredRestore = { ms: number; endToEnd: boolean } | { unusable: string };
@@ -123,17 +122,21 @@ type Raw = { key?: unknown; finishedAt?: unknown; restoreDurationMs?: unknown; r
  * one of this database's backups (the key is printed by status, and orders the times).
  */
 function timingOf(r: Raw, database: string): CopyTiming | undefined {
-    if (backupTakenAt(r.key, database) === undefined || typeof r.finishedAt !== "string" || when(r.finishedAt) === undefined) {
+    const taken = backupTakenAt(r.key, database);
+    const finished = when(r.finishedAt);
+    // A backup is restored after it was taken: one named for a later time (a node's clock ahead,
+    // a forged key) would outrank every real measurement of that copy, as the newest backup's.
+    if (taken === undefined || finished === undefined || taken > finished + CLOCK_SKEW_MS) {
         return undefined;
     }
     const key = r.key as string;
     const measured = measuredRestore(r);
     if ("unusable" in measured) {
-        return { key, finishedAt: r.finishedAt, unusable: measured.unusable };
+        return { key, finishedAt: r.finishedAt as string, unusable: measured.unusable };
     }
     return {
         key,
-        finishedAt: r.finishedAt,
+        finishedAt: r.finishedAt as string,
         ...(typeof r.restoreDurationMs === "number" && Number.isFinite(r.restoreDurationMs) ? { restoreDurationMs: r.restoreDurationMs } : {}),
         ...(measured.endToEnd ? { restoreEndToEndMs: measured.ms } : {}),
     };
@@ -187,9 +190,10 @@ export function newestByCopy(records: readonly TimedRecord[], o: { database: str
 /**
  * When each copy was last test-restored, by the records' own runs and the times they carry (a
  * record replaced by a later verify of the same backup still says, through its successor, when
- * the copy it named was timed): the rotation's input. Pure.
+ * the copy it named was timed): the rotation's input. A carried entry counts only as
+ * newestByCopy would take it (this database's backup, dated sanely, no later than its record). Pure.
  */
-export function lastRestoredAt(records: readonly TimedRecord[]): Map<string, number> {
+export function lastRestoredAt(records: readonly TimedRecord[], database: string): Map<string, number> {
     const last = new Map<string, number>();
     const seen = (kind: string, at: number) => last.set(kind, Math.max(at, last.get(kind) ?? -Infinity));
     for (const r of records) {
@@ -201,7 +205,8 @@ export function lastRestoredAt(records: readonly TimedRecord[]): Map<string, num
             seen(r.target, own);
         }
         for (const [kind, value] of carriedEntries(r)) {
-            const at = value && typeof value === "object" ? when((value as Raw).finishedAt) : undefined;
+            const t = isTargetKind(kind) && value && typeof value === "object" ? timingOf(value as Raw, database) : undefined;
+            const at = t ? when(t.finishedAt)! : undefined;
             if (at !== undefined && at <= own) {
                 seen(kind, at);
             }

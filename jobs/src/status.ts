@@ -89,34 +89,6 @@ function judged(measured: MeasuredRestore, o: Objectives): RestoreJudgement {
         : { restoreUnusable: measured.unusable };
 }
 
-function newestRecord(records: readonly TimedRecord[]): TimedRecord | undefined {
-    let newest: TimedRecord | undefined;
-    for (const r of records) {
-        if (typeof r.finishedAt === "string" && (newest === undefined || r.finishedAt > (newest.finishedAt as string))) {
-            newest = r;
-        }
-    }
-    return newest;
-}
-
-/** How many copies verify rotates through: those its newest record checked or carries, or those configured here. */
-function rotationOf(record: TimedRecord | undefined, configured: readonly string[]): number {
-    const kinds = new Set(configured);
-    if (record) {
-        if (Array.isArray(record.copies)) {
-            for (const c of record.copies) {
-                if (c && typeof c === "object" && isTargetKind((c as { target?: unknown }).target)) {
-                    kinds.add((c as { target: string }).target);
-                }
-            }
-        }
-        if (record.restoreByCopy && typeof record.restoreByCopy === "object") {
-            Object.keys(record.restoreByCopy).filter(isTargetKind).forEach((k) => kinds.add(k));
-        }
-    }
-    return Math.max(1, kinds.size);
-}
-
 /** Assesses one database from what each target holds. Pure. */
 export function assessStatus(database: string, views: readonly TargetView[], o: Objectives, now: Date): DatabaseStatus {
     const problems: string[] = [];
@@ -242,11 +214,13 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
                 `which is not configured here): run kx-backup verify --from ${configured[0]}`);
         }
     }
-    // verify rotates through the copies it has (the newest record says which: a laptop reading S3
-    // alone judges the cluster's rotation): each is timed every verifyMaxAgeDays × copies while
+    // verify rotates through the copies it has (the records say which: a laptop reading S3 alone
+    // judges the cluster's rotation): each is timed every verifyMaxAgeDays × copies while
     // verify keeps its age, and one more round allows for a failed run. An older time says little
     // of today's restore (the data grew, that copy's runs kept failing): a problem, however fast.
-    const rotated = rotationOf(newestRecord(records), configured);
+    // Counted from the copies records timed (as newestByCopy takes them) and those configured
+    // here: nothing a record merely lists stretches the window.
+    const rotated = Math.max(1, new Set<string>([...configured, ...Object.keys(newestByCopy(records, { database, notAfter: new Date(now.getTime() + CLOCK_SKEW_MS) }))]).size);
     const window = o.verifyMaxAgeDays * (rotated + 1);
     for (const kind of TARGET_KINDS) {
         const t = restoreByCopy[kind];

@@ -342,15 +342,15 @@ describe("the plan", () => {
 describe("verify", () => {
     it("rotates the test-restore through the targets: never tested first, then the oldest", () => {
         const kinds = ["local", "s3", "azure"];
-        expect(rotationTarget(kinds, [])).toBe("local");
-        expect(rotationTarget(kinds, [{ target: "local", finishedAt: "2026-01-01T00:00:00Z" }])).toBe("s3");
+        expect(rotationTarget(kinds, [], "ce")).toBe("local");
+        expect(rotationTarget(kinds, [{ target: "local", finishedAt: "2026-01-01T00:00:00Z" }], "ce")).toBe("s3");
         const h = [
             { target: "local", finishedAt: "2026-01-03T00:00:00Z" },
             { target: "s3", finishedAt: "2026-01-01T00:00:00Z" },
             { target: "azure", finishedAt: "2026-01-02T00:00:00Z" },
         ];
-        expect(rotationTarget(kinds, h)).toBe("s3");
-        expect(rotationTarget(["local", "s3"], [...h, { target: "gone", finishedAt: "2020-01-01T00:00:00Z" }])).toBe("s3");
+        expect(rotationTarget(kinds, h, "ce")).toBe("s3");
+        expect(rotationTarget(["local", "s3"], [...h, { target: "gone", finishedAt: "2020-01-01T00:00:00Z" }], "ce")).toBe("s3");
     });
 
     it("compares schemas line for line, the database's name and policy role order neutral", () => {

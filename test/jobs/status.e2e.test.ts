@@ -114,6 +114,12 @@ describe("anomaly guard", () => {
             const status = await runCli(["status"], env(prefix, { BACKUP_RPO_HOURS: "100" }));
             expect(status.code).toBe(1);
             expect(errors(status.stderr)).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${DB}: anomaly: newest full backup .* is anomalous: .*public\\.trades: 5000 → 500 rows`))]));
+            // verify tests the anomalous backup when named, but its (much smaller) restore is no copy's RTO: nothing carried.
+            const tested = await runCli(["verify", "--json", "--from", "local", "--backup", badKey.slice(DB.length + 1)], env(prefix));
+            expect(tested.code, tested.stderr).toBe(0);
+            const report = JSON.parse(tested.stdout);
+            expect(report).toMatchObject({ key: badKey, ok: true, target: "local" });
+            expect(report.restoreByCopy).toEqual({});
             // restore latest refuses the anomalous one and names both.
             const restore = await runCli(["restore", "--into", "kx_anomaly_copy", "--plan"], env(prefix));
             expect(restore.code).toBe(2);

@@ -7,43 +7,17 @@ import { promises as fs } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
-import { BackupEntry } from "../../jobs/src/catalog";
 import { restoreHistory, RestoreRecord, rotationTarget } from "../../jobs/src/restore/copies";
 import { carriedTimes, newestByCopy, TimedRecord } from "../../jobs/src/restoreTimes";
-import { assessStatus, renderStatus, TargetView, VerifyRecord } from "../../jobs/src/status";
+import { assessStatus, renderStatus, VerifyRecord } from "../../jobs/src/status";
 import { LocalTarget } from "../../jobs/src/targets";
+import { ago, fullDaysAgo, MIN, NOW, seedVerified, timing, view } from "../helpers/statusFixtures";
 import { Manifest } from "../../jobs/src/manifest";
-import { manifestFor } from "../helpers/manifests";
 
-const NOW = new Date("2026-06-30T12:00:00Z");
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const MIN = 60_000;
-const ago = (days: number) => new Date(NOW.getTime() - days * DAY).toISOString();
-
-function full(daysAgo: number): BackupEntry {
-    const takenAt = new Date(NOW.getTime() - daysAgo * DAY - HOUR);
-    const key = `ce/ce-${takenAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}-aaaaaa.dump`;
-    const manifest = manifestFor(key, "x");
-    return { database: "ce", family: "dump", key, takenAt, size: 100, kind: "full", complete: true, verified: true, anomalous: false, objects: [key], manifest };
-}
-
-function view(target: string, entries: BackupEntry[], verifies: [string, VerifyRecord][] = []): TargetView {
-    return { target, entries, verifies: new Map(verifies) };
-}
-
-const timing = (key: string, daysAgo: number, minutes: number) => ({ key, finishedAt: ago(daysAgo), restoreDurationMs: (minutes * MIN) / 2, restoreEndToEndMs: minutes * MIN });
-
-/** A backup on a local target, with a record the catalog accepts (no BACKUP_SIGNING_KEY). */
-async function seed(root: string, day: number, record: Record<string, unknown>, over: Partial<Manifest> = {}): Promise<string> {
-    const key = `ce/ce-202606${String(day).padStart(2, "0")}-000000-aaaaaa.dump`;
-    await fs.mkdir(path.join(root, "ce"), { recursive: true });
-    await fs.writeFile(path.join(root, key), "dump");
-    const manifest = manifestFor(key, "dump", over);
-    await fs.writeFile(path.join(root, `${key}.manifest.json`), JSON.stringify(manifest));
-    await fs.writeFile(path.join(root, `${key}.verify.json`), JSON.stringify({ kind: "kx-backup/verify", database: "ce", key, sha256: manifest.sha256, ok: true, ...record }));
-    return key;
-}
+/** The backup of 2026-06-<day>, seeded with a verify record. */
+const seed = (root: string, day: number, record: Record<string, unknown>, over: Partial<Manifest> = {}) =>
+    seedVerified(root, `ce/ce-202606${String(day).padStart(2, "0")}-000000-aaaaaa.dump`, record, over);
+const full = fullDaysAgo;
 
 describe("a malformed carried time fails every verify and status", () => {
     // No BACKUP_SIGNING_KEY: anyone with write access to one bucket can put a .verify.json beside a real
@@ -107,7 +81,7 @@ describe("the rotation and each copy's time", () => {
             key: "ce/ce-20260601-000000-aaaaaa.dump", target: "s3", finishedAt: ago(1), restoreEndToEndMs: 20 * MIN,
             restoreByCopy: { local: timing("ce/ce-20260601-000000-aaaaaa.dump", 2, 3), s3: timing("ce/ce-20260601-000000-aaaaaa.dump", 1, 20) },
         }];
-        expect(rotationTarget(kinds, history)).toBe("azure");
+        expect(rotationTarget(kinds, history, "ce")).toBe("azure");
     });
 
     it("daily verify of weekly backups: every copy is test-restored at least once every three runs", () => {
@@ -117,7 +91,7 @@ describe("the rotation and each copy's time", () => {
         const chosen: string[] = [];
         for (let day = 0; day < 28; day++) {
             const window = [...records.entries()].sort((a, b) => b[0] - a[0]).slice(0, kinds.length + 1).map(([, r]) => r);
-            const target = rotationTarget(kinds, window);
+            const target = rotationTarget(kinds, window, "ce");
             chosen.push(target);
             const finishedAt = new Date(Date.UTC(2026, 5, 1 + day, 3)).toISOString();
             const own = { key: `ce/ce-2026060${Math.floor(day / 7) + 1}-000000-aaaaaa.dump`, target, finishedAt, restoreDurationMs: MIN, restoreEndToEndMs: 2 * MIN };
@@ -165,7 +139,7 @@ describe("configured copies not timed yet", () => {
         const st = assessStatus("ce", ["local", "s3", "azure"].map((t) => view(t, [b], [[b.key, rec]])), { rpoHours: 24, rtoMinutes: 30, verifyMaxAgeDays: 2 }, NOW);
         expect(st.untimedCopies).toEqual(["s3", "azure"]);
         expect(renderStatus([st])).toMatch(/local 3m0s, s3 -, azure - \/ 30m/);
-        expect(rotationTarget(["local", "s3", "azure"], [rec as RestoreRecord])).toBe("s3");
+        expect(rotationTarget(["local", "s3", "azure"], [rec as RestoreRecord], "ce")).toBe("s3");
     });
 });
 

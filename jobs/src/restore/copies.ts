@@ -72,10 +72,10 @@ export interface RestoreRecord extends TimedRecord {
  * Which target's copy to test-restore: the one whose last test-restore is oldest; one never
  * tested comes first; ties go to the configured order (local, s3, azure). Pure.
  */
-export function rotationTarget(kinds: readonly string[], history: readonly RestoreRecord[]): string {
+export function rotationTarget(kinds: readonly string[], history: readonly RestoreRecord[], database: string): string {
     // The times records carry count too: a record replaced by a later verify of the same backup
     // would otherwise make the copy it named look never tested, and starve another.
-    const restored = lastRestoredAt(history);
+    const restored = lastRestoredAt(history, database);
     const last = (k: string) => restored.get(k) ?? -1;
     return [...kinds].sort((a, b) => last(a) - last(b) || kinds.indexOf(a) - kinds.indexOf(b))[0];
 }
@@ -97,8 +97,9 @@ export async function restoreHistory(targets: readonly Target[], database: strin
         for (let i = 0; i < candidates.length && held < want; i += want) {
             const batch = candidates.slice(i, i + want);
             await describeBackups(batch, (k) => readText(t, k), { signingKey }).catch(() => undefined);
-            // Full backups only: a schema-only or safety backup's restore time is no copy's RTO.
-            for (const e of batch.filter((x) => x.verified && x.kind === "full" && x.verifyRecord !== undefined)) {
+            // Full, good backups only: a schema-only, safety or anomalous (much smaller) backup's
+            // restore time is no copy's RTO.
+            for (const e of batch.filter((x) => x.verified && x.kind === "full" && !x.anomalous && x.verifyRecord !== undefined)) {
                 try {
                     const record = JSON.parse(e.verifyRecord!) as Partial<RestoreRecord>;
                     if (typeof record.target === "string" && typeof record.finishedAt === "string") {

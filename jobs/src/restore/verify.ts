@@ -114,7 +114,7 @@ async function chooseCopy(s: Settings, o: VerifyOptions, history: readonly Resto
     }
     // A record from a clock far ahead would keep its copy "just tested", and skipped, until then.
     const latest = Date.now() + CLOCK_SKEW_MS;
-    const kind = rotationTarget(o.targets.map((t) => t.kind), history.filter((h) => Date.parse(h.finishedAt) <= latest));
+    const kind = rotationTarget(o.targets.map((t) => t.kind), history.filter((h) => Date.parse(h.finishedAt) <= latest), o.database);
     const first = o.targets.find((t) => t.kind === kind)!;
     return { located: await locate(first, o.database, o.backup, opts), others: o.targets.filter((t) => t !== first) };
 }
@@ -346,8 +346,10 @@ async function finish(report: VerifyReport, o: VerifyOptions, located: Located |
     report.finishedAt = new Date().toISOString();
     const good = report.copies.filter((c) => c.ok).map((c) => c.target);
     if (report.ok && located) {
-        // A partial (schema-only, tables) or safety backup's time is no copy's RTO: only a full one's is carried.
-        const own = located.manifest.scope === "full" && located.manifest.purpose !== "safety" ? [report] : [];
+        // A partial (schema-only, tables), safety or anomalous (much smaller) backup's time is no
+        // copy's RTO: only a full, good one's is carried.
+        const m = located.manifest;
+        const own = m.scope === "full" && m.purpose !== "safety" && !m.anomaly ? [report] : [];
         const carry = (records: readonly TimedRecord[]) => {
             try {
                 return carriedTimes(records, o.database, o.targets.map((t) => t.kind), new Date(report.finishedAt));
@@ -357,7 +359,8 @@ async function finish(report: VerifyReport, o: VerifyOptions, located: Located |
                 return undefined;
             }
         };
-        report.restoreByCopy = carry([...history, ...own]) ?? carry(own);
+        // Never undefined: the gauge would fall back to this run's own time, a partial backup's included.
+        report.restoreByCopy = carry([...history, ...own]) ?? carry(own) ?? {};
         // The restored copy passed everything: recorded beside each good copy (list and prune read it as "verified").
         await record(report, o, located, good, signingKey);
     }
