@@ -5,8 +5,11 @@
  * S3 or Azure: each copy keeps its own newest time, and the RTO is judged on every one.
  *
  * Each verify record carries the newest time of every copy it knows (`restoreByCopy`), its own
- * included, so the times survive a record being replaced and backups being pruned. Pure: status,
- * verify and the metric all read them through `newestByCopy`.
+ * included, so the times survive a record being replaced and backups being pruned. Pure: status
+ * and verify read the times through `newestByCopy`, the rotation through `lastRestoredAt`, and
+ * status and the gauge judge each with `measuredRestore`. Records come from storage: nothing here
+ * throws on what they hold, and a key must name one of this database's backups (the callers pass
+ * only full, good backups' records).
  */
 import { CLOCK_SKEW_MS } from "./catalog";
 import { parseBackupName } from "./naming";

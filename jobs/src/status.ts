@@ -176,8 +176,11 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
             }
         }
     }
+    // Every copy's newest time (within the clock skew tolerated above); judged for those configured here.
+    const configured = TARGET_KINDS.filter((k) => views.some((v) => v.target === k));
+    const timed = newestByCopy(records, { database, notAfter: new Date(now.getTime() + CLOCK_SKEW_MS) });
     const restoreByCopy: DatabaseStatus["restoreByCopy"] = {};
-    for (const [kind, t] of Object.entries(newestByCopy(records, { database, notAfter: new Date(now.getTime() + CLOCK_SKEW_MS), kinds: views.map((v) => v.target) })) as [TargetKind, CopyTiming][]) {
+    for (const [kind, t] of (Object.entries(timed) as [TargetKind, CopyTiming][]).filter(([k]) => configured.includes(k))) {
         const at = new Date(t.finishedAt);
         restoreByCopy[kind] = { key: t.key, verifiedAt: at.toISOString(), ageDays: round1((now.getTime() - at.getTime()) / (24 * HOUR)), ...judged(measuredRestore(t), o) };
     }
@@ -201,7 +204,6 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
     // restoreByCopy (no target kind, a date newestByCopy does not read), never for a copy no
     // longer configured. Restored and timed only from such copies (the PVC is gone), the RTO
     // of a restore from what is left is unknown, and says so rather than pass.
-    const configured = TARGET_KINDS.filter((k) => views.some((v) => v.target === k));
     if (newestVerified) {
         const from = newestVerified.restoredFrom as TargetKind | undefined;
         const same = from !== undefined && restoreByCopy[from]?.key === newestVerified.key && restoreByCopy[from]?.verifiedAt === newestVerified.verifiedAt;
@@ -220,7 +222,7 @@ export function assessStatus(database: string, views: readonly TargetView[], o: 
     // of today's restore (the data grew, that copy's runs kept failing): a problem, however fast.
     // Counted from the copies records timed (as newestByCopy takes them) and those configured
     // here: nothing a record merely lists stretches the window.
-    const rotated = Math.max(1, new Set<string>([...configured, ...Object.keys(newestByCopy(records, { database, notAfter: new Date(now.getTime() + CLOCK_SKEW_MS) }))]).size);
+    const rotated = Math.max(1, new Set<string>([...configured, ...Object.keys(timed)]).size);
     const window = o.verifyMaxAgeDays * (rotated + 1);
     for (const kind of TARGET_KINDS) {
         const t = restoreByCopy[kind];
